@@ -1,0 +1,71 @@
+"""Where random numbers come from: the one interface every initializer draws through.
+
+An initializer never calls ``tensor.normal_`` itself; it asks a *source*. Two sources
+exist:
+
+* :class:`TorchSource` wraps an optional ``torch.Generator`` and calls exactly the torch
+  ops ``torch.nn.init`` calls, so the functional API is bit-identical to torch's.
+* ``initlab.rng.KeyedSource`` draws from keyed, chunked, parallel streams (the policy
+  path): values depend only on (seed, parameter name, global shape, spec).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["Source", "TorchSource"]
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Fills tensors in place with random draws."""
+
+    def normal_(self, t: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor: ...
+
+    def uniform_(self, t: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor: ...
+
+    def trunc_normal_(
+        self, t: torch.Tensor, mean: float, std: float, a: float, b: float
+    ) -> torch.Tensor: ...
+
+    def generator(self, device: torch.device | str) -> torch.Generator | None:
+        """A torch generator for algorithms that need arbitrary random ops (randperm, ...)."""
+        ...
+
+
+def _torch_trunc_normal_(t, mean, std, a, b, generator):
+    """torch.nn.init's truncated normal, op for op (inverse-CDF method), for bit parity."""
+
+    def norm_cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    lo = norm_cdf((a - mean) / std)
+    hi = norm_cdf((b - mean) / std)
+    t.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
+    t.erfinv_()
+    t.mul_(std * math.sqrt(2.0))
+    t.add_(mean)
+    t.clamp_(min=a, max=b)
+    return t
+
+
+class TorchSource:
+    """Draws with torch's own ops and an optional user generator (the functional path)."""
+
+    def __init__(self, generator: torch.Generator | None = None):
+        self._generator = generator
+
+    def normal_(self, t, mean=0.0, std=1.0):
+        return t.normal_(mean, std, generator=self._generator)
+
+    def uniform_(self, t, low=0.0, high=1.0):
+        return t.uniform_(low, high, generator=self._generator)
+
+    def trunc_normal_(self, t, mean, std, a, b):
+        return _torch_trunc_normal_(t, mean, std, a, b, self._generator)
+
+    def generator(self, device):
+        return self._generator

@@ -1,0 +1,1 @@
+"""The lab: compare init schemes by training (data, models, train, sweep, store, report)."""
