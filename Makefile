@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
+	$(BIN)/python -c "import lsuv" 2>/dev/null || $(BIN)/python -m pip install --quiet --no-deps lsuv
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -10,9 +10,36 @@ __version__ = "0.1.0"
 __all__ = ["ConfigError", "DataError", "InitlabError", "UnknownNameError", "__version__"]
 
 # --- init (catalog, fans, gains, specs) ---
+from initlab import init  # noqa: E402  (the functional namespace: initlab.init.kaiming_normal_)
+from initlab.init import Initializer, available, fans, gain, get, register  # noqa: E402
+
+__all__ += ["init", "Initializer", "available", "fans", "gain", "get", "register"]
 
 # --- policy (plan, apply, materialize) ---
+from initlab.policy import (  # noqa: E402
+    Plan,
+    PlanRow,
+    Policy,
+    Rule,
+    apply,
+    materialize,
+    plan,
+    policies,
+    register_policy,
+)
+
+__all__ += ["Plan", "PlanRow", "Policy", "Rule", "apply", "materialize", "plan", "policies",
+            "register_policy"]
 
 # --- diagnose ---
+from initlab.diagnosis import Report, diagnose  # noqa: E402
+
+__all__ += ["diagnose", "Report"]
 
 # --- advanced (lsuv, mean field) ---
+from initlab.init.lsuv import LSUVResult, lsuv_  # noqa: E402
+from initlab.init.meanfield import MeanField, critical, mean_field  # noqa: E402
+from initlab.init.spread import coherence, welch_bound  # noqa: E402
+
+__all__ += ["lsuv_", "LSUVResult", "mean_field", "critical", "MeanField", "coherence",
+            "welch_bound"]

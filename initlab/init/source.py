@@ -37,7 +37,7 @@ class Source(Protocol):
 
 
 def _torch_trunc_normal_(t, mean, std, a, b, generator):
-    """torch.nn.init's truncated normal, op for op (inverse-CDF method), for bit parity."""
+    """The inverse-CDF truncated normal of older torch.nn.init versions, op for op."""
 
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
@@ -65,7 +65,10 @@ class TorchSource:
         return t.uniform_(low, high, generator=self._generator)
 
     def trunc_normal_(self, t, mean, std, a, b):
-        return _torch_trunc_normal_(t, mean, std, a, b, self._generator)
+        # torch.nn.init's own truncated normal, whatever its algorithm in the installed torch
+        # (inverse CDF in older versions, rejection sampling in newer ones), so the functional
+        # API stays bit-identical; _torch_trunc_normal_ above is the inverse-CDF method.
+        return torch.nn.init.trunc_normal_(t, mean, std, a, b, generator=self._generator)
 
     def generator(self, device):
         return self._generator

@@ -1,0 +1,189 @@
+"""The seed-cnn experiment the tutorial way vs ``initlab compare``'s path, in one run.
+
+Usage: ``python benchmarks/seed_experiment.py [--fraction F] [--epochs E] [--device D]``
+
+Both sides train the same model (Conv(1,16,3,p1)-ReLU-MaxPool2-Linear) on Fashion-MNIST
+with conv1 initialized four ways (xavier_normal, kaiming_normal(fan_out, relu),
+normal(std=0.01), zeros), SGD lr 0.01 momentum 0.9, batch 64, the same number of steps,
+and evaluate on the test split after each epoch:
+
+- tutorial: a per-sample ``Dataset`` returning normalized tensors (what
+  ``ToTensor() + Normalize()`` do), ``DataLoader(batch_size=64, shuffle=True)``, the four
+  models trained one after another;
+- initlab: :func:`initlab.lab.sweep.run_sweep` (in-memory batches, the four runs of the
+  seed stacked into one model, everything recorded in SQLite) followed by
+  :func:`initlab.lab.report.write_reports` (HTML with plots, CSV, JSON): what
+  ``initlab compare`` does end to end, data loading included on both sides.
+
+Prints one JSON line with both wall times (seconds) and ``ratio`` = tutorial / initlab.
+``--fraction`` uses the first fraction of both splits (a quick check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+INITS = {
+    "xavier_normal": lambda w, g: nn.init.xavier_normal_(w, generator=g),
+    "kaiming_normal(mode='fan_out', nonlinearity='relu')":
+        lambda w, g: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu",
+                                             generator=g),
+    "normal(std=0.01)": lambda w, g: nn.init.normal_(w, std=0.01, generator=g),
+    "zeros": lambda w, g: nn.init.zeros_(w),
+}
+
+
+def _idx(path: Path) -> np.ndarray:
+    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _files(folder: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{stem}(.gz) not in {folder}")
+
+
+class FashionDataset(TorchDataset):
+    """The tutorial Dataset: uint8 images, converted and normalized one sample at a time."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean: float, std: float):
+        self.images, self.labels = torch.from_numpy(images.copy()), labels.astype(np.int64)
+        self.mean, self.std = mean, std
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        x = self.images[i].float().div(255.0).unsqueeze(0)
+        return (x - self.mean) / self.std, int(self.labels[i])
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(16 * 14 * 14, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(F.relu(self.conv1(x))), 1))
+
+
+def tutorial(folder: Path, n_train: int, n_test: int, epochs: int, device: str) -> dict:
+    t0 = time.perf_counter()
+    xi = _idx(_files(folder, "train-images-idx3-ubyte"))[:n_train]
+    yi = _idx(_files(folder, "train-labels-idx1-ubyte"))[:n_train]
+    xt = _idx(_files(folder, "t10k-images-idx3-ubyte"))[:n_test]
+    yt = _idx(_files(folder, "t10k-labels-idx1-ubyte"))[:n_test]
+    mean, std = float(xi.mean() / 255.0), float(xi.std() / 255.0)
+    train_set, test_set = FashionDataset(xi, yi, mean, std), FashionDataset(xt, yt, mean, std)
+    accs = {}
+    for k, (name, init) in enumerate(INITS.items()):
+        torch.manual_seed(k)  # a script emulating tutorials may use the global RNG
+        g = torch.Generator().manual_seed(k)
+        model = Net().to(device)
+        init(model.conv1.weight, g)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=g)
+        for _ in range(epochs):
+            model.train()
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+            model.eval()
+            correct = 0
+            with torch.no_grad():
+                for x, y in DataLoader(test_set, batch_size=1000):
+                    correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+        accs[name] = correct / len(test_set)
+    return {"seconds": time.perf_counter() - t0, "test_acc": accs}
+
+
+def initlab_side(n_train: int | None, n_test: int | None, epochs: int, device: str,
+                 stack: str = "auto") -> dict:
+    from initlab.lab.report import collect, summarize, write_reports
+    from initlab.lab.store import open_store
+    from initlab.lab.sweep import Sweep, run_sweep
+    from initlab.lab.train import TrainConfig
+
+    out = Path(tempfile.mkdtemp(prefix="initlab-bench-"))
+    t0 = time.perf_counter()
+    sweep = Sweep(inits=list(INITS), model="seed-cnn", dataset="fashion-mnist", seeds=1,
+                  target="conv1.weight", n_train=n_train, n_test=n_test, stack=stack,
+                  train=TrainConfig(epochs=epochs, lr=0.01, momentum=0.9, batch_size=64,
+                                    device=device))
+    outcome = run_sweep(sweep, out)
+    write_reports(out)
+    seconds = time.perf_counter() - t0
+    with open_store(out, create=False) as st:
+        runs = collect(st, curves=False)
+    summary = summarize(runs)
+    return {"seconds": seconds, "done": outcome.done, "stacked": runs[0]["stacked"],
+            "test_acc": {s["init"]: s["test_acc_mean"] for s in summary}, "out": str(out)}
+
+
+def _warm_up(device: str) -> None:
+    """One untimed step (optimizer import, kernel set-up) so neither side pays it alone."""
+    g = torch.Generator().manual_seed(0)
+    model = Net().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(64, 1, 28, 28, generator=g).to(device, memory_format=fmt)
+        F.cross_entropy(model.to(memory_format=fmt)(x), torch.zeros(64, dtype=torch.long,
+                                                                     device=device)).backward()
+        opt.step()
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fraction", type=float, default=1.0,
+                    help="use the first fraction of both splits (default 1: all)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--stack", choices=("auto", "always", "never"), default="auto",
+                    help="initlab's stacking (auto: stacked on CUDA, sequential on CPU)")
+    args = ap.parse_args(argv)
+    from initlab.lab.data import locate
+
+    folder = locate("fashion-mnist")
+    if folder is None:
+        raise SystemExit("Fashion-MNIST not found: `apt-get install dataset-fashion-mnist` "
+                         "or `initlab data --download fashion-mnist`")
+    n_train, n_test = int(60000 * args.fraction), int(10000 * args.fraction)
+    sub = (None, None) if args.fraction >= 1 else (n_train, n_test)
+    _warm_up(args.device)
+    fast = initlab_side(*sub, args.epochs, args.device, args.stack)
+    slow = tutorial(folder, n_train, n_test, args.epochs, args.device)
+    result = {"benchmark": "seed_experiment", "device": args.device, "stack": args.stack,
+              "threads": torch.get_num_threads(), "inits": len(INITS), "epochs": args.epochs,
+              "n_train": n_train, "steps_per_model": args.epochs * -(-n_train // 64),
+              "tutorial_s": round(slow["seconds"], 2), "initlab_s": round(fast["seconds"], 2),
+              "ratio": round(slow["seconds"] / fast["seconds"], 2),
+              "initlab_stacked": fast["stacked"],
+              "test_acc_tutorial": {k: round(v, 4) for k, v in slow["test_acc"].items()},
+              "test_acc_initlab": {k: round(v, 4) for k, v in fast["test_acc"].items()}}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""``initlab compare``: train one model with several inits x seeds, record, report.
+
+Example::
+
+    initlab compare --model seed-cnn --dataset fashion-mnist \\
+        --inits "xavier_normal,kaiming_normal(mode='fan_out'),normal(std=0.01),zeros" \\
+        --target conv1 --seeds 3 --epochs 5 --out runs/seed-cnn
+
+Re-running the same command resumes (finished runs are skipped). The report
+(``report.html``, ``report.csv``) is written into ``--out`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from initlab.errors import ConfigError
+
+__all__ = ["command", "parse_model_args"]
+
+
+def parse_model_args(pairs) -> dict:
+    """``KEY=VALUE`` strings to kwargs; values parsed as JSON when they are JSON."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--model-arg expects KEY=VALUE; got {pair!r}; expected e.g. "
+                              "--model-arg widths=[256,128]")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@click.command("compare")
+@click.option("--inits", required=True,
+              help="Comma-separated policy names or initializer specs, e.g. "
+                   "\"xavier_normal,kaiming_normal(mode='fan_out'),zeros\".")
+@click.option("--model", default="seed-cnn", show_default=True,
+              help="Built-in model name (see initlab.lab.models) or MODULE:FACTORY.")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Model keyword argument (JSON value), repeatable: --model-arg depth=20.")
+@click.option("--dataset", default="fashion-mnist", show_default=True,
+              help="Dataset name (`initlab data` lists them) or 'synthetic'.")
+@click.option("--data-dir", default=None, help="Look for the dataset here first.")
+@click.option("--n-train", type=click.IntRange(min=1), default=None,
+              help="Use only the first N training examples.")
+@click.option("--n-test", type=click.IntRange(min=1), default=None,
+              help="Use only the first N test examples.")
+@click.option("--target", default=None, metavar="GLOB",
+              help="Apply the inits only to these parameters (a module name like conv1 or a "
+                   "glob); the rest keep PyTorch's default init.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds per init (0..N-1).")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Stop each run after this many optimizer steps.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default="sgd",
+              show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--target-acc", type=float, default=None,
+              help="Report the steps each run needs to reach this test accuracy (0-1).")
+@click.option("--grad-norm-steps", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Record per-layer gradient norms for the first N steps.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local worker processes (each trains one run, or one seed's runs when "
+                   "stacked).")
+@click.option("--stack/--no-stack", default=True, show_default=True,
+              help="Train the inits of one seed as one stacked model where that is faster "
+                   "(CUDA); --no-stack: always one after another.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where runs train: this machine, or a Ray cluster "
+                                      "(pip install 'initlab[ray]').")
+@click.option("--address", default=None, metavar="auto|ray://HOST:PORT",
+              help="Ray cluster to use with --executor ray [default: $RAY_ADDRESS, else a new "
+                   "local instance].")
+@click.option("--cpus-per-run", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="CPUs each Ray task (a run, or a stack of runs) asks for.")
+@click.option("--gpus-per-run", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs each Ray task asks for (fractions share a GPU).")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Resubmit a Ray task whose worker died this many times before recording "
+                   "its runs failed.")
+@click.option("--out", default=None, help="Output directory [default: runs/MODEL-DATASET].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON at the end.")
+def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target, seeds,
+            epochs, steps, optimizer, lr, momentum, weight_decay, batch_size, target_acc,
+            grad_norm_steps, device, workers, stack, executor, address, cpus_per_run,
+            gpus_per_run, retries, out, quiet, as_json):
+    """Compare inits by training: inits x seeds, recorded in OUT/initlab.db, resumable.
+
+    Exit status: 0 when every run finished (done or diverged), 1 when a run failed (its
+    error is printed; re-running retries it), 2 on bad input.
+    """
+    from initlab.lab.report import report_dict, table_text, write_reports
+
+    if executor == "local" and address is not None:
+        raise ConfigError(f"--address {address} needs --executor ray; got --executor local")
+    from initlab.lab.sweep import Sweep, run_sweep
+    from initlab.lab.train import TrainConfig
+
+    config = TrainConfig(optimizer=optimizer, lr=lr, momentum=momentum,
+                         weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                         steps=steps, target_acc=target_acc, device=device,
+                         grad_norm_steps=grad_norm_steps)
+    sweep = Sweep(inits=inits, model=model, dataset=dataset, seeds=seeds, train=config,
+                  target=target, model_kwargs=parse_model_args(model_args),
+                  data_dir=data_dir, n_train=n_train, n_test=n_test, stack=stack,
+                  workers=workers, executor=executor,
+                  executor_options=None if executor == "local" else {
+                      "address": address, "cpus_per_run": cpus_per_run,
+                      "gpus_per_run": gpus_per_run, "retries": retries})
+    out = out or f"runs/{model.replace(':', '_')}-{dataset}"
+    from initlab.lab.progress import RichProgress
+
+    progress = RichProgress(enabled=not quiet)
+    start = time.perf_counter()
+    outcome = run_sweep(sweep, out, progress=progress)
+    paths = write_reports(out)
+    if as_json:
+        click.echo(json.dumps(report_dict(out)))
+    else:
+        from initlab.lab.report import collect, summarize
+        from initlab.lab.store import open_store
+
+        with open_store(out, create=False) as store:
+            summary = summarize(collect(store, curves=False))
+        click.echo(table_text(summary, title=f"{model} on {dataset}"))
+        click.echo(f"{outcome.done + outcome.diverged} runs trained, {outcome.skipped} resumed "
+                   f"from {out}, {outcome.diverged} diverged, {outcome.failed} failed "
+                   f"({time.perf_counter() - start:.1f} s). Report: {paths['html']}")
+    if outcome.busy:
+        click.echo(f"{outcome.busy} runs were being trained by another process; run the same "
+                   "command again later to pick up any it leaves unfinished.", err=True)
+    for err in outcome.errors:
+        click.echo(f"failed: {err}", err=True)
+    if outcome.failed:
+        sys.exit(1)

@@ -1,0 +1,61 @@
+"""``initlab list``: the registered initializers (with aliases) or the gain table."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from initlab.init import available, gain, get, resolve_name
+from initlab.init.gains import GAINS
+
+
+def _init_rows(names) -> list[dict]:
+    wanted = [resolve_name(n) for n in names] or available()
+    rows = []
+    for name in wanted:
+        spec = get(name)
+        rows.append({"name": name, "aliases": list(spec.aliases), "default": str(spec),
+                     "description": spec.description,
+                     "torch": f"torch.nn.init.{spec.torch_equivalent}" if spec.torch_equivalent
+                     else None,
+                     "random": spec.random, "elementwise": spec.elementwise})
+    return rows
+
+
+def _gain_rows() -> list[dict]:
+    return [{"name": n, "gain": gain(n), "convention": c,
+             "exact": gain(n, exact=True)} for n, c in GAINS.items()]
+
+
+@click.command("list")
+@click.argument("names", nargs=-1)
+@click.option("--gains", "show_gains", is_flag=True,
+              help="List the activation gains (torch's constants and exact ones) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def command(names, show_gains, as_json):
+    """List the registered initializers (or only NAMES): aliases, defaults, descriptions."""
+    rows = _gain_rows() if show_gains else _init_rows(names)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    if show_gains:
+        table = Table(title=escape("initlab gains: gain(name) and the exact 1/sqrt(E[f(z)^2])"))
+        for col in ("name", "gain(name)", "convention", "exact"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["name"], f"{r['gain']:.6g}", r["convention"], f"{r['exact']:.6g}")
+    else:
+        table = Table(title=f"initlab initializers ({len(rows)})")
+        for col in ("name", "aliases", "spec (defaults)", "what it does", "torch"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["name"], ", ".join(r["aliases"]), escape(r["default"]),
+                          escape(r["description"]), r["torch"] or "-")
+        table.caption = escape("A spec string works wherever an init is taken: initlab.get("
+                               "\"kaiming_normal(mode='fan_out', nonlinearity='relu')\")")
+    Console().print(table)

@@ -1,0 +1,161 @@
+"""Plain distributions and constants: uniform, normal, truncated normal, constant, ones, zeros."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from initlab.errors import ConfigError
+from initlab.init.registry import Initializer, register, set_float
+
+__all__ = ["Uniform", "Normal", "TruncNormal", "TruncNormalStd", "Constant", "Ones", "Zeros",
+           "truncated_std"]
+
+
+def truncated_std(alpha: float, beta: float) -> float:
+    """Std of N(0, 1) truncated to [alpha, beta] (0.8796256610342398 for [-2, 2])."""
+
+    def pdf(x):
+        return 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+    def cdf(x):
+        return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+    z = cdf(beta) - cdf(alpha)
+    if z <= 0:
+        return 0.0
+    ta = 0.0 if math.isinf(alpha) else alpha * pdf(alpha)
+    tb = 0.0 if math.isinf(beta) else beta * pdf(beta)
+    var = 1.0 + (ta - tb) / z - ((pdf(alpha) - pdf(beta)) / z) ** 2
+    return math.sqrt(max(var, 0.0))
+
+
+@register("uniform", torch_equivalent="uniform_")
+@dataclass(frozen=True)
+class Uniform(Initializer):
+    """U(a, b): every entry uniform between a and b."""
+
+    a: float = 0.0
+    b: float = 1.0
+
+    def __post_init__(self):
+        set_float(self, "a")
+        set_float(self, "b")
+        if self.b < self.a:
+            raise ConfigError(
+                f"Invalid bounds for initializer 'uniform': a={self.a!r} > b={self.b!r}; "
+                "expected a <= b."
+            )
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        return source.uniform_(tensor, self.a, self.b)
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        return (self.b - self.a) / math.sqrt(12.0)
+
+
+@register("normal", aliases=("gaussian",), torch_equivalent="normal_")
+@dataclass(frozen=True)
+class Normal(Initializer):
+    """N(mean, std^2)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self):
+        set_float(self, "mean")
+        set_float(self, "std", low=0.0)
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        return source.normal_(tensor, self.mean, self.std)
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        return self.std
+
+
+@register("trunc_normal", torch_equivalent="trunc_normal_")
+@dataclass(frozen=True)
+class TruncNormal(Initializer):
+    """N(mean, std^2) truncated to the absolute bounds [a, b] (torch's trunc_normal_)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    a: float = -2.0
+    b: float = 2.0
+
+    def __post_init__(self):
+        set_float(self, "mean")
+        set_float(self, "std", low=0.0, low_open=True)
+        set_float(self, "a")
+        set_float(self, "b")
+        if self.b <= self.a:
+            raise ConfigError(
+                f"Invalid bounds for initializer '{self.name}': a={self.a!r} >= b={self.b!r}; "
+                "expected a < b."
+            )
+
+    def _bounds(self):
+        return self.a, self.b
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        lo, hi = self._bounds()
+        return source.trunc_normal_(tensor, self.mean, self.std, lo, hi)
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        lo, hi = self._bounds()
+        return self.std * truncated_std((lo - self.mean) / self.std, (hi - self.mean) / self.std)
+
+
+@register("trunc_normal_std")
+@dataclass(frozen=True)
+class TruncNormalStd(TruncNormal):
+    """N(mean, std^2) truncated to [mean + a·std, mean + b·std] (bounds in std units)."""
+
+    def _bounds(self):
+        return self.mean + self.a * self.std, self.mean + self.b * self.std
+
+
+@register("constant", aliases=("const",), torch_equivalent="constant_")
+@dataclass(frozen=True)
+class Constant(Initializer):
+    """Every entry equal to val."""
+
+    val: float = 0.0
+    random = False
+
+    def __post_init__(self):
+        set_float(self, "val")
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        return tensor.fill_(self.val)
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        return 0.0
+
+
+@register("ones", torch_equivalent="ones_")
+@dataclass(frozen=True)
+class Ones(Initializer):
+    """Every entry 1."""
+
+    random = False
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        return tensor.fill_(1.0)
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        return 0.0
+
+
+@register("zeros", torch_equivalent="zeros_")
+@dataclass(frozen=True)
+class Zeros(Initializer):
+    """Every entry 0."""
+
+    random = False
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        return tensor.zero_()
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        return 0.0

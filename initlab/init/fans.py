@@ -1,0 +1,131 @@
+"""Fan-in and fan-out of a weight, for every layer type.
+
+``fans(weight_or_shape, layout=None, groups=1) -> (fan_in, fan_out)``
+
+=================  =========================================  =====================================
+layout             stored shape                               (fan_in, fan_out)
+=================  =========================================  =====================================
+``None``           any, >= 2 dims                             torch's: (size(1)·rf, size(0)·rf)
+``"linear"``       (out, in)                                  (in, out)
+``"conv"``         (out, in/groups, k...)                     (in/groups·rf, out/groups·rf)
+``"conv_transpose"`` (in, out/groups, k...)                   (in/groups·rf, out/groups·rf)
+``"embedding"``    (num_embeddings, dim)                      (1, dim)
+=================  =========================================  =====================================
+
+rf is the receptive field, prod(k...). ``None`` reproduces ``torch.nn.init`` exactly (so the
+functional API stays bit-identical to torch); it ignores ``groups`` and is wrong for
+transposed convolutions (fans swapped, pytorch#7865) and for the fan-out of grouped ones
+(too large by ``groups``, pytorch#23854). The policy layer always passes the layout.
+
+Embedding: a lookup is a one-hot vector times the table, so each output coordinate is a
+single weight (fan_in = 1, which gives torch's N(0, 1) default for unit gain), and the
+gradient reaching the input side sums over ``dim`` outputs (fan_out = dim, the familiar
+1/sqrt(dim) embedding scale). Keras instead treats the (input_dim, output_dim) table as a
+dense matrix (fan_in = num_embeddings), which makes the scale shrink with the vocabulary.
+Fused weights (LSTM gates, attention in_proj) are split into chunks by the policy layer,
+which calls ``fans`` on each chunk's shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from initlab.errors import ConfigError
+
+__all__ = ["fans", "LAYOUTS", "fan_for_mode", "MODES"]
+
+MODES = ("fan_in", "fan_out", "fan_avg")
+
+
+def _shape_of(weight_or_shape) -> tuple[int, ...]:
+    if isinstance(weight_or_shape, torch.Tensor):
+        return tuple(weight_or_shape.shape)
+    if isinstance(weight_or_shape, torch.Size | tuple | list) and all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in weight_or_shape
+    ):
+        return tuple(weight_or_shape)
+    raise ConfigError(
+        f"fans() needs a tensor or a shape (tuple of non-negative ints); got {weight_or_shape!r}."
+    )
+
+
+def _rf(shape) -> int:
+    return math.prod(shape[2:])
+
+
+def _need(shape, layout, low, high=None, what=""):
+    n = len(shape)
+    if n < low or (high is not None and n > high):
+        want = f"{low}" if high == low else f"at least {low}" if high is None else f"{low}..{high}"
+        raise ConfigError(
+            f"Cannot compute fans of a tensor with {n} dimension(s) (shape {shape}) for layout "
+            f"{layout!r}; expected {want} dimensions{what}. Hint: fan-based inits are for "
+            "weights; initialize biases and norm parameters with zeros/ones/constant."
+        )
+
+
+def _split(size: int, groups: int, shape, layout) -> int:
+    if size % groups:
+        raise ConfigError(
+            f"Layout {layout!r} with groups={groups}: dim 0 of shape {shape} ({size}) is not "
+            "divisible by groups. Hint: pass the layer's own groups."
+        )
+    return size // groups
+
+
+def _torch(shape, groups):
+    _need(shape, None, 2)
+    return shape[1] * _rf(shape), shape[0] * _rf(shape)
+
+
+def _linear(shape, groups):
+    _need(shape, "linear", 2, 2, " (out_features, in_features)")
+    return shape[1], shape[0]
+
+
+def _conv(shape, groups):
+    _need(shape, "conv", 3, None, " (out, in/groups, *kernel)")
+    return shape[1] * _rf(shape), _split(shape[0], groups, shape, "conv") * _rf(shape)
+
+
+def _conv_transpose(shape, groups):
+    _need(shape, "conv_transpose", 3, None, " (in, out/groups, *kernel)")
+    return _split(shape[0], groups, shape, "conv_transpose") * _rf(shape), shape[1] * _rf(shape)
+
+
+def _embedding(shape, groups):
+    _need(shape, "embedding", 2, 2, " (num_embeddings, embedding_dim)")
+    return 1, shape[1]
+
+
+LAYOUTS = {
+    None: _torch,
+    "linear": _linear,
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "embedding": _embedding,
+}
+
+
+def fans(weight_or_shape, layout: str | None = None, groups: int = 1) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight (tensor or shape) stored with ``layout``."""
+    shape = _shape_of(weight_or_shape)
+    if layout not in LAYOUTS:
+        from initlab.init.registry import _did_you_mean
+
+        names = [k for k in LAYOUTS if k is not None]
+        raise ConfigError(
+            f"Unknown layout {layout!r}.{_did_you_mean(layout, names)} Expected None (torch's "
+            f"convention) or one of {names}."
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ConfigError(f"groups must be a positive int; got {groups!r}.")
+    return LAYOUTS[layout](shape, groups)
+
+
+def fan_for_mode(shape, mode: str, layout=None, groups=1) -> float:
+    """The fan a mode selects: fan_in, fan_out, or their mean (fan_avg)."""
+    fan_in, fan_out = fans(shape, layout=layout, groups=groups)
+    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]

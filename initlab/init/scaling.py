@@ -1,0 +1,248 @@
+"""Variance scaling and its named specializations: Xavier/Glorot, Kaiming/He, LeCun, default.
+
+One implementation: a spec gives a standard deviation from the fans (``_std``), and a
+distribution turns it into draws::
+
+    normal            N(0, std^2)
+    uniform           U(-sqrt(3)·std, sqrt(3)·std)
+    truncated_normal  N(0, s^2) cut at ±2s, s = std / 0.87962566103423978 (Keras/JAX)
+
+``variance_scaling`` computes ``std = sqrt(scale / fan)``. Xavier and Kaiming keep torch's
+exact float expressions for ``std`` (``gain * sqrt(2 / (fan_in + fan_out))`` and
+``gain / sqrt(fan)``) so that, with ``layout=None``, they are bit-identical to
+``torch.nn.init``; mathematically they are variance scaling with scale gain^2 and modes
+fan_avg / fan_in|fan_out|fan_avg.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from initlab.errors import ConfigError
+from initlab.init.fans import MODES, fans
+from initlab.init.gains import _FUNCS
+from initlab.init.gains import gain as _gain
+from initlab.init.registry import Initializer, register, set_choice, set_float
+
+__all__ = ["VarianceScaling", "XavierUniform", "XavierNormal", "KaimingUniform", "KaimingNormal",
+           "LecunUniform", "LecunNormal", "Default", "TRUNC_STD", "DISTRIBUTIONS"]
+
+# std of N(0, 1) truncated to [-2, 2]
+TRUNC_STD = 0.87962566103423978
+
+
+def _normal(tensor, source, std):
+    return source.normal_(tensor, 0.0, std)
+
+
+def _uniform(tensor, source, std):
+    bound = math.sqrt(3.0) * std
+    return source.uniform_(tensor, -bound, bound)
+
+
+def _truncated(tensor, source, std):
+    s = std / TRUNC_STD
+    return source.trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s)
+
+
+DRAW = {"normal": _normal, "uniform": _uniform, "truncated_normal": _truncated}
+DISTRIBUTIONS = tuple(DRAW)
+
+
+class _Scaled(Initializer):
+    """Shared machinery: std from the fans, then a draw from ``distribution``."""
+
+    mode: str = "fan_in"
+    distribution: str = "normal"
+
+    def _std(self, fan_in: float, fan_out: float) -> float:
+        raise NotImplementedError
+
+    def _fan(self, fan_in, fan_out):
+        if self.mode == "fan_avg":
+            return (fan_in + fan_out) / 2.0
+        return fan_in if self.mode == "fan_in" else fan_out
+
+    def std_for(self, shape, *, layout=None, groups=1) -> float:
+        fan_in, fan_out = fans(shape, layout=layout, groups=groups)
+        if self._fan(fan_in, fan_out) <= 0:
+            raise ConfigError(
+                f"{self.name}: {self.mode} of shape {tuple(shape)} is 0; expected a weight "
+                "with no zero-sized dimension."
+            )
+        return self._std(fan_in, fan_out)
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        if tensor.numel() == 0:
+            return tensor
+        return DRAW[self.distribution](tensor, source, self.std_for(tensor.shape, layout=layout,
+                                                                     groups=groups))
+
+    def expected_std(self, shape, *, layout=None, groups=1):
+        if math.prod(shape) == 0:
+            return None
+        return self.std_for(shape, layout=layout, groups=groups)
+
+
+@register("variance_scaling")
+@dataclass(frozen=True)
+class VarianceScaling(_Scaled):
+    """std = sqrt(scale / fan), fan by mode, drawn from distribution (Keras/JAX semantics)."""
+
+    scale: float = 1.0
+    mode: str = "fan_in"
+    distribution: str = "truncated_normal"
+
+    def __post_init__(self):
+        set_float(self, "scale", low=0.0, low_open=True)
+        set_choice(self, "mode", MODES)
+        set_choice(self, "distribution", DISTRIBUTIONS)
+
+    def _std(self, fan_in, fan_out):
+        return math.sqrt(self.scale / self._fan(fan_in, fan_out))
+
+
+class _Xavier(_Scaled):
+    mode = "fan_avg"
+
+    def __post_init__(self):
+        set_float(self, "gain", low=0.0)
+
+    def _std(self, fan_in, fan_out):
+        return self.gain * math.sqrt(2.0 / float(fan_in + fan_out))  # torch's expression
+
+
+@register("xavier_uniform", aliases=("glorot_uniform",), torch_equivalent="xavier_uniform_")
+@dataclass(frozen=True)
+class XavierUniform(_Xavier):
+    """Glorot uniform: U(±gain·sqrt(6 / (fan_in + fan_out)))."""
+
+    gain: float = 1.0
+    distribution = "uniform"
+
+
+@register("xavier_normal", aliases=("glorot_normal",), torch_equivalent="xavier_normal_")
+@dataclass(frozen=True)
+class XavierNormal(_Xavier):
+    """Glorot normal: N(0, gain^2 · 2 / (fan_in + fan_out))."""
+
+    gain: float = 1.0
+    distribution = "normal"
+
+
+class _Kaiming(_Scaled):
+    def __post_init__(self):
+        set_float(self, "a")
+        set_choice(self, "mode", MODES)
+        set_choice(self, "nonlinearity", tuple(_FUNCS))
+        if self.nonlinearity == "leaky_relu" and self.a < 0:
+            raise ConfigError(
+                f"Invalid a={self.a!r} for initializer '{self.name}'; expected the leaky_relu "
+                "negative slope >= 0."
+            )
+
+    @property
+    def gain(self) -> float:
+        # torch passes ``a`` to calculate_gain; only leaky_relu reads it
+        return _gain(self.nonlinearity, self.a if self.nonlinearity == "leaky_relu" else None)
+
+    def _std(self, fan_in, fan_out):
+        return self.gain / math.sqrt(self._fan(fan_in, fan_out))  # torch's expression
+
+
+@register("kaiming_uniform", aliases=("he_uniform",), torch_equivalent="kaiming_uniform_")
+@dataclass(frozen=True)
+class KaimingUniform(_Kaiming):
+    """He uniform: U(±gain·sqrt(3 / fan)), fan by mode (fan_in, fan_out or fan_avg)."""
+
+    a: float = 0.0
+    mode: str = "fan_in"
+    nonlinearity: str = "leaky_relu"
+    distribution = "uniform"
+
+
+@register("kaiming_normal", aliases=("he_normal",), torch_equivalent="kaiming_normal_")
+@dataclass(frozen=True)
+class KaimingNormal(_Kaiming):
+    """He normal: N(0, gain^2 / fan), fan by mode (fan_in, fan_out or fan_avg)."""
+
+    a: float = 0.0
+    mode: str = "fan_in"
+    nonlinearity: str = "leaky_relu"
+    distribution = "normal"
+
+
+class _Lecun(_Scaled):
+    mode = "fan_in"
+
+    def _std(self, fan_in, fan_out):
+        return math.sqrt(1.0 / fan_in)
+
+
+@register("lecun_uniform")
+@dataclass(frozen=True)
+class LecunUniform(_Lecun):
+    """LeCun uniform: U(±sqrt(3 / fan_in)) (variance scaling 1, fan_in)."""
+
+    distribution = "uniform"
+
+
+@register("lecun_normal")
+@dataclass(frozen=True)
+class LecunNormal(_Lecun):
+    """LeCun normal: truncated normal with std sqrt(1 / fan_in), as in Keras and JAX."""
+
+    distribution = "truncated_normal"
+
+
+_ROLES = ("weight", "bias")
+
+
+@register("default", aliases=("torch_default",))
+@dataclass(frozen=True)
+class Default(_Scaled):
+    """torch's Linear/Conv reset_parameters: weight U(±1/sqrt(fan_in)), bias likewise.
+
+    ``role='weight'`` is ``kaiming_uniform(a=sqrt(5))`` (torch's exact float expression).
+    ``role='bias'`` is U(±1/sqrt(fan_in)) where ``fan_in`` is the *weight's* fan-in, which a
+    bias cannot know: pass it (``default(role='bias', fan_in=784)``). ``fan_in`` given with
+    role 'weight' overrides the fan computed from the shape.
+    """
+
+    role: str = "weight"
+    fan_in: int | None = None
+    distribution = "uniform"
+
+    def __post_init__(self):
+        set_choice(self, "role", _ROLES)
+        f = self.fan_in
+        if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 0):
+            raise ConfigError(
+                f"Invalid fan_in={f!r} for initializer 'default'; expected a non-negative int "
+                "(the weight's fan-in) or None."
+            )
+
+    def std_for(self, shape, *, layout=None, groups=1):
+        fan_in = self.fan_in
+        if self.role == "bias":
+            if fan_in is None:
+                raise ConfigError(
+                    "default(role='bias') needs the weight's fan-in; got fan_in=None. Hint: "
+                    "default(role='bias', fan_in=<weight fan_in>), or default_(weight, bias)."
+                )
+            return (1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0) / math.sqrt(3.0)
+        if fan_in is None:
+            fan_in = fans(shape, layout=layout, groups=groups)[0]
+        if fan_in <= 0:
+            raise ConfigError(f"default: fan_in of shape {tuple(shape)} is 0.")
+        return math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)) / math.sqrt(fan_in)
+
+    def fill_(self, tensor, source, *, layout=None, groups=1):
+        if tensor.numel() == 0:
+            return tensor
+        if self.role == "bias":
+            self.std_for(tensor.shape)  # validates fan_in
+            bound = 1 / math.sqrt(self.fan_in) if self.fan_in > 0 else 0
+            return source.uniform_(tensor, -bound, bound)  # torch's expression
+        return _uniform(tensor, source, self.std_for(tensor.shape, layout=layout, groups=groups))

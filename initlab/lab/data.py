@@ -1,0 +1,339 @@
+"""Datasets as in-memory tensors: MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100, synthetic.
+
+``load(name)`` finds the files in this order, first match wins:
+
+1. ``data_dir`` (the ``--data-dir`` option), the folder itself or ``data_dir/<name>``;
+2. ``$INITLAB_DATA`` (itself or ``$INITLAB_DATA/<name>``);
+3. ``~/.cache/initlab/<name>`` (``$XDG_CACHE_HOME/initlab/<name>`` when that is set);
+4. system locations: ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist``
+   installs Fashion-MNIST there), ``/usr/local/share/datasets/<name>``;
+5. a download from the official URLs (progress bar, MD5 check) into ``data_dir``, else
+   ``$INITLAB_DATA/<name>``, else the cache folder, unless ``download=False`` or
+   ``$INITLAB_OFFLINE=1``.
+
+Missing and not downloadable: one :class:`~initlab.errors.DataError` saying where it
+looked and how to get the files. Images become float32 ``(N, C, H, W)`` normalized per
+channel with the *training* split's mean and std (or the ones given); labels int64.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from initlab.errors import ConfigError, DataError, UnknownNameError
+from initlab.lab import data_fetch
+from initlab.lab.data_formats import extract_tar, read_cifar_batches, read_idx_pair
+
+__all__ = ["Dataset", "DatasetSpec", "DATASETS", "load", "synthetic", "datasets", "locate",
+           "search_dirs", "spec"]
+
+SYSTEM_ROOTS: tuple[Path, ...] = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
+_IDX_PARTS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a named dataset's files come from and what they hold."""
+
+    name: str
+    title: str
+    format: str                          # "idx" | "cifar"
+    num_classes: int
+    urls: tuple[str, ...]                # mirrors: base URLs ending in "/"
+    md5: dict[str, str]                  # downloaded file name -> official MD5
+    subdir: str = ""                     # CIFAR: the folder the archive unpacks to
+    label_key: str = "labels"            # CIFAR-100: "fine_labels"
+    train_files: tuple[str, ...] = ()    # CIFAR batch names
+    test_files: tuple[str, ...] = ()
+    apt: str | None = None               # Debian package that installs it
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return _IDX_PARTS if self.format == "idx" else self.train_files + self.test_files
+
+
+def _idx(name, title, urls, md5s, apt=None, aliases=()):
+    files = [p + ".gz" for p in _IDX_PARTS]
+    return DatasetSpec(name, title, "idx", 10, urls, dict(zip(files, md5s)), apt=apt,
+                       aliases=aliases)
+
+
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
+    _idx("mnist", "MNIST", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                            "http://yann.lecun.com/exdb/mnist/"),
+         ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+          "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
+    _idx("fashion-mnist", "Fashion-MNIST",
+         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+         ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+          "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+         apt="dataset-fashion-mnist", aliases=("fashion_mnist", "fmnist")),
+    _idx("kmnist", "Kuzushiji-MNIST", ("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+         ("bdb82020997e1d708af4cf47b453dcf7", "e144d726b3acfaa3e44228e80efcd344",
+          "5c965bf0a639b31b8f53240b1b52f4d7", "7320c461ea6c1c855c0b718fb2a4b134")),
+    DatasetSpec("cifar10", "CIFAR-10", "cifar", 10, ("https://www.cs.toronto.edu/~kriz/",),
+                {"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
+                subdir="cifar-10-batches-py",
+                train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
+                test_files=("test_batch",), aliases=("cifar-10",)),
+    DatasetSpec("cifar100", "CIFAR-100", "cifar", 100, ("https://www.cs.toronto.edu/~kriz/",),
+                {"cifar-100-python.tar.gz": "eb9058c3a382ffc7106e4002c42a8d85"},
+                subdir="cifar-100-python", label_key="fine_labels",
+                train_files=("train",), test_files=("test",), aliases=("cifar-100",)),
+)}
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class Dataset:
+    """One dataset in memory: normalized float32 images and int64 labels, both splits."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+    source: str
+    mean: tuple[float, ...] = field(default=())
+    std: tuple[float, ...] = field(default=())
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={len(self.train_y)}, test={len(self.test_y)}, "
+                f"input_shape={self.input_shape}, classes={self.num_classes}, "
+                f"source={self.source!r})")
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+        """The first ``n_train`` / ``n_test`` examples (views, no copy): fast variants."""
+        return replace(self, train_x=self.train_x[:n_train], train_y=self.train_y[:n_train],
+                       test_x=self.test_x[:n_test], test_y=self.test_y[:n_test])
+
+    def to(self, device) -> Dataset:
+        """The same dataset on ``device`` (moved once; training slices it there)."""
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return replace(self, train_x=move(self.train_x), train_y=move(self.train_y),
+                       test_x=move(self.test_x), test_y=move(self.test_y))
+
+
+def datasets() -> list[str]:
+    """Names ``load`` accepts."""
+    return [*DATASETS, SYNTHETIC]
+
+
+def spec(name: str) -> DatasetSpec:
+    """The registry entry of a dataset name or alias (UnknownNameError with suggestions)."""
+    key = name.strip().lower()
+    for s in DATASETS.values():
+        if key == s.name or key in s.aliases:
+            return s
+    close = difflib.get_close_matches(key, datasets(), n=1)
+    hint = f"Did you mean '{close[0]}'? " if close else ""
+    raise UnknownNameError(f"Unknown dataset '{name}'. {hint}Available: {datasets()}")
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "initlab"
+
+
+def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The folders ``locate`` tries for a dataset, in order."""
+    s = spec(name)
+    dirs: list[Path] = []
+    for root in (data_dir, os.environ.get("INITLAB_DATA") or None):
+        if root is not None:
+            dirs += [Path(root).expanduser(), Path(root).expanduser() / s.name]
+    dirs.append(_cache_root() / s.name)
+    dirs += [root / s.name for root in SYSTEM_ROOTS]
+    return dirs
+
+
+def _idx_file(folder: Path, part: str) -> Path | None:
+    dotted = part[: part.rindex("-")] + "." + part[part.rindex("-") + 1:]
+    for candidate in (part + ".gz", part, dotted, dotted + ".gz"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _files_in(s: DatasetSpec, folder: Path) -> list[Path] | None:
+    """The dataset's files in ``folder`` (all of them), or None."""
+    if s.format == "idx":
+        found = [_idx_file(folder, part) for part in _IDX_PARTS]
+        return found if all(found) else None
+    for sub in (folder / s.subdir, folder):
+        if all((sub / f).is_file() for f in s.required):
+            return [sub / f for f in s.required]
+    archive = folder / next(iter(s.md5))
+    return [archive] if archive.is_file() else None
+
+
+def locate(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The first folder that holds all of the dataset's files, or None."""
+    s = spec(name)
+    for folder in search_dirs(s.name, data_dir):
+        if folder.is_dir() and _files_in(s, folder) is not None:
+            return folder
+    return None
+
+
+def _download_dir(s: DatasetSpec, data_dir) -> Path:
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get("INITLAB_DATA"):
+        return Path(os.environ["INITLAB_DATA"]).expanduser() / s.name
+    return _cache_root() / s.name
+
+
+def how_to_get(s: DatasetSpec, data_dir=None) -> str:
+    """One sentence: the apt package (if any), or the URLs and the folder for the files."""
+    files = ", ".join(s.md5)
+    where = _download_dir(s, data_dir)
+    manual = f"download {files} from {s.urls[0]} into {where}"
+    return f"`apt-get install {s.apt}`, or {manual}" if s.apt else manual
+
+
+def _missing(s: DatasetSpec, data_dir, why: str) -> DataError:
+    looked = ", ".join(str(d) for d in search_dirs(s.name, data_dir))
+    return DataError(f"Dataset '{s.name}' not found; looked in: {looked}; {why}; expected "
+                     f"the files {', '.join(s.required)} (.gz or plain); "
+                     f"hint: {how_to_get(s, data_dir)}")
+
+
+def _fetch(s: DatasetSpec, data_dir, show_progress: bool) -> Path:
+    folder = _download_dir(s, data_dir)
+    try:
+        for fname, md5 in s.md5.items():
+            if not (folder / fname).is_file():
+                urls = [base + fname for base in s.urls]
+                data_fetch.download_file(urls, folder / fname, md5, show_progress=show_progress)
+    except data_fetch.OfflineError as exc:
+        raise _missing(s, data_dir, f"the download failed ({exc})") from None
+    except PermissionError as exc:
+        raise _missing(s, data_dir, f"cannot write to {folder} ({exc.strerror})") from None
+    return folder
+
+
+def _read(s: DatasetSpec, folder: Path):
+    files = _files_in(s, folder)
+    if files is None:
+        raise DataError(f"Dataset '{s.name}' files vanished from {folder}; expected "
+                        f"{', '.join(s.required)}; hint: check the folder")
+    if s.format == "idx":
+        return (*read_idx_pair(files[0], files[1]), *read_idx_pair(files[2], files[3]))
+    if len(files) == 1:  # the archive: unpack next to it, or into the cache if read-only
+        target = folder if os.access(folder, os.W_OK) else _cache_root() / s.name
+        extract_tar(files[0], target)
+        files = _files_in(s, target / s.subdir)
+        if files is None or len(files) == 1:
+            raise DataError(f"Archive {folder / next(iter(s.md5))} does not hold "
+                            f"{s.subdir}/{{{', '.join(s.required)}}}; expected the official "
+                            "archive; hint: delete it and download it again")
+    n = len(s.train_files)
+    return (*read_cifar_batches(files[:n], s.label_key),
+            *read_cifar_batches(files[n:], s.label_key))
+
+
+def _as_tuple(value, channels: int, what: str) -> tuple[float, ...]:
+    vals = (float(value),) * channels if np.isscalar(value) else tuple(float(v) for v in value)
+    if len(vals) != channels:
+        raise ConfigError(f"normalize {what} has {len(vals)} values; expected 1 or {channels} "
+                          f"(one per channel); hint: pass normalize=(mean, std)")
+    return vals
+
+
+def _to_unit(x: np.ndarray) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] (one copy; the numpy buffer may be read-only)."""
+    t = torch.from_numpy(x if x.flags.writeable else x.copy())
+    return t.to(torch.float32).div_(255.0)
+
+
+def _stats(x: torch.Tensor, normalize) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    channels = x.shape[1]
+    if normalize is True:
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+        return tuple(mean.tolist()), tuple(var.sqrt().tolist())
+    if normalize is False or normalize is None:
+        return (0.0,) * channels, (1.0,) * channels
+    if not (isinstance(normalize, Sequence) and len(normalize) == 2):
+        raise ConfigError(f"normalize must be True, False or (mean, std); got {normalize!r}; "
+                          "expected e.g. normalize=((0.286,), (0.353,))")
+    mean = _as_tuple(normalize[0], channels, "mean")
+    std = _as_tuple(normalize[1], channels, "std")
+    if min(std) <= 0:
+        raise ConfigError(f"normalize std must be positive; got {std}; expected values > 0; "
+                          "hint: std is in [0, 1] pixel units, e.g. 0.353")
+    return mean, std
+
+
+def _normalize_(t: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return t.sub_(m).div_(s)
+
+
+def load(name: str, data_dir: str | Path | None = None, *, download: bool = True,
+         normalize=True, progress: bool = True) -> Dataset:
+    """A named dataset as in-memory tensors (see the module docstring for where it looks).
+
+    ``normalize``: True (per-channel mean/std of the training split), False (scaled to
+    [0, 1] only) or ``(mean, std)`` in [0, 1] pixel units, scalars or one per channel.
+    ``load("synthetic")`` returns ``synthetic(8192, 2048, (1, 28, 28), 10, seed=0)``.
+    """
+    if name.strip().lower() == SYNTHETIC:
+        return synthetic(8192, 2048, (1, 28, 28), 10, seed=0)
+    s = spec(name)
+    folder = locate(s.name, data_dir)
+    if folder is None:
+        if not download or data_fetch.offline():
+            why = "download disabled" + (" ($INITLAB_OFFLINE)" if download else "")
+            raise _missing(s, data_dir, why)
+        folder = _fetch(s, data_dir, progress)
+    train_x, train_y, test_x, test_y = _read(s, folder)
+    for split, y in (("train", train_y), ("test", test_y)):
+        if y.size and (y.min() < 0 or y.max() >= s.num_classes):
+            raise DataError(f"Labels out of range in the {split} split of {s.name} in {folder}: "
+                            f"got [{y.min()}, {y.max()}]; expected [0, {s.num_classes - 1}]; "
+                            "hint: the files belong to another dataset")
+    train_t, test_t = _to_unit(train_x), _to_unit(test_x)
+    mean, std = _stats(train_t, normalize)
+    return Dataset(s.name, _normalize_(train_t, mean, std), torch.from_numpy(train_y),
+                   _normalize_(test_t, mean, std), torch.from_numpy(test_y), s.num_classes,
+                   tuple(train_x.shape[1:]), str(folder), mean, std)
+
+
+def synthetic(n_train: int, n_test: int, input_shape: Sequence[int], num_classes: int,
+              seed: int = 0, *, noise: float = 1.0) -> Dataset:
+    """A learnable toy dataset: one Gaussian prototype per class plus Gaussian noise.
+
+    ``x = (prototype[y] + noise * eps) / sqrt(1 + noise**2)`` (unit variance per feature),
+    labels uniform; deterministic in ``seed``. Larger ``noise`` makes it harder.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if n_train < 1 or n_test < 0 or num_classes < 2 or not shape or min(shape) < 1:
+        raise ConfigError(f"synthetic() got n_train={n_train}, n_test={n_test}, "
+                          f"input_shape={shape}, num_classes={num_classes}; expected "
+                          "n_train >= 1, n_test >= 0, num_classes >= 2, positive dims")
+    g = torch.Generator().manual_seed(int(seed))
+    protos = torch.randn((num_classes, *shape), generator=g)
+    scale = 1.0 / float(np.sqrt(1.0 + noise * noise))
+
+    def split(n):
+        y = torch.randint(0, num_classes, (n,), generator=g)
+        x = protos[y] + noise * torch.randn((n, *shape), generator=g)
+        return x.mul_(scale), y
+
+    train_x, train_y = split(n_train)
+    test_x, test_y = split(n_test)
+    return Dataset(SYNTHETIC, train_x, train_y, test_x, test_y, num_classes, shape,
+                   f"synthetic(seed={seed}, noise={noise})")

@@ -1,0 +1,135 @@
+"""Hand-built stacked layers: K copies of a network as one network with K-times-wider layers.
+
+Activations of the stacked network are laid out member-major along the feature/channel
+dimension: ``(B, K*C, H, W)`` for images, ``(B, K*F)`` for vectors, member k owning block
+k. Then elementwise activations, max/avg pooling and flattening need no change at all
+(they act per channel / per position, and flattening ``(B, K*C, h, w)`` keeps member k's
+features contiguous), while
+
+- a Conv2d whose input is shared (the data, C channels) is one conv with ``K*out``
+  channels, and on stacked input (``K*C`` channels) a grouped conv with ``groups=K``;
+- a Linear on the shared input is one GEMM with ``K*out`` outputs, on stacked input a
+  ``baddbmm`` over the K members.
+
+Parameters are stored stacked, ``(K, *shape)``, so one elementwise optimizer over them
+equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
+Conv2d and parameter-free modules; the caller checks the result against the K models on a
+probe batch before trusting it (a custom ``forward`` could mix channels).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["StackedConv2d", "StackedLinear", "build_stacked", "unstack_into"]
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, layers: list[nn.Linear]):
+        super().__init__()
+        self.members = len(layers)
+        self.in_features, self.out_features = layers[0].in_features, layers[0].out_features
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]).clone())
+        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).clone())
+                     if layers[0].bias is not None else None)
+
+    def forward(self, x):
+        k, n_in, n_out = self.members, self.in_features, self.out_features
+        if x.dim() != 2:
+            raise RuntimeError(f"StackedLinear expects 2-d input, got {tuple(x.shape)}")
+        if x.shape[1] == n_in:  # shared input: one GEMM
+            bias = self.bias.reshape(k * n_out) if self.bias is not None else None
+            return F.linear(x, self.weight.reshape(k * n_out, n_in), bias)
+        if x.shape[1] != k * n_in:
+            raise RuntimeError(f"StackedLinear got {x.shape[1]} features, expected {n_in} "
+                               f"or {k * n_in}")
+        xs = x.view(x.shape[0], k, n_in).transpose(0, 1)                 # (K, B, in)
+        wt = self.weight.transpose(1, 2)                                  # (K, in, out)
+        out = (torch.baddbmm(self.bias.unsqueeze(1), xs, wt) if self.bias is not None
+               else torch.bmm(xs, wt))                                    # (K, B, out)
+        return out.transpose(0, 1).reshape(x.shape[0], k * n_out)
+
+
+class StackedConv2d(nn.Module):
+    channels_last = False   # run the conv (and so the layers after it) in NHWC
+
+    def __init__(self, layers: list[nn.Conv2d]):
+        super().__init__()
+        c = layers[0]
+        self.members = len(layers)
+        self.in_channels, self.out_channels = c.in_channels, c.out_channels
+        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]).clone())
+        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).clone())
+                     if c.bias is not None else None)
+
+    def forward(self, x):
+        k, c_in, c_out = self.members, self.in_channels, self.out_channels
+        w = self.weight.reshape(k * c_out, *self.weight.shape[2:])
+        if self.channels_last:
+            w = w.contiguous(memory_format=torch.channels_last)
+        b = self.bias.reshape(k * c_out) if self.bias is not None else None
+        if x.shape[1] == c_in:
+            groups = 1
+        elif x.shape[1] == k * c_in:
+            groups = k
+        else:
+            raise RuntimeError(f"StackedConv2d got {x.shape[1]} channels, expected {c_in} "
+                               f"or {k * c_in}")
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
+
+
+# Modules without parameters that act per channel/position (safe on the stacked layout).
+_SAFE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.SELU, nn.ELU,
+         nn.CELU, nn.Softplus, nn.Mish, nn.ReLU6, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+         nn.Identity, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+         nn.Flatten, nn.Sequential)
+
+
+def _convertible(model: nn.Module) -> bool:
+    for m in model.modules():
+        if isinstance(m, nn.Linear) and type(m) is nn.Linear:
+            continue
+        if (isinstance(m, nn.Conv2d) and type(m) is nn.Conv2d and m.groups == 1
+                and m.padding_mode == "zeros" and not isinstance(m.padding, str)):
+            continue
+        if any(True for _ in m.parameters(recurse=False)) or any(
+                True for _ in m.buffers(recurse=False)):
+            return False
+        if isinstance(m, nn.Flatten) and (m.start_dim != 1 or m.end_dim != -1):
+            return False
+        if isinstance(m, _SAFE) or m is model:
+            continue
+        if type(m).forward is nn.Module.forward:
+            return False
+        # custom parameter-free containers are allowed; the probe validates them
+    return True
+
+
+def build_stacked(models: list[nn.Module]) -> nn.Module | None:
+    """One network computing all K models (member-major layout), or None if unsupported."""
+    if not _convertible(models[0]):
+        return None
+    stacked = copy.deepcopy(models[0])
+    per_model = [dict(m.named_modules()) for m in models]
+    for name, module in list(stacked.named_modules()):
+        cls = {nn.Linear: StackedLinear, nn.Conv2d: StackedConv2d}.get(type(module))
+        if cls is None:
+            continue
+        new = cls([mods[name] for mods in per_model])
+        parent_name, _, attr = name.rpartition(".")
+        setattr(stacked.get_submodule(parent_name) if parent_name else stacked, attr, new)
+    return stacked
+
+
+def unstack_into(stacked: nn.Module, models: list[nn.Module]) -> None:
+    """Copy the stacked parameters back into the K models (same parameter names)."""
+    params = dict(stacked.named_parameters())
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(params[name][k])

@@ -1,0 +1,356 @@
+"""The training loop: in-memory batches, common random numbers, few host syncs.
+
+``train(model, data, config, data_seed=...)`` trains one model; ``train_stacked(models, ...)``
+trains several models of one architecture at once on the same batches (see
+:mod:`initlab.lab.stack`) and returns the same results as training them one by one.
+
+Definitions (what the numbers in a :class:`RunResult` mean):
+
+- The batch order is ``torch.randperm`` from a CPU generator seeded with ``data_seed``, one
+  permutation per epoch, the last batch possibly smaller: every run given the same
+  ``data_seed`` sees the same batches (common random numbers).
+- ``step_losses``: the training loss of every optimizer step (kept on the device and moved
+  to the host every ``check_every`` steps). ``epochs[i]``: ``train_loss`` = mean of the
+  step losses of that epoch, ``train_acc`` = fraction of that epoch's training examples
+  classified correctly *at the time of their step*, ``test_loss`` / ``test_acc`` = the
+  test split after the epoch, evaluated under ``no_grad`` in large batches, and ``step``,
+  the global step count at that point. A ``steps`` budget ending mid-epoch adds a last row
+  for the partial epoch.
+- ``steps_to_target``: the global step count at the first evaluation whose ``test_acc``
+  reaches ``target_acc`` (epoch resolution), or None.
+- Divergence: the first non-finite step loss ends the run with status ``diverged``;
+  ``diverged_at`` is that step, ``step_losses`` stop before it and ``epochs`` keep the
+  evaluations made before it (its last good metrics).
+- ``grad_norms``: for the first ``grad_norm_steps`` steps, the L2 norm of the gradient of
+  every module's own parameters, rows ``{step, layer, value}``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from initlab.errors import ConfigError, UnknownNameError
+
+__all__ = ["OPTIMIZERS", "TrainConfig", "RunResult", "train", "train_stacked", "run_loop",
+           "SingleEngine", "Progress"]
+
+Progress = Callable[[int, int, float], None]  # (epoch, global step, latest loss)
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
+                                             weight_decay=c.weight_decay),
+    "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
+    "adamw": lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
+}
+
+
+@dataclass
+class TrainConfig:
+    """How to train. ``epochs`` and ``steps`` both limit the run (whichever comes first);
+    neither given means one epoch."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int | None = None
+    steps: int | None = None
+    target_acc: float | None = None
+    device: str = "cpu"
+    grad_norm_steps: int = 0
+    eval_batch_size: int = 1024
+    check_every: int = 50
+    channels_last: bool | None = None   # None: on CPU for models with Conv2d (faster pooling)
+
+    def __post_init__(self):
+        self.optimizer = str(self.optimizer).lower()
+        if self.optimizer not in OPTIMIZERS:
+            raise UnknownNameError(f"Unknown optimizer '{self.optimizer}'. Available: "
+                                   f"{sorted(OPTIMIZERS)}")
+        checks = (
+            ("lr", self.lr, isinstance(self.lr, (int, float)) and self.lr > 0, "lr=0.01"),
+            ("momentum", self.momentum, 0 <= self.momentum < 1, "momentum=0.9"),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0, "weight_decay=1e-4"),
+            ("batch_size", self.batch_size, _pos_int(self.batch_size), "batch_size=64"),
+            ("epochs", self.epochs, self.epochs is None or _pos_int(self.epochs), "epochs=5"),
+            ("steps", self.steps, self.steps is None or _pos_int(self.steps), "steps=1000"),
+            ("target_acc", self.target_acc,
+             self.target_acc is None or 0 < self.target_acc <= 1, "target_acc=0.85"),
+            ("grad_norm_steps", self.grad_norm_steps,
+             isinstance(self.grad_norm_steps, int) and self.grad_norm_steps >= 0,
+             "grad_norm_steps=10"),
+            ("eval_batch_size", self.eval_batch_size, _pos_int(self.eval_batch_size),
+             "eval_batch_size=1024"),
+            ("check_every", self.check_every, _pos_int(self.check_every), "check_every=50"),
+        )
+        for name, value, ok, example in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name} is invalid: got {value!r}; expected "
+                                  f"e.g. {example}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(f"TrainConfig.device is invalid: got {self.device!r}; expected "
+                              "'cpu', 'cuda' or 'cuda:N'") from exc
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"Unknown TrainConfig keys {unknown}; expected some of "
+                              f"{sorted(known)}")
+        return cls(**d)
+
+
+def _pos_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+@dataclass
+class RunResult:
+    """One training run's record (see the module docstring for the definitions)."""
+
+    status: str = "done"                  # "done" | "diverged"
+    step_losses: list[float] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    steps_to_target: int | None = None
+    wall_time: float = 0.0
+    grad_norms: list[dict] = field(default_factory=list)
+    steps: int = 0
+    diverged_at: int | None = None
+    stacked: int = 1                      # how many models trained together in this run
+
+    @property
+    def final(self) -> dict:
+        """The last evaluation row ({} when the run diverged before its first one)."""
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SingleEngine:
+    """One model, one optimizer: the reference the stacked engine must match."""
+
+    members = 1
+
+    def __init__(self, model: nn.Module, config: TrainConfig, probe: torch.Tensor | None = None):
+        self.model = model.to(config.device)
+        self.channels_last = _use_channels_last(model, config, probe)
+        self.opt = OPTIMIZERS[config.optimizer](list(model.parameters()), config)
+        self.layers = [(name, [p for p in m.parameters(recurse=False) if p.requires_grad])
+                       for name, m in model.named_modules()]
+        self.layers = [(name or "<root>", ps) for name, ps in self.layers if ps]
+        self.layer_names = [name for name, _ in self.layers]
+
+    def train_step(self, x, y, want_norms: bool):
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        norms = None
+        if want_norms:
+            norms = torch.stack([
+                torch.linalg.vector_norm(torch.stack([
+                    torch.linalg.vector_norm(p.grad) if p.grad is not None
+                    else p.new_zeros(()) for p in ps]))
+                for _, ps in self.layers]).unsqueeze(0)
+        self.opt.step()
+        correct = (logits.detach().argmax(1) == y).sum()
+        return loss.detach().unsqueeze(0), correct.unsqueeze(0), norms
+
+    @torch.no_grad()
+    def evaluate(self, x, y, batch_size: int):
+        self.model.eval()
+        loss = x.new_zeros((), dtype=torch.float64)
+        correct = torch.zeros((), dtype=torch.int64, device=x.device)
+        for i in range(0, len(y), batch_size):
+            xb = x[i:i + batch_size]
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            logits = self.model(xb)
+            loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum").double()
+            correct += (logits.argmax(1) == y[i:i + batch_size]).sum()
+        return loss.unsqueeze(0), correct.unsqueeze(0)
+
+    def freeze(self, k: int) -> None:  # a diverged single run simply stops
+        pass
+
+    def finish(self) -> None:
+        if self.channels_last:
+            self.model.to(memory_format=torch.contiguous_format)
+
+
+def _use_channels_last(model: nn.Module, config: TrainConfig, probe) -> bool:
+    """Switch a conv model to NHWC (CPU default: max-pooling measured ~3x faster there).
+
+    Falls back to the contiguous layout when the model's forward rejects it (a ``.view``
+    on a permuted tensor, 5-d weights, ...).
+    """
+    wanted = config.channels_last
+    if wanted is None:
+        wanted = (torch.device(config.device).type == "cpu"
+                  and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+    if not wanted or probe is None or probe.dim() != 4:
+        return False
+    was = model.training
+    try:
+        model.to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            model.eval()
+            model(probe.to(config.device).contiguous(memory_format=torch.channels_last))
+    except RuntimeError:
+        model.to(memory_format=torch.contiguous_format)
+        return False
+    finally:
+        model.train(was)
+    return True
+
+
+def _limits(config: TrainConfig, n: int) -> tuple[int, int]:
+    per_epoch = math.ceil(n / config.batch_size)
+    epochs = config.epochs if config.epochs is not None else (
+        math.ceil(config.steps / per_epoch) if config.steps is not None else 1)
+    total = epochs * per_epoch if config.steps is None else min(config.steps, epochs * per_epoch)
+    return epochs, total
+
+
+def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
+             progress: Progress | None = None) -> list[RunResult]:
+    """Train ``engine.members`` models on the same batches; one RunResult per member."""
+    k_count = engine.members
+    device = torch.device(config.device)
+    n = len(data.train_y)
+    if n == 0:
+        raise ConfigError("The training split is empty; expected at least one example; "
+                          "hint: check the dataset or its subset")
+    start = time.perf_counter()
+    tx, ty = data.train_x.to(device), data.train_y.to(device)
+    ex, ey = data.test_x.to(device), data.test_y.to(device)
+    results = [RunResult(stacked=k_count) for _ in range(k_count)]
+    alive = [True] * k_count
+    gen = torch.Generator().manual_seed(int(data_seed))
+    n_epochs, total = _limits(config, n)
+    step = 0
+    norm_rows: list[tuple[int, torch.Tensor]] = []
+    for epoch in range(1, n_epochs + 1):
+        perm = torch.randperm(n, generator=gen).to(device)
+        losses, correct, seen = [], torch.zeros(k_count, dtype=torch.int64, device=device), 0
+        pending_from = 0   # index into `losses` not yet moved to the host
+        for i in range(0, n, config.batch_size):
+            if step >= total or not any(alive):
+                break
+            idx = perm[i:i + config.batch_size]
+            xb, yb = tx.index_select(0, idx), ty.index_select(0, idx)
+            want = step < config.grad_norm_steps
+            loss, corr, norms = engine.train_step(xb, yb, want)
+            step += 1
+            losses.append(loss)
+            correct += corr
+            seen += len(idx)
+            if norms is not None:
+                norm_rows.append((step, norms.detach()))
+            if step % config.check_every == 0 or step == total or i + config.batch_size >= n:
+                pending_from = _flush(losses, pending_from, step, results, alive, engine)
+                if progress is not None:
+                    alive_losses = [r.step_losses[-1] for r, a in zip(results, alive)
+                                    if a and r.step_losses]
+                    progress(epoch, step, alive_losses[0] if alive_losses else float("nan"))
+        if not losses or not any(alive):
+            break
+        _flush(losses, pending_from, step, results, alive, engine)
+        test_loss, test_correct = engine.evaluate(ex, ey, config.eval_batch_size)
+        stacked = torch.stack(losses)                      # (steps in epoch, K)
+        row_stats = torch.stack([stacked.double().mean(0), correct.double() / seen,
+                                 test_loss / max(len(ey), 1),
+                                 test_correct.double() / max(len(ey), 1)], 1).cpu().tolist()
+        for k, (tl, ta, el, ea) in enumerate(row_stats):
+            if not alive[k]:
+                continue
+            r = results[k]
+            r.epochs.append({"epoch": epoch, "step": step, "train_loss": tl, "train_acc": ta,
+                             "test_loss": el if len(ey) else float("nan"),
+                             "test_acc": ea if len(ey) else float("nan")})
+            if (config.target_acc is not None and r.steps_to_target is None and len(ey)
+                    and ea >= config.target_acc):
+                r.steps_to_target = step
+        if step >= total:
+            break
+    engine.finish()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - start
+    _grad_rows(norm_rows, engine.layer_names, results)
+    for k, r in enumerate(results):
+        r.wall_time = wall
+        r.steps = len(r.step_losses) if not alive[k] else step
+    return results
+
+
+def _flush(losses, start, step, results, alive, engine) -> int:
+    """Move step losses ``losses[start:]`` to the host; mark members that diverged."""
+    if start >= len(losses):
+        return start
+    block = torch.stack(losses[start:]).cpu()          # (new steps, K)
+    first_step = step - len(block) + 1
+    for k, r in enumerate(results):
+        if not alive[k]:
+            continue
+        col = block[:, k]
+        bad = (~torch.isfinite(col)).nonzero()
+        if len(bad):
+            j = int(bad[0])
+            r.step_losses.extend(col[:j].tolist())
+            r.status, r.diverged_at, alive[k] = "diverged", first_step + j, False
+            engine.freeze(k)
+        else:
+            r.step_losses.extend(col.tolist())
+    return len(losses)
+
+
+def _grad_rows(norm_rows, names, results) -> None:
+    if not norm_rows:
+        return
+    table = torch.stack([t for _, t in norm_rows]).cpu().tolist()   # (steps, K, layers)
+    for (step, _), per_member in zip(norm_rows, table):
+        for k, r in enumerate(results):
+            if r.diverged_at is not None and step >= r.diverged_at:
+                continue
+            r.grad_norms.extend({"step": step, "layer": layer, "value": v}
+                                for layer, v in zip(names, per_member[k]))
+
+
+def train(model: nn.Module, data, config: TrainConfig | None = None, *, data_seed: int = 0,
+          progress: Progress | None = None) -> RunResult:
+    """Train ``model`` in place on ``data`` (a :class:`~initlab.lab.data.Dataset`)."""
+    config = config or TrainConfig()
+    engine = SingleEngine(model, config, probe=data.train_x[:2])
+    return run_loop(engine, data, config, data_seed=data_seed, progress=progress)[0]
+
+
+def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed: int = 0,
+                  progress: Progress | None = None, stack: str = "auto") -> list[RunResult]:
+    """Train several models on the same batches; the same results as one by one.
+
+    ``stack``: ``"auto"`` (stacked on CUDA, one after another on CPU, where stacking
+    measured slower), ``"always"`` (stacked whenever the models allow it), ``"never"``.
+    """
+    from initlab.lab.stack import train_stacked as _impl
+
+    return _impl(models, data, config or TrainConfig(), data_seed=data_seed, progress=progress,
+                 stack=stack)

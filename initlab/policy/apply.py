@@ -1,0 +1,197 @@
+"""Executing a plan: validate every row first, then fill through the keyed streams.
+
+Values depend only on (seed, fully qualified name, global shape, initializer spec); see
+DESIGN.md "Randomness contract". Nothing is written until the whole plan has been checked
+against the model, so a bad plan leaves the model untouched.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import warnings
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.policy.plan import Plan, PlanRow, build_plan, infer_lazy_shapes
+from initlab.policy.roles import iter_targets
+from initlab.policy.sharding import fill_row, local_view
+
+__all__ = ["apply", "select_rows", "execute", "check_seed"]
+
+
+def _only_names(model: nn.Module, only, state_dict, lazy: list[str]) -> set[str] | None:
+    """The parameter names ``only`` selects (None: all)."""
+    if only is None:
+        if state_dict is not None:
+            raise ConfigError("state_dict= is only used with only='missing'; got only=None. "
+                              "Hint: apply(model, policy, only='missing', state_dict=sd).")
+        return None
+    names = [n for n, _ in model.named_parameters()]
+    if only == "missing":
+        if state_dict is None:
+            raise ConfigError(
+                "only='missing' needs the loaded weights; got state_dict=None. Hint: "
+                "apply(model, policy, only='missing', state_dict=sd) initializes the parameters "
+                "whose keys are absent from sd."
+            )
+        if not hasattr(state_dict, "keys"):
+            raise ConfigError(f"state_dict must be a mapping; got {type(state_dict).__name__}.")
+        keys = set(state_dict.keys())
+        return {n for n in names if n not in keys}
+    if only == "uninitialized":
+        return set(lazy)
+    globs = [only] if isinstance(only, str) else list(only) if isinstance(only, Iterable) else None
+    if globs is None or not all(isinstance(g, str) for g in globs):
+        raise ConfigError(
+            f"only must be a glob, a list of names/globs, 'missing' or 'uninitialized'; got {only!r}."
+        )
+    selected = set()
+    for g in globs:
+        hit = {n for n in names if fnmatch.fnmatchcase(n, g)}
+        if not hit:
+            warnings.warn(f"only='{g}' matches no parameter of {type(model).__name__}.",
+                          UserWarning, stacklevel=3)
+        selected |= hit
+    return selected
+
+
+def select_rows(plan: Plan, names: set[str] | None) -> list[PlanRow]:
+    return list(plan.rows) if names is None else [r for r in plan.rows if r.name in names]
+
+
+def _validate(model: nn.Module, rows: list[PlanRow]):
+    """(param, row, initializer) for every row, or one ConfigError listing every problem."""
+    from initlab.init import get
+
+    params = dict(model.named_parameters())
+    problems, jobs = [], []
+    for row in rows:
+        p = params.get(row.name)
+        if p is None:
+            problems.append(f"'{row.name}' is not a parameter of the model")
+            continue
+        shape = tuple(p.shape)
+        if row.chunk is not None:
+            i, n = row.chunk
+            if not shape or shape[0] % n or (shape[0] // n, *shape[1:]) != tuple(row.shape) or not 0 <= i < n:
+                problems.append(f"'{row.key}' chunk {row.chunk} of shape {tuple(row.shape)} does "
+                                f"not fit the parameter's shape {shape}")
+                continue
+        elif shape != tuple(row.shape):
+            problems.append(f"'{row.name}' has shape {shape}, the plan says {tuple(row.shape)}")
+            continue
+        try:
+            init = get(row.init)
+        except Exception as exc:  # report every bad spec at once
+            problems.append(f"'{row.key}': {exc}")
+            continue
+        jobs.append((p, row, init))
+    if problems:
+        raise ConfigError(
+            f"The plan does not fit the model ({len(problems)} problem(s)): "
+            + "; ".join(problems[:6]) + (" ..." if len(problems) > 6 else "")
+            + ". Nothing was written. Hint: rebuild the plan with initlab.plan(model, policy)."
+        )
+    return jobs
+
+
+def _rows_slice(p, row: PlanRow) -> slice:
+    if row.chunk is None:
+        return slice(0, p.shape[0] if p.dim() else 1)
+    size = p.shape[0] // row.chunk[1]
+    return slice(row.chunk[0] * size, (row.chunk[0] + 1) * size)
+
+
+def _zero_padding_rows(model: nn.Module, filled: set[str]) -> None:
+    """Embedding(padding_idx=...) keeps its padding row at 0, as torch's constructor does."""
+    for mname, m in model.named_modules():
+        name = f"{mname}.weight" if mname else "weight"
+        if isinstance(m, nn.Embedding) and m.padding_idx is not None and name in filled:
+            local, region = local_view(m.weight)
+            idx = m.padding_idx
+            if region is None:
+                local[idx].zero_()
+            elif region[0].start <= idx < region[0].stop:
+                local[idx - region[0].start].zero_()
+
+
+def check_seed(seed) -> int:
+    """The seed as an int (numpy ints accepted), or ConfigError."""
+    try:
+        value = None if isinstance(seed, bool) else operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or value < 0:
+        raise ConfigError(f"seed must be an int >= 0; got {seed!r}. Hint: seed=0.")
+    return value
+
+
+def execute(model: nn.Module, rows: list[PlanRow], seed: int, threads=None) -> None:
+    """Validate all rows, then fill them (under no_grad)."""
+    seed = check_seed(seed)
+    jobs = _validate(model, rows)
+    with torch.no_grad():
+        for p, row, init in jobs:
+            fill_row(p, _rows_slice(p, row), row.shape, init, seed=seed, key=row.key,
+                     spec=row.init, layout=row.layout, groups=row.groups, threads=threads)
+        _zero_padding_rows(model, {row.name for row in rows if row.role == "embedding"})
+
+
+def _check_not_meta(model: nn.Module) -> None:
+    meta = [n for n, p in model.named_parameters() if p.is_meta]
+    if meta:
+        raise ConfigError(
+            f"{len(meta)} parameter(s) are on the meta device (e.g. '{meta[0]}'); apply() writes "
+            "into existing tensors. Hint: use initlab.materialize(model, policy, seed=..., "
+            "device=...) to allocate and initialize a meta model."
+        )
+
+
+def apply(model: nn.Module, policy="auto", seed: int = 0, only=None, state_dict=None,
+          freeze: bool | None = None, example_input=None, threads: int | None = None) -> Plan:
+    """Initialize ``model`` in place by ``policy`` and return the Plan that was executed.
+
+    ``policy``: a preset name, a Policy, a Plan, or an initializer spec. ``only``: a glob or
+    a list of names/globs, ``"missing"`` (with ``state_dict=``: parameters absent from it),
+    or ``"uninitialized"`` (lazy modules' parameters, shaped by one forward pass on
+    ``example_input``); all other parameters stay bit-identical. ``freeze=True`` sets
+    ``requires_grad=False`` on every parameter that was not initialized.
+    """
+    from initlab.policy.presets import resolve
+
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"apply() needs a torch.nn.Module; got {type(model).__name__}.")
+    _check_not_meta(model)
+    seed = check_seed(seed)
+    lazy = [n for n, p in model.named_parameters()
+            if isinstance(p, nn.parameter.UninitializedParameter)]
+    if lazy and example_input is None:
+        raise ConfigError(
+            f"{len(lazy)} lazy parameter(s) have no shape yet (e.g. '{lazy[0]}'); expected "
+            "shaped parameters. Hint: pass example_input= so initlab runs one forward pass."
+        )
+    infer_lazy_shapes(model, example_input)
+    names = _only_names(model, only, state_dict, lazy)
+    if isinstance(policy, Plan):
+        full = policy
+    else:
+        targets = [t for t in iter_targets(model) if names is None or t.name in names]
+        if not targets and names is not None:
+            if only in ("missing", "uninitialized"):  # globs have warned already
+                warnings.warn(f"only={only!r} selects no parameter; nothing was initialized.",
+                              UserWarning, stacklevel=2)
+            return Plan([], {"policy": getattr(policy, "name", str(policy)), "seed": seed})
+        full = build_plan(model, resolve(policy), example_input, targets=targets)
+    rows = select_rows(full, names)
+    execute(model, rows, seed, threads)
+    if freeze:
+        done = {r.name for r in rows}
+        for n, p in model.named_parameters():
+            if n not in done:
+                p.requires_grad_(False)
+    return Plan(rows, {**full.meta, "seed": seed,
+                       **({"only": only if isinstance(only, str) else list(only)} if only else {})})

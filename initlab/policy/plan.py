@@ -1,0 +1,342 @@
+"""The Plan: one row per parameter (per chunk of a fused one), built from a model and a policy.
+
+A Plan is data: it prints as a rich table, round-trips through JSON (``to_dict`` /
+``from_dict``), diffs against another plan, and ``initlab.apply`` executes it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.policy.activations import NONE, ActivationInfo, detect_activations
+from initlab.policy.roles import Target, iter_targets
+from initlab.policy.rules import CHOOSERS, Choice, Policy
+
+__all__ = ["Plan", "PlanRow", "plan", "build_plan"]
+
+
+@dataclass
+class PlanRow:
+    """How one parameter (or one chunk of a fused parameter) is initialized, and why."""
+
+    name: str
+    shape: tuple[int, ...]
+    layout: str | None
+    init: str
+    fan_in: int | None
+    fan_out: int | None
+    gain: float | None
+    std: float | None
+    rule: str
+    reason: str
+    chunk: tuple[int, int] | None = None
+    groups: int = 1
+    role: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name if self.chunk is None else f"{self.name}[{self.chunk[0]}]"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["chunk"] = list(self.chunk) if self.chunk is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PlanRow:
+        names = {f.name for f in fields(cls)}
+        missing = {"name", "shape", "init"} - set(d)
+        if missing:
+            raise ConfigError(f"A plan row needs {sorted(missing)}; got keys {sorted(d)}.")
+        d = {k: v for k, v in d.items() if k in names}
+        d.setdefault("layout", None)
+        for k in ("fan_in", "fan_out", "gain", "std"):
+            d.setdefault(k, None)
+        d.setdefault("rule", "")
+        d.setdefault("reason", "")
+        d["shape"] = tuple(d["shape"])
+        if d.get("chunk") is not None:
+            d["chunk"] = tuple(d["chunk"])
+        return cls(**d)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@dataclass
+class Plan:
+    """Rows plus where they came from (policy name, activation tracer, model class)."""
+
+    rows: list[PlanRow]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, name: str) -> PlanRow:
+        """The row of a parameter name (or chunk key ``name[i]``)."""
+        for row in self.rows:
+            if row.key == name or (row.name == name and row.chunk is None):
+                return row
+        close = difflib.get_close_matches(name, [r.key for r in self.rows], n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise KeyError(f"No plan row '{name}'.{hint}")
+
+    def to_dict(self) -> dict:
+        return {"version": 1, "meta": dict(self.meta), "rows": [r.to_dict() for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Plan:
+        if not isinstance(d, dict) or not isinstance(d.get("rows"), list):
+            raise ConfigError(
+                "A plan dict needs a 'rows' list; got "
+                f"{sorted(d) if isinstance(d, dict) else type(d).__name__}. Hint: use Plan.to_dict()."
+            )
+        return cls([PlanRow.from_dict(r) for r in d["rows"]], dict(d.get("meta", {})))
+
+    def diff(self, other: Plan) -> list[dict]:
+        """Rows that differ: ``{"key", "field", "self", "other"}``; added/removed rows too."""
+        mine, theirs = {r.key: r for r in self.rows}, {r.key: r for r in other.rows}
+        out = []
+        for key in [*mine, *(k for k in theirs if k not in mine)]:
+            a, b = mine.get(key), theirs.get(key)
+            if a is None or b is None:
+                out.append({"key": key, "field": "row", "self": a and a.init, "other": b and b.init})
+                continue
+            for f in ("shape", "layout", "init", "fan_in", "fan_out", "gain", "std"):
+                va, vb = getattr(a, f), getattr(b, f)
+                if va != vb:
+                    out.append({"key": key, "field": f, "self": va, "other": vb})
+        return out
+
+    def table(self, title: str | None = None):
+        from rich.markup import escape
+        from rich.table import Table
+
+        policy = self.meta.get("policy", "?")
+        table = Table(title=title or f"initlab plan: policy {policy}, {len(self.rows)} rows",
+                      show_lines=False)
+        for col in ("parameter", "shape", "init", "fan in/out", "gain", "std", "rule", "reason"):
+            table.add_column(col, overflow="fold")
+        for r in self.rows:
+            fans = "-" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
+            cells = (r.key, "x".join(map(str, r.shape)) or "()", r.init, fans, _fmt(r.gain),
+                     _fmt(r.std), r.rule, r.reason)
+            table.add_row(*(escape(c) for c in cells))
+        return table
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(width=160, record=True, file=None, force_terminal=False)
+        with console.capture() as cap:
+            console.print(self.table())
+        return cap.get()
+
+    def __repr__(self) -> str:
+        return f"Plan({len(self.rows)} rows, policy={self.meta.get('policy')!r})"
+
+
+class PlanContext:
+    """What choosers may look at: the model, the policy options, activations, caches."""
+
+    def __init__(self, model: nn.Module, policy: Policy, targets: list[Target], example_input):
+        self.model, self.policy, self.targets = model, policy, targets
+        self.options = policy.options
+        self.example_input = example_input
+        self.activation_method: str | None = None
+        self._activations: dict[str, ActivationInfo] | None = None
+        self._cache: dict[str, Any] = {}
+
+    def cached(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def activation(self, target: Target) -> ActivationInfo:
+        if self._activations is None:
+            names = {t.module_name for t in self.targets if t.role == "weight"}
+            self._activations, self.activation_method = detect_activations(
+                self.model, names, self.example_input)
+        return self._activations.get(target.module_name, NONE)
+
+    def is_out_proj_of_mha(self, target: Target) -> bool:
+        parent, _, attr = target.module_name.rpartition(".")
+        mods = self.cached("modules", lambda: dict(self.model.named_modules()))
+        return attr == "out_proj" and isinstance(mods.get(parent), nn.MultiheadAttention)
+
+
+def _check_types(policy: Policy, model: nn.Module) -> None:
+    known = {c.__name__ for m in model.modules() for c in type(m).__mro__}
+    known |= {n for n in dir(nn) if isinstance(getattr(nn, n), type)}
+    known |= {"_ConvNd", "_ConvTransposeNd", "_NormBase", "_BatchNorm", "RNNBase"}
+    for rule in policy.rules:
+        for t in rule.type or ():
+            if t not in known:
+                close = difflib.get_close_matches(t, sorted(known), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(
+                    f"Rule '{rule.label}' names module type '{t}', which is neither a torch.nn "
+                    f"class nor a class in {type(model).__name__}.{hint}"
+                )
+
+
+def _default_choice(target: Target) -> Choice:
+    from initlab.policy.choosers import spec
+
+    if len(target.shape) >= 2:
+        return Choice(spec("default"), "unmatched: on_unmatched='default' "
+                      "(torch's Linear/Conv default)", layout=None)
+    return Choice(spec("zeros"), "unmatched: on_unmatched='default' (zeros)")
+
+
+def _row(target: Target, choice: Choice, rule_label: str) -> PlanRow:
+    from initlab.init import fans
+
+    layout = target.layout if choice.layout == "same" else choice.layout
+    fan_in = fan_out = None
+    if len(target.shape) >= 2:
+        try:
+            fan_in, fan_out = (int(f) for f in fans(target.shape, layout=layout, groups=target.groups))
+        except Exception:  # a layout that does not fit this shape: leave the fans out
+            fan_in = fan_out = None
+    init = choice.init
+    try:
+        std = init.expected_std(target.shape, layout=layout, groups=target.groups)
+    except Exception:
+        std = None
+    gain = choice.gain
+    if gain is None and isinstance(getattr(init, "gain", None), int | float):
+        gain = float(init.gain)
+    return PlanRow(target.name, tuple(target.shape), layout, str(init),
+                   fan_in, fan_out, gain, None if std is None else float(std), rule_label,
+                   choice.reason, target.chunk, target.groups, target.role)
+
+
+def build_plan(model: nn.Module, policy: Policy, example_input=None,
+               targets: list[Target] | None = None) -> Plan:
+    """Match every target against the policy's rules (first match wins)."""
+    if targets is None:
+        unshaped: list[str] = []
+        targets = list(iter_targets(model, unshaped=unshaped))
+        _check_unshaped(model, unshaped)
+    if not targets:
+        raise ConfigError(
+            f"{type(model).__name__} has no parameters to initialize; expected a model with at "
+            "least one parameter. Hint: check that the layers are registered as submodules."
+        )
+    _check_types(policy, model)
+    ctx = PlanContext(model, policy, targets, example_input)
+    rows, unmatched, used = [], [], set()
+    for target in targets:
+        choice = label = None
+        for i, rule in enumerate(policy.rules):
+            if not rule.matches_static(target):
+                continue
+            if rule.activation is not None and ctx.activation(target).name not in rule.activation:
+                continue
+            if rule.init.startswith("@"):
+                choice = CHOOSERS[rule.init[1:]](target, ctx)
+                if choice is None:
+                    continue
+                if rule.reason:
+                    choice.reason = f"{rule.reason}: {choice.reason}"
+            else:
+                from initlab.init import get
+
+                choice = Choice(get(rule.init), rule.reason or f"rule {rule.label}")
+            label = rule.label
+            used.add(i)
+            break
+        if choice is None:
+            if policy.on_unmatched == "error":
+                unmatched.append(target)
+                continue
+            if policy.on_unmatched == "keep":
+                continue
+            choice, label = _default_choice(target), "on_unmatched"
+        rows.append(_row(target, choice, label))
+    if unmatched:
+        listed = ", ".join(f"{t.key} ({t.module_type}, role {t.role})" for t in unmatched[:8])
+        more = f" and {len(unmatched) - 8} more" if len(unmatched) > 8 else ""
+        raise ConfigError(
+            f"Policy '{policy.name}' has no rule for {len(unmatched)} parameter(s): {listed}{more}. "
+            "Hint: add a Rule(name=..., init=...) for them (policy.prepend(...)), or use "
+            "on_unmatched='keep' or 'default'."
+        )
+    _warn_unused_globs(policy, targets)
+    meta = {"policy": policy.name, "model": type(model).__name__}
+    if ctx.activation_method:
+        meta["activations"] = ctx.activation_method
+    return Plan(rows, meta)
+
+
+def _warn_unused_globs(policy: Policy, targets: list[Target]) -> None:
+    import fnmatch
+
+    for rule in policy.rules:
+        if not rule.warn_unused or rule.name is None:
+            continue
+        for g in rule.name:
+            if not any(fnmatch.fnmatchcase(t.name, g) or fnmatch.fnmatchcase(t.key, g)
+                       for t in targets):
+                warnings.warn(f"Rule '{rule.label}': name glob '{g}' matches no parameter.",
+                              UserWarning, stacklevel=4)
+
+
+def _check_unshaped(model: nn.Module, unshaped: list[str]) -> None:
+    if unshaped:
+        raise ConfigError(
+            f"{len(unshaped)} parameter(s) of lazy modules have no shape yet: "
+            f"{', '.join(unshaped[:5])}; expected shaped parameters. Hint: pass example_input= "
+            "so initlab can run one forward pass to infer them, or run one yourself."
+        )
+
+
+def infer_lazy_shapes(model: nn.Module, example_input) -> list[str]:
+    """Run one forward pass to shape lazy modules; returns the names that were unshaped."""
+    names = [n for n, p in model.named_parameters()
+             if isinstance(p, nn.parameter.UninitializedParameter)]
+    if names and example_input is not None:
+        with torch.no_grad():
+            if isinstance(example_input, tuple | list):
+                model(*example_input)
+            elif isinstance(example_input, dict):
+                model(**example_input)
+            else:
+                model(example_input)
+    return names
+
+
+def plan(model: nn.Module, policy="auto", example_input=None) -> Plan:
+    """The Plan ``policy`` gives for ``model`` (nothing is written).
+
+    ``policy``: a preset name (``initlab.policies()``), a Policy, a Plan (returned as is) or
+    an initializer spec. ``example_input`` is used when torch.fx cannot trace the model (the
+    activations are then found by running it) and to shape lazy modules.
+    """
+    from initlab.policy.presets import resolve
+
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"plan() needs a torch.nn.Module; got {type(model).__name__}.")
+    if isinstance(policy, Plan):
+        return policy
+    policy = resolve(policy)
+    infer_lazy_shapes(model, example_input)
+    return build_plan(model, policy, example_input)

@@ -1,0 +1,189 @@
+"""Named policies (presets), the registry users extend, and turning anything into a Policy.
+
+Every preset is a list of rules over roles (see ``initlab.policy.roles``); the common tail
+(biases 0, norms 1/0, embeddings N(0, 1), LSTM/GRU per gate Xavier input / orthogonal
+recurrent weights, LSTM forget-gate bias 1, MHA per-chunk Xavier q/k/v, ...) is shared.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from initlab.errors import ConfigError, UnknownNameError
+from initlab.policy import choosers as _choosers  # noqa: F401  (registers the choosers)
+from initlab.policy import residual as _residual  # noqa: F401
+from initlab.policy.rules import Policy, Rule
+
+__all__ = ["register_policy", "policies", "get_policy", "resolve", "spec_policy"]
+
+_REGISTRY: dict[str, Callable[[], Policy] | Policy] = {}
+_TYPES_WEIGHTED = ("Linear", "_ConvNd")
+
+
+def _tail(embedding: str = "normal(mean=0.0, std=1.0)", recurrent_input: str = "xavier_uniform",
+          recurrent: str = "orthogonal", attention: str = "xavier_uniform") -> list[Rule]:
+    """Rules for everything but the layers' main weights."""
+    return [
+        Rule("zeros", role=("bias", "rnn_bias", "scalar_bias"), label="bias", reason="biases 0"),
+        Rule("ones", role="norm_weight", label="norm", reason="norm weight 1"),
+        Rule("zeros", role="norm_bias", label="norm", reason="norm bias 0"),
+        Rule(embedding, role="embedding", label="embedding", reason="embedding"),
+        Rule(recurrent_input, role="rnn_input_weight", label="rnn",
+             reason="input weight, per gate"),
+        Rule(recurrent, role="rnn_recurrent_weight", label="rnn",
+             reason="recurrent weight, per gate"),
+        Rule("ones", role="rnn_forget_bias", label="lstm-forget",
+             reason="LSTM forget gate: bias_ih 1 + bias_hh 0 = 1 (remember by default)"),
+        Rule(attention, role="attention_in_weight", label="mha-qkv",
+             reason="per q/k/v chunk (not the fused (3E, E) block)"),
+        Rule("xavier_normal", role="attention_bias_kv", label="mha-bias-kv",
+             reason="as torch: xavier_normal"),
+        Rule("@prelu", role="activation_param", label="prelu"),
+        Rule("ones", role="scalar_scale", label="scalar", reason="scalar multiplier 1"),
+        Rule("@gate", role="scalar_gate", label="scalar"),
+    ]
+
+
+def _auto(**options) -> Policy:
+    return Policy((Rule("@auto_weight", role="weight", label="auto"), *_tail()), "error", "auto",
+                  options)
+
+
+def _family(family: str) -> Callable[[], Policy]:
+    def build():
+        return Policy((Rule("@family_weight", role="weight", label=family),
+                       *_tail(recurrent_input="@recurrent_family")), "error", family,
+                      {"family": family})
+
+    return build
+
+
+def _torch_default() -> Policy:
+    return Policy((Rule("@torch_default", label="torch_default"),), "error", "torch_default")
+
+
+def _zero_residual() -> Policy:
+    return _auto().prepend(
+        Rule("@zero_residual_norm", role="norm_weight", label="zero_residual"),
+        Rule("@zero_residual_weight", role="weight", label="zero_residual"),
+        name="zero_residual")
+
+
+def _fixup(skipinit: bool = False) -> Policy:
+    return _auto(skipinit=skipinit).prepend(
+        Rule("@fixup_weight", role="weight", label="fixup"),
+        Rule("@fixup_bias", role="bias", label="fixup"),
+        name="fixup")
+
+
+def _skipinit() -> Policy:
+    return _auto(skipinit=True).prepend(name="skipinit")
+
+
+def _gpt2() -> Policy:
+    return Policy((Rule("@gpt2_weight", role=("weight", "attention_in_weight"), label="gpt2"),
+                   *_tail(embedding="normal(mean=0.0, std=0.02)")), "error", "gpt2",
+                  {"std": 0.02})
+
+
+def _zero() -> Policy:
+    return _auto().prepend(Rule("@zero_weight", role="weight", type=_TYPES_WEIGHTED, label="zero",
+                                warn_unused=False), name="zero")
+
+
+def _delta_orthogonal() -> Policy:
+    return _auto().prepend(Rule("@delta_orthogonal_weight", role="weight", type=_TYPES_WEIGHTED,
+                                label="delta_orthogonal", warn_unused=False),
+                           name="delta_orthogonal")
+
+
+_BUILTIN: dict[str, Callable[[], Policy]] = {
+    "torch_default": _torch_default, "auto": _auto, "xavier": _family("xavier"),
+    "kaiming": _family("kaiming"), "lecun": _family("lecun"),
+    "orthogonal": _family("orthogonal"), "zero_residual": _zero_residual, "fixup": _fixup,
+    "skipinit": _skipinit, "gpt2": _gpt2, "zero": _zero, "delta_orthogonal": _delta_orthogonal,
+}
+_REGISTRY.update(_BUILTIN)
+
+
+def register_policy(name: str, policy: Policy | Callable[[], Policy], *, overwrite: bool = False):
+    """Make ``policy`` available by ``name`` to ``plan``/``apply``/``materialize`` and the CLI."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"Policy name must be a non-empty string; got {name!r}.")
+    if not (isinstance(policy, Policy) or callable(policy)):
+        raise ConfigError(
+            f"register_policy('{name}', ...) needs a Policy or a function returning one; "
+            f"got {type(policy).__name__}."
+        )
+    if name in _REGISTRY and not overwrite:
+        raise ConfigError(
+            f"Policy '{name}' is already registered; expected a new name. "
+            "Hint: pass overwrite=True to replace it."
+        )
+    _REGISTRY[name] = policy
+    return policy
+
+
+def policies() -> list[str]:
+    """Names of the registered policies (presets and user-registered)."""
+    return sorted(_REGISTRY)
+
+
+def get_policy(name: str) -> Policy:
+    """The registered policy ``name``."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise UnknownNameError(f"Unknown policy '{name}'.{hint} Available: {policies()}.")
+    entry = _REGISTRY[name]
+    policy = entry if isinstance(entry, Policy) else entry()
+    if not isinstance(policy, Policy):
+        raise ConfigError(f"Registered policy '{name}' returned {type(policy).__name__}, not a Policy.")
+    if policy.name == "custom":  # plans then say which registered policy made them
+        policy = Policy(policy.rules, policy.on_unmatched, name, policy.options)
+    return policy
+
+
+def spec_policy(init) -> Policy:
+    """One initializer for every weight (layout-aware), biases 0, norms 1/0, embeddings too."""
+    from initlab.init import get
+
+    s = str(get(init))
+    weights = ("weight", "embedding", "rnn_input_weight", "rnn_recurrent_weight",
+               "attention_in_weight")
+    return Policy((Rule(s, role=weights, label=s, reason=f"spec policy: {s}"),
+                   *_tail(embedding=s, recurrent_input=s, recurrent=s, attention=s)),
+                  "error", s)
+
+
+def resolve(policy) -> Policy:
+    """A Policy from a preset name, a Policy, a policy dict, or an initializer spec."""
+    from initlab.init import Initializer, get
+
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, Initializer):
+        return spec_policy(policy)
+    if isinstance(policy, dict):
+        return Policy.from_dict(policy) if "rules" in policy else spec_policy(policy)
+    if isinstance(policy, str):
+        if policy in _REGISTRY:
+            return get_policy(policy)
+        try:
+            get(policy)
+        except UnknownNameError:
+            from initlab.init import available
+
+            names = policies() + list(available())
+            close = difflib.get_close_matches(policy.split("(")[0], names, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UnknownNameError(
+                f"Unknown policy or initializer '{policy}'.{hint} Policies: {policies()}; "
+                "or any initializer spec (initlab.available())."
+            ) from None
+        return spec_policy(policy)
+    raise ConfigError(
+        f"policy must be a preset name, a Policy, a Plan or an initializer spec; got "
+        f"{type(policy).__name__}. Hint: initlab.policies() lists the presets."
+    )

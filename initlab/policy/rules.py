@@ -1,0 +1,212 @@
+"""Rules and policies: ordered rules, first match wins; all plain data (JSON round trip).
+
+A :class:`Rule` matches a parameter (or chunk of a fused parameter) by module type, name
+glob, role (see :mod:`initlab.policy.roles`) and the activation that follows its module,
+and says which initializer to use: an initializer spec (``"kaiming_normal(mode='fan_out')"``)
+or ``"@chooser"``, a registered function that picks the spec from the context (used by the
+presets, e.g. ``"@auto_weight"`` picks Kaiming/Xavier/LeCun from the activation).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from initlab.errors import ConfigError, UnknownNameError
+from initlab.policy.roles import ROLES, Target
+
+__all__ = ["Rule", "Policy", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS", "ON_UNMATCHED"]
+
+ACTIVATIONS = (
+    "relu", "leaky_relu", "elu", "gelu", "silu", "mish", "tanh", "sigmoid", "softsign", "selu",
+    "hardswish", "softplus", "none",
+)
+ON_UNMATCHED = ("error", "keep", "default")
+
+
+@dataclass
+class Choice:
+    """What a rule decided for one target."""
+
+    init: Any                 # an initlab Initializer
+    reason: str
+    gain: float | None = None
+    layout: Any = "same"      # "same": the target's layout; None: torch's fan convention
+
+
+CHOOSERS: dict[str, Callable[[Target, Any], Choice]] = {}
+
+
+def chooser(name: str):
+    """Register ``fn(target, ctx) -> Choice`` under ``"@name"`` for use in rules."""
+
+    def deco(fn):
+        CHOOSERS[name] = fn
+        return fn
+
+    return deco
+
+
+def _tuple(value, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, type):
+        return (value.__name__,)
+    try:
+        items = tuple(v.__name__ if isinstance(v, type) else v for v in value)
+    except TypeError:
+        raise ConfigError(
+            f"Rule {what} must be a string or a list of strings; got {value!r}. "
+            f"Hint: e.g. {what}='Conv2d' or {what}=['Linear', 'Conv2d']."
+        ) from None
+    if not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"Rule {what} must contain strings; got {value!r}.")
+    return items
+
+
+def _check_names(values, allowed, what):
+    for v in values or ():
+        if v not in allowed:
+            close = difflib.get_close_matches(v, allowed, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"Unknown rule {what} '{v}'.{hint} Expected one of: {', '.join(allowed)}."
+            )
+
+
+def _spec_string(init) -> str:
+    if isinstance(init, str) and init.startswith("@"):
+        if init[1:] not in CHOOSERS:
+            close = difflib.get_close_matches(init[1:], list(CHOOSERS), n=1)
+            hint = f" Did you mean '@{close[0]}'?" if close else ""
+            raise UnknownNameError(
+                f"Unknown chooser '{init}' in a rule.{hint} Available: "
+                f"{sorted('@' + c for c in CHOOSERS)}."
+            )
+        return init
+    from initlab.init import get
+
+    return str(get(init))  # raises UnknownNameError / ConfigError for bad specs
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Match parameters and name their initializer. None matches everything.
+
+    ``type``: module class names (subclasses match); ``name``: globs on the fully
+    qualified parameter name (``*`` crosses dots); ``role``: see ``initlab.policy.roles``;
+    ``activation``: what follows the module (``"none"`` for nothing).
+    """
+
+    init: Any
+    type: Any = None
+    name: Any = None
+    role: Any = None
+    activation: Any = None
+    label: str | None = None
+    reason: str | None = None
+    warn_unused: bool = True
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "type", _tuple(self.type, "type"))
+        set_(self, "name", _tuple(self.name, "name"))
+        set_(self, "role", _tuple(self.role, "role"))
+        set_(self, "activation", _tuple(self.activation, "activation"))
+        _check_names(self.role, ROLES, "role")
+        _check_names(self.activation, ACTIVATIONS, "activation")
+        set_(self, "init", _spec_string(self.init))
+        if self.label is None:
+            parts = [f"{k}={'|'.join(v)}" for k, v in
+                     (("type", self.type), ("name", self.name), ("role", self.role),
+                      ("activation", self.activation)) if v]
+            set_(self, "label", ",".join(parts) or "*")
+
+    def matches_static(self, target: Target) -> bool:
+        """Everything but the activation."""
+        if self.role is not None and target.role not in self.role:
+            return False
+        if self.type is not None:
+            mro = {c.__name__ for c in type(target.module).__mro__}
+            if not mro.intersection(self.type):
+                return False
+        if self.name is not None and not any(
+            fnmatch.fnmatchcase(target.name, g) or fnmatch.fnmatchcase(target.key, g)
+            for g in self.name
+        ):
+            return False
+        return True
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"init": self.init}
+        for k in ("type", "name", "role", "activation"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = list(v)
+        for k in ("label", "reason"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        if not self.warn_unused:
+            d["warn_unused"] = False
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Rule:
+        if not isinstance(d, dict) or "init" not in d:
+            raise ConfigError(
+                f"A rule must be a dict with at least 'init'; got {d!r}. "
+                "Hint: {'role': 'weight', 'init': 'kaiming_normal'}."
+            )
+        unknown = set(d) - {"init", "type", "name", "role", "activation", "label", "reason",
+                            "warn_unused"}
+        if unknown:
+            raise ConfigError(f"Unknown rule keys {sorted(unknown)}; expected init, type, name, "
+                              "role, activation, label, reason, warn_unused.")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Ordered rules (first match wins) plus what to do with unmatched parameters.
+
+    ``on_unmatched``: ``"error"`` (list them), ``"keep"`` (leave them as they are) or
+    ``"default"`` (torch's Linear/Conv default for >= 2-d tensors, zeros otherwise).
+    ``options`` are read by the choosers (e.g. ``exact_gain``, ``n_layer``).
+    """
+
+    rules: tuple[Rule, ...]
+    on_unmatched: str = "error"
+    name: str = "custom"
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        rules = tuple(r if isinstance(r, Rule) else Rule.from_dict(r) for r in self.rules)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "options", dict(self.options))
+        if self.on_unmatched not in ON_UNMATCHED:
+            raise ConfigError(
+                f"on_unmatched must be one of {list(ON_UNMATCHED)}; got {self.on_unmatched!r}."
+            )
+
+    def prepend(self, *rules: Rule | dict, name: str | None = None) -> Policy:
+        """A new policy whose ``rules`` come before this one's (they take precedence)."""
+        return Policy((*rules, *self.rules), self.on_unmatched, name or self.name, self.options)
+
+    def with_options(self, **options) -> Policy:
+        return Policy(self.rules, self.on_unmatched, self.name, {**self.options, **options})
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "on_unmatched": self.on_unmatched,
+                "options": dict(self.options), "rules": [r.to_dict() for r in self.rules]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Policy:
+        if not isinstance(d, dict) or "rules" not in d:
+            raise ConfigError(f"A policy dict needs 'rules'; got keys {sorted(d) if isinstance(d, dict) else d!r}.")
+        return cls(tuple(Rule.from_dict(r) for r in d["rules"]), d.get("on_unmatched", "error"),
+                   d.get("name", "custom"), d.get("options", {}))

@@ -1,0 +1,112 @@
+"""Reports: summary statistics, JSON shape, CSV, terminal table, self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import re
+
+import pytest
+
+from initlab.lab.report import (
+    SUMMARY_FIELDS,
+    report_dict,
+    summarize,
+    table_text,
+    to_csv,
+    write_reports,
+)
+from initlab.lab.report_html import render_html
+from initlab.lab.sweep import Sweep, run_sweep
+from initlab.lab.train import TrainConfig
+
+
+def _run(init, seed, status="done", acc=0.5, loss=1.0, stt=None):
+    epochs = [] if acc is None else [{"epoch": 1, "step": 10, "train_loss": loss,
+                                      "train_acc": acc, "test_loss": loss, "test_acc": acc}]
+    return {"id": f"{init}-{seed}", "init": init, "init_spec": f"{init}()", "seed": seed,
+            "status": status, "error": None, "steps": 10, "steps_to_target": stt,
+            "diverged_at": 5 if status == "diverged" else None, "wall_time": 2.0,
+            "stacked": 1, "attempts": 1, "final": epochs[-1] if epochs else {},
+            "epochs": epochs, "config": {"model": "mlp"}, "environment": {}, "plan": None,
+            "step_losses": [2.0, 1.5, loss], "grad_norms": [
+                {"step": 1, "layer": "fc1", "value": 0.1 * (seed + 1)},
+                {"step": 1, "layer": "fc2", "value": 0.2}]}
+
+
+RUNS = [_run("a", 0, acc=0.6, loss=1.0, stt=100), _run("a", 1, acc=0.8, loss=0.5, stt=300),
+        _run("a", 2, status="diverged", acc=0.1, loss=9.0),
+        _run("b", 0, acc=0.3, loss=2.0), _run("b", 1, status="failed", acc=None),
+        _run("b", 2, status="pending", acc=None)]
+
+
+def test_summary_statistics():
+    a, b = summarize(RUNS)
+    assert [a["init"], b["init"]] == ["a", "b"]  # sweep order
+    assert a["seeds"] == 2 and a["diverged"] == 1 and a["failed"] == 0
+    assert a["test_acc_mean"] == pytest.approx(0.7)
+    assert a["test_acc_std"] == pytest.approx(math.sqrt(0.02))  # sample std of 0.6, 0.8
+    assert a["train_loss_mean"] == pytest.approx(0.75)
+    assert a["train_loss_std"] == pytest.approx(math.sqrt(0.125))
+    assert a["steps_to_target_mean"] == 200 and a["reached"] == 2
+    assert b["seeds"] == 1 and b["test_acc_std"] is None and b["steps_to_target_mean"] is None
+    assert (b["failed"], b["pending"], b["diverged"]) == (1, 1, 0)
+    assert set(a) == set(SUMMARY_FIELDS)
+
+
+def test_table_and_csv():
+    summary = summarize(RUNS)
+    text = table_text(summary, title="t")
+    assert "70.00 ± 14.14" in text and "200 (2/2)" in text
+    rows = list(csv.DictReader(io.StringIO(to_csv(summary))))
+    assert [r["init"] for r in rows] == ["a", "b"] and rows[1]["test_acc_std"] == ""
+    assert float(rows[0]["test_acc_mean"]) == pytest.approx(0.7)
+
+
+def test_html_is_self_contained_with_decodable_plots():
+    page = render_html(summarize(RUNS), RUNS, title="x <y>")
+    assert "x &lt;y&gt;" in page
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)  # no external resource
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3  # loss curves, test accuracy, gradient norms
+    for img in images:
+        assert base64.b64decode(img).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "diverged at step" in page and ">5<" in page
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep")
+    run_sweep(Sweep(inits=["xavier_normal", "zeros"], model="mlp",
+                    model_kwargs={"widths": [16]}, dataset="synthetic", seeds=2,
+                    n_train=256, n_test=64,
+                    train=TrainConfig(epochs=2, grad_norm_steps=3, target_acc=0.5)), out)
+    return out
+
+
+def test_report_json_shape(sweep_dir):
+    d = report_dict(sweep_dir)
+    assert set(d) == {"summary", "runs"}
+    keys = {"init", "seeds", "test_acc_mean", "test_acc_std", "train_loss_mean",
+            "train_loss_std", "steps_to_target_mean", "diverged"}
+    for s in d["summary"]:
+        assert keys <= set(s) and s["seeds"] == 2
+    assert [s["init"] for s in d["summary"]] == ["xavier_normal", "zeros"]
+    assert len(d["runs"]) == 4
+    for r in d["runs"]:
+        assert {"id", "init", "seed", "status", "final", "epochs", "config"} <= set(r)
+        assert len(r["epochs"]) == 2 and r["config"]["model"] == "mlp"
+    json.dumps(d, allow_nan=False)  # strictly valid JSON
+
+
+def test_write_reports(sweep_dir):
+    paths = write_reports(sweep_dir)
+    page = paths["html"].read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "xavier_normal" in page and "fc1.weight" in page  # summary and plans
+    assert paths["csv"].read_text().splitlines()[0] == ",".join(SUMMARY_FIELDS)
+    assert len(paths["runs_csv"].read_text().splitlines()) == 1 + 4 * 2
+    assert json.loads(paths["json"].read_text())["summary"][0]["init"] == "xavier_normal"

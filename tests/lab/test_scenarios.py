@@ -1,0 +1,105 @@
+"""Fast variants of the scenarios from practice: seed-cnn, seed-mlp, seed-constant.
+
+They train on the first 1024 examples of real Fashion-MNIST when it is installed (else
+synthetic data). Only claims that hold with a wide margin even in the fast variant are
+asserted; the rest are checked for what they report (the full runs are in the README).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from initlab.lab import scenarios
+from initlab.lab.data import locate
+
+
+def _run(name, tmp_path_factory):
+    ctx = scenarios.Context(fast=True, out=tmp_path_factory.mktemp(name), progress=False)
+    return scenarios.get(name).run(ctx)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return {}
+
+
+def _get(results, name, tmp_path_factory):
+    if name not in results:
+        results[name] = _run(name, tmp_path_factory)
+    return results[name]
+
+
+def _by_claim(result, prefix):
+    hits = [c for c in result.checks if c.claim.startswith(prefix)]
+    assert len(hits) == 1, [c.claim for c in result.checks]
+    return hits[0]
+
+
+def _common(result, name, n_inits):
+    d = result.details
+    assert result.name == name and d["fast"] is True
+    assert d["dataset"] == ("fashion-mnist" if locate("fashion-mnist") else "synthetic")
+    assert len(d["summary"]) == n_inits and all(s["seeds"] == 1 for s in d["summary"])
+    assert all(c.measured and any(ch.isdigit() for ch in c.measured) for c in result.checks)
+    json.dumps(result.to_dict(), allow_nan=False)
+    with open(d["report"]) as f:
+        assert f.read().count("data:image/png;base64,") >= 2
+
+
+def test_seed_cnn_fast(results, tmp_path_factory):
+    r = _get(results, "seed-cnn", tmp_path_factory)
+    _common(r, "seed-cnn", 4)
+    zeros = _by_claim(r, "zeros cannot train")
+    assert zeros.passed, zeros.measured
+    acc = {s["init"]: s["test_acc_mean"] for s in r.details["summary"]}
+    assert acc["zeros"] <= 0.15 < 0.5 < min(acc["xavier_normal"], acc["kaiming_normal(fan_out)"])
+    _by_claim(r, "Kaiming converges fastest with ReLU")
+    small = _by_claim(r, "a too-small N(0, 0.01) starts slower")
+    assert small.passed, small.measured
+    epochs = r.details["epochs"]
+    assert [e["epoch"] for e in epochs] == [1] * 4 and all(e["train_loss"] for e in epochs)
+
+
+def test_seed_mlp_fast(results, tmp_path_factory):
+    r = _get(results, "seed-mlp", tmp_path_factory)
+    _common(r, "seed-mlp", 4)
+    for prefix in ("zeros cannot train", "N(0, 0.01) learns slowest"):
+        c = _by_claim(r, prefix)
+        assert c.passed, c.measured
+    _by_claim(r, "Kaiming converges fastest")
+    _by_claim(r, "Kaiming ends with the best test accuracy")
+
+
+def test_seed_constant_fast(results, tmp_path_factory):
+    r = _get(results, "seed-constant", tmp_path_factory)
+    _common(r, "seed-constant", 2)
+    diag = _by_claim(r, "diagnose flags the constant init as broken symmetry")
+    assert diag.passed, diag.measured
+    verdicts = r.details["diagnose"]
+    assert "broken_symmetry" in {v["name"] for v in verdicts["constant 0.0042 (all)"]}
+    _by_claim(r, "a constant init falls far behind")
+
+
+def test_demo_installs_the_dataset_only_as_root_with_apt(monkeypatch, capsys):
+    import initlab.demo as demo
+    import initlab.lab.data as data
+
+    calls = []
+    monkeypatch.setattr(demo.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or
+                        type("R", (), {"returncode": 0})())
+    monkeypatch.setattr(data, "locate", lambda name, data_dir=None: None)
+    monkeypatch.setattr(demo.shutil, "which", lambda name: "/usr/bin/apt-get")
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    demo.ensure_fashion_mnist()
+    assert calls == [] and "will look in its usual places" in capsys.readouterr().out
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 0)
+    demo.ensure_fashion_mnist()
+    assert calls == [["/usr/bin/apt-get", "install", "-y", "--no-install-recommends",
+                      "dataset-fashion-mnist"]]
+    assert "installing Debian's dataset-fashion-mnist" in capsys.readouterr().out
+    monkeypatch.setattr(data, "locate", lambda name, data_dir=None: "/somewhere")
+    calls.clear()
+    demo.ensure_fashion_mnist()
+    assert calls == []

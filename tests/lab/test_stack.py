@@ -1,0 +1,158 @@
+"""Stacked training equals training one by one; divergence; fallback to sequential."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.lab import data, models
+from initlab.lab.stack import LayersEngine, choose_engine, stack_problem
+from initlab.lab.train import TrainConfig, train, train_stacked
+
+DS = data.synthetic(384, 128, (1, 12, 12), 5, seed=1, noise=2.0)
+DS16 = data.synthetic(256, 64, (1, 16, 16), 5, seed=2)  # blitz-cnn needs >= 16x16
+
+
+def _models(name, k=3, ds=DS, **kw):
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        out.append(models.build(name, ds.input_shape, ds.num_classes, **kw))
+    return out
+
+
+def _compare(ms, cfg, data_seed=4, ds=DS):
+    refs = [copy.deepcopy(m) for m in ms]
+    stacked = train_stacked(ms, ds, cfg, data_seed=data_seed, stack="always")
+    one_by_one = [train(m, ds, cfg, data_seed=data_seed) for m in refs]
+    return stacked, one_by_one, refs
+
+
+SGD = dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3)
+ADAM = dict(optimizer="adam", lr=2e-3)
+ADAMW = dict(optimizer="adamw", lr=2e-3, weight_decay=1e-2)
+
+
+@pytest.mark.parametrize("name,kw,opt", [
+    ("seed-cnn", {}, SGD), ("seed-cnn", {}, ADAM),
+    ("mlp", {"widths": (64, 32)}, SGD), ("mlp", {"widths": (64, 32)}, ADAM),
+    ("mlp", {"widths": (32,)}, ADAMW), ("blitz-cnn", {}, SGD),
+], ids=["seed-cnn-sgd", "seed-cnn-adam", "mlp-sgd", "mlp-adam", "mlp-adamw", "blitz-cnn-sgd"])
+def test_stacked_losses_equal_one_by_one(name, kw, opt):
+    ds = DS16 if name == "blitz-cnn" else DS
+    ms = _models(name, ds=ds, **kw)
+    cfg = TrainConfig(batch_size=32, steps=22, grad_norm_steps=2, **opt)
+    stacked, ref, ref_models = _compare(ms, cfg, ds=ds)
+    assert [r.stacked for r in stacked] == [3, 3, 3]
+    for s, r in zip(stacked, ref):
+        assert s.status == r.status == "done" and len(s.step_losses) == 22
+        assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
+                              rtol=1e-5, atol=1e-6)
+        for es, er in zip(s.epochs, r.epochs):
+            assert es["test_acc"] == pytest.approx(er["test_acc"], abs=1e-9)
+            assert es["test_loss"] == pytest.approx(er["test_loss"], rel=1e-4)
+            assert es["train_acc"] == er["train_acc"]
+        assert [g["layer"] for g in s.grad_norms] == [g["layer"] for g in r.grad_norms]
+        assert torch.allclose(torch.tensor([g["value"] for g in s.grad_norms]),
+                              torch.tensor([g["value"] for g in r.grad_norms]), rtol=1e-4)
+    for m, r in zip(ms, ref_models):  # trained values are written back into the models
+        for p, q in zip(m.parameters(), r.parameters()):
+            assert (p - q).abs().max().item() < 1e-4  # Adam magnifies ulps of tiny grads
+
+
+def test_a_diverging_member_does_not_stop_the_others():
+    ms = _models("mlp", widths=(32,))
+    with torch.no_grad():
+        ms[1].fc1.weight.mul_(1e20)  # this one overflows after a few steps
+    cfg = TrainConfig(lr=0.5, momentum=0.9, batch_size=32, epochs=2, check_every=4)
+    stacked, ref, _ = _compare(ms, cfg)
+    assert ref[1].status == "diverged", "the reference run must diverge for this test"
+    assert stacked[1].status == "diverged" and stacked[1].diverged_at == ref[1].diverged_at
+    assert stacked[1].step_losses == pytest.approx(ref[1].step_losses, rel=1e-4)
+    for k in (0, 2):
+        assert ref[k].status == "done" and stacked[k].status == "done"
+        assert len(stacked[k].step_losses) == 24
+        assert torch.allclose(torch.tensor(stacked[k].step_losses),
+                              torch.tensor(ref[k].step_losses), rtol=1e-5, atol=1e-6)
+        assert len(stacked[k].epochs) == 2
+
+
+class _MixesChannels(nn.Module):
+    """A custom forward that averages over channels: wrong on the stacked layout."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(144, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(1).flatten(1))
+
+
+def _bn_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(400, 5))
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda s: models.build("mlp", DS.input_shape, 5, widths=(16 + s,)), "differ in architecture"),
+    (lambda s: _bn_model(), "stateful or random modules \\['BatchNorm2d'\\]"),
+    (lambda s: _MixesChannels(), "layers: probe logits differ"),
+])
+def test_fallback_to_sequential(make, reason):
+    ms = []
+    for s in range(2):
+        torch.manual_seed(s)
+        ms.append(make(s))
+    cfg = TrainConfig(batch_size=32, steps=10)
+    engine, why = choose_engine(ms, DS, cfg)
+    assert engine is None
+    assert re.search(reason, why)
+    stacked, ref, _ = _compare(ms, cfg)
+    assert [r.stacked for r in stacked] == [1, 1]
+    for s, r in zip(stacked, ref):
+        assert s.step_losses == r.step_losses
+
+
+def test_engine_choice_and_problems():
+    engine, why = choose_engine(_models("seed-cnn", k=2), DS, TrainConfig())
+    assert isinstance(engine, LayersEngine) and why == "layers"
+    assert stack_problem(_models("mlp", k=1)) == "fewer than two models"
+    ms = _models("mlp", k=2)
+    ms[0].fc1.weight.requires_grad_(False)
+    ms[1].fc1.weight.requires_grad_(False)
+    assert stack_problem(ms) == "some parameters are frozen (requires_grad=False)"
+    # resnet-nonorm's scalar biases live in a custom forward: not convertible, so sequential
+    rs = train_stacked(_models("resnet-nonorm", k=2, blocks=1, width=8), DS,
+                       TrainConfig(steps=3), data_seed=0, stack="always")
+    assert [r.stacked for r in rs] == [1, 1] and all(r.status == "done" for r in rs)
+
+
+def test_stack_modes():
+    cfg = TrainConfig(steps=3)
+    assert [r.stacked for r in train_stacked(_models("mlp", k=2), DS, cfg)] == [1, 1]  # CPU
+    assert [r.stacked for r in train_stacked(_models("mlp", k=2), DS, cfg,
+                                             stack="never")] == [1, 1]
+    with pytest.raises(ConfigError, match=r"stack=...\) got 'yes'; expected one of \['auto'"):
+        train_stacked(_models("mlp", k=2), DS, cfg, stack="yes")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["seed-cnn", "resnet-nonorm"])  # layers engine, vmap engine
+def test_cuda_auto_stacks_and_matches(name):
+    ms = _models(name, k=3, **({"blocks": 2, "width": 16} if name == "resnet-nonorm" else {}))
+    cfg = TrainConfig(batch_size=32, steps=22, device="cuda")
+    refs = [copy.deepcopy(m) for m in ms]
+    stacked = train_stacked(ms, DS, cfg, data_seed=4)
+    ref = [train(m, DS, cfg, data_seed=4) for m in refs]
+    assert [r.stacked for r in stacked] == [3, 3, 3]
+    for s, r in zip(stacked, ref):
+        # cuDNN may use TF32 for convs: equal up to its ~1e-3 relative precision
+        assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
+                              rtol=5e-3, atol=1e-4)
