@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.initlab-installed
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench setup clean readme
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -c "import lsuv" 2>/dev/null || $(BIN)/python -m pip install --quiet --no-deps lsuv
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+readme:
+	$(PY) docs/build_readme.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -153,7 +153,9 @@ def _dead_fix(ctx: Context) -> str:
 
 def _saturation_fix(ctx: Context) -> str:
     return _with_init(ctx, "pre-activations are too large for tanh/sigmoid: use xavier or "
-                      "lecun scaling")
+                      "lecun scaling; if the layer's input is not zero-mean unit-variance "
+                      "(e.g. after ReLU and pooling), scale by data with "
+                      "initlab.lsuv_(model, x)")
 
 
 def _learns_later(p: dict, first_rows: dict[str, dict]) -> bool:
