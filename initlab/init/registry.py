@@ -34,6 +34,13 @@ _REGISTRY: dict[str, type[Initializer]] = {}
 _ALIASES: dict[str, str] = {}
 
 
+def _shown(text, limit: int = 120) -> str:
+    """User input for an error message: one line (escaped), at most ``limit`` characters."""
+    text = str(text)
+    flat = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
 def _did_you_mean(value: str, allowed) -> str:
     close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
@@ -84,8 +91,8 @@ class Initializer:
         for key in config:
             if key not in allowed:
                 raise ConfigError(
-                    f"Unknown argument '{key}' for initializer '{cls.name}'."
-                    f"{_did_you_mean(key, allowed)} Allowed: {allowed}."
+                    f"Unknown argument '{_shown(key)}' for initializer '{cls.name}'."
+                    f"{_did_you_mean(_shown(key), allowed)} Allowed: {allowed}."
                 )
         return cls(**config)
 
@@ -138,7 +145,8 @@ def set_float(spec, name: str, *, low=None, low_open=False, allow_none=False) ->
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(
-            f"Invalid {name}={value!r} for initializer '{spec.name}'; expected a finite number. "
+            f"Invalid {name}={_shown(repr(value))} for initializer '{spec.name}'; expected a "
+            "finite number. "
             f"Hint: write {spec.name}({name}=1.0)."
         )
     value = float(value)
@@ -156,8 +164,8 @@ def set_choice(spec, name: str, allowed) -> None:
     low = value.lower() if isinstance(value, str) else value
     if low not in allowed:
         raise ConfigError(
-            f"Invalid {name}={value!r} for initializer '{spec.name}'."
-            f"{_did_you_mean(value, allowed)} Allowed: {list(allowed)}."
+            f"Invalid {name}={_shown(repr(value))} for initializer '{spec.name}'."
+            f"{_did_you_mean(_shown(value), allowed)} Allowed: {list(allowed)}."
         )
     object.__setattr__(spec, name, low)
 
@@ -208,7 +216,7 @@ def resolve_name(name: str) -> str:
             return _ALIASES[cand]
     known = sorted([*_REGISTRY, *_ALIASES])
     raise UnknownNameError(
-        f"Unknown initializer '{name}'.{_did_you_mean(key, known)} Available: {available()} "
+        f"Unknown initializer '{_shown(name)}'.{_did_you_mean(key[:200], known)} Available: {available()} "
         f"(aliases: {sorted(_ALIASES)})."
     )
 
@@ -222,9 +230,9 @@ def _literal(node: ast.AST, text: str, arg: str):
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        seg = ast.get_source_segment(text, node) or "?"
+        seg = _shown(ast.get_source_segment(text, node) or "?")
         raise ConfigError(
-            f"Invalid value {seg} for argument '{arg}' in '{text}'; expected a Python literal "
+            f"Invalid value {seg} for argument '{arg}' in '{_shown(text)}'; expected a Python literal "
             "(number, string, True/False/None). Hint: write 2.23606797749979, not math.sqrt(5)."
         ) from None
 
@@ -232,7 +240,7 @@ def _literal(node: ast.AST, text: str, arg: str):
 def _parse(text: str) -> tuple[str, dict[str, Any]]:
     """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
     bad = ConfigError(
-        f"Cannot parse initializer spec '{text}'; expected 'name' or 'name(key=value, ...)' "
+        f"Cannot parse initializer spec '{_shown(text)}'; expected 'name' or 'name(key=value, ...)' "
         "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
     )
     try:
@@ -248,7 +256,7 @@ def _parse(text: str) -> tuple[str, dict[str, Any]]:
     config: dict[str, Any] = {}
     if len(body.args) > len(order):
         raise ConfigError(
-            f"Too many positional arguments in '{text}': {name} takes at most {len(order)} "
+            f"Too many positional arguments in '{_shown(text)}': {name} takes at most {len(order)} "
             f"({order}). Hint: name them, e.g. {name}({order[0] if order else 'x'}=...)."
         )
     for field_name, node in zip(order, body.args):
@@ -259,7 +267,7 @@ def _parse(text: str) -> tuple[str, dict[str, Any]]:
         if kw.arg is None:
             raise bad
         if kw.arg in config:
-            raise ConfigError(f"Argument '{kw.arg}' given twice in '{text}'.")
+            raise ConfigError(f"Argument '{kw.arg}' given twice in '{_shown(text)}'.")
         config[kw.arg] = _literal(kw.value, text, kw.arg)
     return name, config
 
@@ -274,11 +282,11 @@ def get(spec) -> Initializer:
         name, config = _parse(spec)
         return _REGISTRY[name].from_config(config)
     if isinstance(spec, dict):
-        extra = sorted(set(spec) - {"name", "config"})
+        extra = set(spec) - {"name", "config"}
         if "name" not in spec or extra or not isinstance(spec["name"], str):
             raise ConfigError(
                 f"An initializer dict needs the keys 'name' (a string) and optionally 'config'; "
-                f"got keys {sorted(spec)}. Hint: {{'name': 'kaiming_normal', 'config': "
+                f"got keys {_shown(sorted(spec, key=repr))}. Hint: {{'name': 'kaiming_normal', 'config': "
                 "{'mode': 'fan_out'}}."
             )
         return _REGISTRY[resolve_name(spec["name"])].from_config(spec.get("config") or {})

@@ -9,6 +9,7 @@ raises :class:`~initlab.errors.DataError` naming the file: never a partial datas
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 import struct
 import tarfile
@@ -89,12 +90,31 @@ def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(x.shape[0], 1, *x.shape[1:]), y.astype(np.int64)
 
 
+# what a CIFAR batch may reference: numpy arrays (numpy 1 and 2 module paths) and bytes as
+# Python 3 writes them at protocol <= 2 (_codecs.encode); nothing that can run code
+_PICKLE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                   "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+                   ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                   ("_codecs", "encode")}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays only: a crafted "CIFAR batch" cannot run code."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name} (a CIFAR "
+                                         "batch holds only arrays, lists and bytes)")
+        return super().find_class(module, name)
+
+
 def _load_pickle(path: Path) -> dict:
     data = read_bytes(path)
     try:
-        obj = pickle.loads(data, encoding="bytes")
+        obj = _DataUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise DataError(f"Corrupted CIFAR batch {path}: {type(exc).__name__}: {exc}; "
+        raise DataError(f"Corrupted CIFAR batch {path}: {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())}; "
                         "expected a python pickle of a dict; hint: delete it and download "
                         "it again") from exc
     if not isinstance(obj, dict):

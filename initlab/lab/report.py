@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 from initlab.lab.store import Store, open_store
@@ -155,15 +156,22 @@ def write_reports(out: str | Path) -> dict[str, Path]:
     summary = summarize(runs)
     paths = {"html": out / "report.html", "csv": out / "report.csv",
              "runs_csv": out / "runs.csv", "json": out / "report.json"}
-    paths["html"].write_text(render_html(summary, runs, title=f"initlab sweep: {out.name}"),
-                             encoding="utf-8")
-    paths["csv"].write_text(to_csv(summary), encoding="utf-8")
-    paths["runs_csv"].write_text(runs_csv(runs), encoding="utf-8")
+    _write(paths["html"], render_html(summary, runs, title=f"initlab sweep: {out.name}"))
+    _write(paths["csv"], to_csv(summary))
+    _write(paths["runs_csv"], runs_csv(runs))
     slim = [{k: v for k, v in r.items() if k not in ("plan", "step_losses", "grad_norms")}
             for r in runs]
-    paths["json"].write_text(json.dumps({"summary": summary, "runs": slim}, indent=1,
-                                        default=_json_default), encoding="utf-8")
+    _write(paths["json"], json.dumps({"summary": summary, "runs": slim}, indent=1,
+                                     default=_json_default))
     return paths
+
+
+def _write(path: Path, text: str) -> None:
+    """Write whole or not at all (a temp file renamed over it): two drivers on one
+    directory, or a kill mid-write, never leave a half-written report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _json_default(o):

@@ -161,14 +161,27 @@ class Store:
         self.owner = owner_id()
         self.db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=60000")
+        self._enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
         with self.transaction():
             for stmt in filter(str.strip, _SCHEMA.split(";")):
                 self.db.execute(stmt)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
                             (str(SCHEMA_VERSION),))
+
+    def _enable_wal(self, timeout: float = 60.0) -> None:
+        """Switch to WAL. SQLite answers "locked" at once, without waiting, while another
+        process creates the same database: retry until the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self.db.close()

@@ -5,8 +5,9 @@ seed, training config); its id is the blake2b hash of that identity as canonical
 Re-running a sweep registers the same ids, skips the finished ones (``done`` or
 ``diverged``) and trains the rest. Runs of one seed form a *group*: they see the same
 batches (``data_seed`` = the seed: common random numbers, so differences come from the
-init) and are trained together with ``train_stacked`` (one K-wide network where that is
-faster: on CUDA by default; ``stack="always"`` forces it, ``False`` trains one by one).
+init) and are trained together with ``train_stacked`` (by default one K-wide network on
+CUDA, one stacked group per core on CPU; ``stack="always"`` forces one network, ``False``
+trains one by one).
 
 The layers an init does not target keep PyTorch's default init, drawn from initlab's keyed
 streams with the run's seed (the ``torch_default`` policy): deterministic, and equal across
@@ -79,7 +80,8 @@ def canonical_init(text: str) -> str:
     try:
         return str(initlab.get(text))
     except InitlabError as exc:
-        raise ConfigError(f"Unknown init {text!r}: neither a policy {initlab.policies()} nor "
+        shown = repr(text) if len(text) <= 120 else repr(text[:117]) + "..."
+        raise ConfigError(f"Unknown init {shown}: neither a policy {initlab.policies()} nor "
                           f"a valid initializer spec ({exc}); hint: `initlab list` shows both"
                           ) from exc
 
@@ -350,13 +352,9 @@ def run_sweep(sweep: Sweep, out: str | Path, *, progress: Progress | None = None
 
 
 def stacks(sweep: Sweep) -> bool:
-    """Whether the runs of a seed will train together (``train_stacked``'s ``auto`` policy:
-    stacked on CUDA, one after another on CPU where stacking measured slower)."""
-    import torch
-
-    if sweep.stack in (False, "never"):
-        return False
-    return sweep.stack == "always" or torch.device(sweep.train.device).type == "cuda"
+    """Whether the runs of a seed go to ``train_stacked`` together (its ``auto`` policy
+    stacks them on CUDA and trains one group per core, stacked, on CPU)."""
+    return sweep.stack not in (False, "never")
 
 
 def record_results(store: Store, specs: list[RunSpec], results: list[dict], env: dict,

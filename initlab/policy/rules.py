@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from initlab.errors import ConfigError, UnknownNameError
+from initlab.init.registry import _shown
 from initlab.policy.roles import ROLES, Target
 
 __all__ = ["Rule", "Policy", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS", "ON_UNMATCHED"]
@@ -61,31 +62,31 @@ def _tuple(value, what: str) -> tuple[str, ...] | None:
         items = tuple(v.__name__ if isinstance(v, type) else v for v in value)
     except TypeError:
         raise ConfigError(
-            f"Rule {what} must be a string or a list of strings; got {value!r}. "
+            f"Rule {what} must be a string or a list of strings; got {_shown(repr(value))}. "
             f"Hint: e.g. {what}='Conv2d' or {what}=['Linear', 'Conv2d']."
         ) from None
     if not all(isinstance(v, str) for v in items):
-        raise ConfigError(f"Rule {what} must contain strings; got {value!r}.")
+        raise ConfigError(f"Rule {what} must contain strings; got {_shown(repr(value))}.")
     return items
 
 
 def _check_names(values, allowed, what):
     for v in values or ():
         if v not in allowed:
-            close = difflib.get_close_matches(v, allowed, n=1)
+            close = difflib.get_close_matches(v[:200], allowed, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"Unknown rule {what} '{v}'.{hint} Expected one of: {', '.join(allowed)}."
+                f"Unknown rule {what} '{_shown(v)}'.{hint} Expected one of: {', '.join(allowed)}."
             )
 
 
 def _spec_string(init) -> str:
     if isinstance(init, str) and init.startswith("@"):
         if init[1:] not in CHOOSERS:
-            close = difflib.get_close_matches(init[1:], list(CHOOSERS), n=1)
+            close = difflib.get_close_matches(init[1:200], list(CHOOSERS), n=1)
             hint = f" Did you mean '@{close[0]}'?" if close else ""
             raise UnknownNameError(
-                f"Unknown chooser '{init}' in a rule.{hint} Available: "
+                f"Unknown chooser '{_shown(init)}' in a rule.{hint} Available: "
                 f"{sorted('@' + c for c in CHOOSERS)}."
             )
         return init
@@ -159,14 +160,20 @@ class Rule:
     def from_dict(cls, d: dict) -> Rule:
         if not isinstance(d, dict) or "init" not in d:
             raise ConfigError(
-                f"A rule must be a dict with at least 'init'; got {d!r}. "
+                f"A rule must be a dict with at least 'init'; got {_shown(repr(d))}. "
                 "Hint: {'role': 'weight', 'init': 'kaiming_normal'}."
             )
         unknown = set(d) - {"init", "type", "name", "role", "activation", "label", "reason",
                             "warn_unused"}
         if unknown:
-            raise ConfigError(f"Unknown rule keys {sorted(unknown)}; expected init, type, name, "
-                              "role, activation, label, reason, warn_unused.")
+            raise ConfigError(f"Unknown rule keys {_shown(sorted(unknown, key=repr))}; expected init, "
+                              "type, name, role, activation, label, reason, warn_unused.")
+        for key in ("label", "reason"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise ConfigError(f"Rule {key} must be a string; got {_shown(repr(d[key]))}.")
+        if not isinstance(d.get("warn_unused", True), bool):
+            raise ConfigError(f"Rule warn_unused must be true or false; got "
+                              f"{_shown(repr(d['warn_unused']))}.")
         return cls(**d)
 
 
@@ -207,6 +214,15 @@ class Policy:
     @classmethod
     def from_dict(cls, d: dict) -> Policy:
         if not isinstance(d, dict) or "rules" not in d:
-            raise ConfigError(f"A policy dict needs 'rules'; got keys {sorted(d) if isinstance(d, dict) else d!r}.")
+            got = _shown(sorted(d, key=repr) if isinstance(d, dict) else repr(d))
+            raise ConfigError(f"A policy dict needs 'rules'; got {got}. Hint: "
+                              "{'rules': [{'role': 'weight', 'init': 'kaiming_normal'}]}.")
+        if not isinstance(d["rules"], list | tuple):
+            raise ConfigError(f"Policy 'rules' must be a list of rule dicts; got "
+                              f"{type(d['rules']).__name__}.")
+        for key, kind in (("name", str), ("on_unmatched", str), ("options", dict)):
+            if key in d and not isinstance(d[key], kind):
+                raise ConfigError(f"Policy '{key}' must be a {kind.__name__}; got "
+                                  f"{_shown(repr(d[key]))}.")
         return cls(tuple(Rule.from_dict(r) for r in d["rules"]), d.get("on_unmatched", "error"),
                    d.get("name", "custom"), d.get("options", {}))
