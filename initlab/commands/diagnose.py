@@ -82,6 +82,8 @@ def build_model(name: str, input_shape, num_classes: int, seed: int, **kwargs):
 @click.option("--spectrum", default="auto", show_default=True,
               type=click.Choice(["auto", "exact", "lanczos", "off"]),
               help="Jacobian spectrum: exact on small models with auto.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Run the model and batch here (cpu, cuda, cuda:1, ...).")
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
               help="Write a self-contained HTML report here.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
@@ -89,16 +91,19 @@ def build_model(name: str, input_shape, num_classes: int, seed: int, **kwargs):
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
               help="Write the statistics in long format (layer,depth,stat,value) here.")
 def command(model_name, init, input_shape, dataset, data_dir, num_classes, depth, width,
-            activation, seed, spectrum, html_path, json_path, csv_path):
+            activation, seed, spectrum, device, html_path, json_path, csv_path):
     """Diagnose a model at init; exit 0 when healthy, 1 when a verdict fires."""
     from rich.console import Console
 
     from initlab.diagnosis import diagnose
+    from initlab.policy.materialize import check_device
 
+    dev = check_device(device)
     x, y, shape, classes = _batch(dataset, data_dir, input_shape, seed)
     extra = {k: v for k, v in (("depth", depth), ("width", width), ("activation", activation))
              if v is not None}
-    model = build_model(model_name, shape, classes or num_classes, seed, **extra)
+    model = build_model(model_name, shape, classes or num_classes, seed, **extra).to(dev)
+    x, y = x.to(dev), (y.to(dev) if y is not None else None)
     report = diagnose(model, x, y, init=init, seed=seed, spectrum=spectrum)
     report.meta["model"] = model_name
     Console().print(report)

@@ -58,6 +58,20 @@ def test_cli_device_cuda_without_cuda_is_one_error_line(capsys, tmp_path, argv):
     assert not (tmp_path / "out" / "initlab.db").exists()
 
 
+@no_cuda
+def test_diagnose_cli_device_cuda_without_cuda_is_one_error_line(capsys):
+    code, err = _cli(capsys, "diagnose", "--model", "mlp", "--input-shape", "1,28,28",
+                     "--device", "cuda")
+    assert code == 2 and "\n" not in err
+    assert err.startswith("Error: Device 'cuda' requested but CUDA is not available")
+
+
+def test_diagnose_cli_device_cpu_runs(capsys):
+    code, _ = _cli(capsys, "diagnose", "--model", "mlp", "--input-shape", "1,28,28",
+                   "--device", "cpu", "--spectrum", "off")
+    assert code in (0, 1)
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu:0"])
 def test_unknown_devices_are_rejected(device):
     with torch.device("meta"):
