@@ -10,12 +10,16 @@ and evaluate on the test split after each epoch:
 - tutorial: a per-sample ``Dataset`` returning normalized tensors (what
   ``ToTensor() + Normalize()`` do), ``DataLoader(batch_size=64, shuffle=True)``, the four
   models trained one after another;
-- initlab: :func:`initlab.lab.sweep.run_sweep` (in-memory batches, the four runs of the
-  seed stacked into one model, everything recorded in SQLite) followed by
+- initlab: :func:`initlab.lab.sweep.run_sweep` (in-memory batches; the four runs of the
+  seed stacked: on CPU two stacked pairs trained in parallel threads, one per core;
+  everything recorded in SQLite) followed by
   :func:`initlab.lab.report.write_reports` (HTML with plots, CSV, JSON): what
   ``initlab compare`` does end to end, data loading included on both sides.
 
-Prints one JSON line with both wall times (seconds) and ``ratio`` = tutorial / initlab.
+Prints one JSON line with both wall times (seconds), ``ratio`` = tutorial / initlab, and
+the 1-minute load average before, between and after the two sides: on a shared machine,
+other processes slow torch's intra-op threads (the tutorial's) far more than initlab's
+one-thread-per-core groups, so a ratio measured under load overstates the speed-up.
 ``--fraction`` uses the first fraction of both splits (a quick check).
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -153,6 +158,14 @@ def _warm_up(device: str) -> None:
         opt.step()
 
 
+def _load() -> float | None:
+    """The 1-minute load average (other processes compete for the same cores)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fraction", type=float, default=1.0,
@@ -160,7 +173,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--stack", choices=("auto", "always", "never"), default="auto",
-                    help="initlab's stacking (auto: stacked on CUDA, sequential on CPU)")
+                    help="initlab's stacking (auto: all stacked on CUDA; on CPU one stacked "
+                         "group per core, trained in parallel threads)")
     args = ap.parse_args(argv)
     from initlab.lab.data import locate
 
@@ -171,14 +185,18 @@ def main(argv=None) -> dict:
     n_train, n_test = int(60000 * args.fraction), int(10000 * args.fraction)
     sub = (None, None) if args.fraction >= 1 else (n_train, n_test)
     _warm_up(args.device)
+    load = [_load()]
     fast = initlab_side(*sub, args.epochs, args.device, args.stack)
+    load.append(_load())
     slow = tutorial(folder, n_train, n_test, args.epochs, args.device)
+    load.append(_load())
     result = {"benchmark": "seed_experiment", "device": args.device, "stack": args.stack,
               "threads": torch.get_num_threads(), "inits": len(INITS), "epochs": args.epochs,
               "n_train": n_train, "steps_per_model": args.epochs * -(-n_train // 64),
               "tutorial_s": round(slow["seconds"], 2), "initlab_s": round(fast["seconds"], 2),
               "ratio": round(slow["seconds"] / fast["seconds"], 2),
               "initlab_stacked": fast["stacked"],
+              "load_avg_1min": load,  # before, between, after: other processes on the cores
               "test_acc_tutorial": {k: round(v, 4) for k, v in slow["test_acc"].items()},
               "test_acc_initlab": {k: round(v, 4) for k, v in fast["test_acc"].items()}}
     print(json.dumps(result))

@@ -11,8 +11,10 @@ features contiguous), while
 - a Linear on the shared input is one GEMM with ``K*out`` outputs, on stacked input a
   ``baddbmm`` over the K members.
 
-Parameters are stored stacked, ``(K, *shape)``, so one elementwise optimizer over them
-equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
+On CPU the convs run channels-last (NHWC max-pooling is several times faster), flatten
+hands its gradient back channels-last, and a ReLU feeding a max-pool is moved after it
+(:func:`pool_before_relu`, exact). Parameters are stored stacked, ``(K, *shape)``, so one
+elementwise optimizer over them equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
 Conv2d and parameter-free modules; the caller checks the result against the K models on a
 probe batch before trusting it (a custom ``forward`` could mix channels).
 """
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["StackedConv2d", "StackedLinear", "build_stacked", "unstack_into"]
+__all__ = ["StackedConv2d", "StackedFlatten", "StackedLinear", "build_stacked",
+           "pool_before_relu", "unstack_into"]
 
 
 class StackedLinear(nn.Module):
@@ -70,8 +73,8 @@ class StackedConv2d(nn.Module):
     def forward(self, x):
         k, c_in, c_out = self.members, self.in_channels, self.out_channels
         w = self.weight.reshape(k * c_out, *self.weight.shape[2:])
-        if self.channels_last:
-            w = w.contiguous(memory_format=torch.channels_last)
+        if self.channels_last:  # clone: .contiguous() keeps NCHW strides when c_in == 1
+            w = w.clone(memory_format=torch.channels_last)
         b = self.bias.reshape(k * c_out) if self.bias is not None else None
         if x.shape[1] == c_in:
             groups = 1
@@ -81,6 +84,35 @@ class StackedConv2d(nn.Module):
             raise RuntimeError(f"StackedConv2d got {x.shape[1]} channels, expected {c_in} "
                                f"or {k * c_in}")
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
+
+
+class _FlattenKeepLayout(torch.autograd.Function):
+    """``flatten(1)`` of an NHWC tensor whose gradient goes back NHWC.
+
+    Autograd's own reshape hands the gradient back in NCHW order; the max-pool backward
+    before it then converts the full-size gradient between layouts (measured as the
+    largest cost of a stacked step on CPU). Converting the small pooled gradient here
+    instead gives the same values.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x.contiguous().view(x.shape[0], -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
+
+
+class StackedFlatten(nn.Flatten):
+    """``nn.Flatten()`` (dims 1..-1) that keeps a channels-last gradient channels-last."""
+
+    def forward(self, x):
+        if (x.dim() == 4 and x.requires_grad and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return _FlattenKeepLayout.apply(x)
+        return x.flatten(1)
 
 
 # Modules without parameters that act per channel/position (safe on the stacked layout).
@@ -114,16 +146,64 @@ def build_stacked(models: list[nn.Module]) -> nn.Module | None:
     """One network computing all K models (member-major layout), or None if unsupported."""
     if not _convertible(models[0]):
         return None
-    stacked = copy.deepcopy(models[0])
+    stacked = pool_before_relu(copy.deepcopy(models[0]))
     per_model = [dict(m.named_modules()) for m in models]
     for name, module in list(stacked.named_modules()):
-        cls = {nn.Linear: StackedLinear, nn.Conv2d: StackedConv2d}.get(type(module))
-        if cls is None:
+        if type(module) is nn.Flatten:
+            new = StackedFlatten()
+        elif type(module) in (nn.Linear, nn.Conv2d):
+            cls = StackedLinear if type(module) is nn.Linear else StackedConv2d
+            new = cls([mods[name] for mods in per_model])
+        else:
             continue
-        new = cls([mods[name] for mods in per_model])
         parent_name, _, attr = name.rpartition(".")
         setattr(stacked.get_submodule(parent_name) if parent_name else stacked, attr, new)
     return stacked
+
+
+def pool_before_relu(net: nn.Module) -> nn.Module:
+    """``net`` with every ReLU that feeds only a MaxPool2d moved after the pool.
+
+    ``maxpool(relu(x)) == relu(maxpool(x))`` exactly, gradients included: the pool picks
+    the same element (ReLU keeps the order and the ties of positive values; a window with
+    no positive value gets zero gradient either way), and the ReLU then runs on a tensor
+    4x smaller. Models torch.fx cannot trace, or where the rewrite would drop a
+    parameter, are returned unchanged.
+    """
+    try:
+        import torch.fx as fx
+
+        gm = fx.symbolic_trace(net)
+    except Exception:  # noqa: BLE001 - data-dependent forward: keep the model as it is
+        return net
+    mods = dict(gm.named_modules())
+
+    def is_module(node, cls):
+        return node.op == "call_module" and type(mods.get(node.target)) is cls
+
+    changed = False
+    for pool in list(gm.graph.nodes):
+        if not is_module(pool, nn.MaxPool2d) or mods[pool.target].return_indices:
+            continue
+        relu = pool.args[0] if pool.args else None
+        if (not isinstance(relu, fx.Node) or not is_module(relu, nn.ReLU)
+                or mods[relu.target].inplace or len(relu.users) != 1
+                or len(pool.args) != 1 or pool.kwargs):
+            continue
+        source = relu.args[0]
+        with gm.graph.inserting_after(pool):
+            new_relu = gm.graph.call_module(relu.target, (pool,))
+        pool.replace_all_uses_with(new_relu, delete_user_cb=lambda user, keep=new_relu: user is not keep)
+        pool.args = (source,)
+        gm.graph.erase_node(relu)
+        changed = True
+    if not changed:
+        return net
+    gm.graph.lint()
+    gm.recompile()
+    if ({n for n, _ in gm.named_parameters()} != {n for n, _ in net.named_parameters()}):
+        return net
+    return gm
 
 
 def unstack_into(stacked: nn.Module, models: list[nn.Module]) -> None:

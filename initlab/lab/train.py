@@ -66,7 +66,7 @@ class TrainConfig:
     target_acc: float | None = None
     device: str = "cpu"
     grad_norm_steps: int = 0
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 1024         # on CPU at most 4 * batch_size (cache-sized chunks)
     check_every: int = 50
     channels_last: bool | None = None   # None: on CPU for models with Conv2d (faster pooling)
 
@@ -274,7 +274,7 @@ def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
         if not losses or not any(alive):
             break
         _flush(losses, pending_from, step, results, alive, engine)
-        test_loss, test_correct = engine.evaluate(ex, ey, config.eval_batch_size)
+        test_loss, test_correct = engine.evaluate(ex, ey, _eval_batch(config, device))
         stacked = torch.stack(losses)                      # (steps in epoch, K)
         row_stats = torch.stack([stacked.double().mean(0), correct.double() / seen,
                                  test_loss / max(len(ey), 1),
@@ -300,6 +300,14 @@ def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
         r.wall_time = wall
         r.steps = len(r.step_losses) if not alive[k] else step
     return results
+
+
+def _eval_batch(config: TrainConfig, device: torch.device) -> int:
+    """Test examples per forward pass: ``eval_batch_size``, on CPU at most 4 training
+    batches (a seed-cnn evaluation measured 2.6x faster in chunks that stay in cache)."""
+    if device.type == "cpu":
+        return min(config.eval_batch_size, 4 * config.batch_size)
+    return config.eval_batch_size
 
 
 def _flush(losses, start, step, results, alive, engine) -> int:
@@ -347,8 +355,9 @@ def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed:
                   progress: Progress | None = None, stack: str = "auto") -> list[RunResult]:
     """Train several models on the same batches; the same results as one by one.
 
-    ``stack``: ``"auto"`` (stacked on CUDA, one after another on CPU, where stacking
-    measured slower), ``"always"`` (stacked whenever the models allow it), ``"never"``.
+    ``stack``: ``"auto"`` (all stacked on CUDA; on CPU one stacked group per core, the
+    groups trained in parallel threads), ``"always"`` (all stacked whenever the models
+    allow it), ``"never"`` (one after another). See :func:`initlab.lab.stack.train_stacked`.
     """
     from initlab.lab.stack import train_stacked as _impl
 

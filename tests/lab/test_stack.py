@@ -11,7 +11,12 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.lab import data, models
-from initlab.lab.stack import LayersEngine, choose_engine, stack_problem
+from initlab.lab.stack import LayersEngine, choose_engine, cpu_groups, stack_problem
+from initlab.lab.stack_layers import (
+    StackedFlatten,
+    build_stacked,
+    pool_before_relu,
+)
 from initlab.lab.train import TrainConfig, train, train_stacked
 
 DS = data.synthetic(384, 128, (1, 12, 12), 5, seed=1, noise=2.0)
@@ -135,7 +140,8 @@ def test_engine_choice_and_problems():
 
 def test_stack_modes():
     cfg = TrainConfig(steps=3)
-    assert [r.stacked for r in train_stacked(_models("mlp", k=2), DS, cfg)] == [1, 1]  # CPU
+    with _threads(2):  # CPU auto: one group per core, so two models train alone, in parallel
+        assert [r.stacked for r in train_stacked(_models("mlp", k=2), DS, cfg)] == [1, 1]
     assert [r.stacked for r in train_stacked(_models("mlp", k=2), DS, cfg,
                                              stack="never")] == [1, 1]
     with pytest.raises(ConfigError, match=r"stack=...\) got 'yes'; expected one of \['auto'"):
@@ -156,3 +162,118 @@ def test_cuda_auto_stacks_and_matches(name):
         # cuDNN may use TF32 for convs: equal up to its ~1e-3 relative precision
         assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
                               rtol=5e-3, atol=1e-4)
+
+
+class _threads:
+    """Temporarily set torch's intra-op thread count (auto's CPU groups follow it)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
+def test_cpu_groups_split_evenly():
+    assert cpu_groups(4, 2) == [2, 2] and cpu_groups(3, 2) == [2, 1]
+    assert cpu_groups(2, 8) == [1, 1] and cpu_groups(5, 1) == [5]
+
+
+def test_cpu_auto_trains_groups_in_threads_like_one_by_one():
+    ms = _models("seed-cnn", k=5)
+    cfg = TrainConfig(batch_size=32, steps=15, grad_norm_steps=2, **SGD)
+    refs = [copy.deepcopy(m) for m in ms]
+    calls = []
+    with _threads(2):
+        got = train_stacked(ms, DS, cfg, data_seed=3, progress=lambda *a: calls.append(a))
+        assert torch.get_num_threads() == 2  # restored after the groups' single threads
+    ref = [train(m, DS, cfg, data_seed=3) for m in refs]
+    assert [r.stacked for r in got] == [3, 3, 3, 2, 2]
+    for s, r in zip(got, ref):
+        assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
+                              rtol=1e-5, atol=1e-6)
+        assert s.final["test_acc"] == pytest.approx(r.final["test_acc"], abs=1e-9)
+    assert calls and {c[1] for c in calls} <= set(range(1, 16))  # group 0 reports progress
+    for m, r in zip(ms, refs):
+        for p, q in zip(m.parameters(), r.parameters()):
+            assert (p - q).abs().max().item() < 1e-5
+
+
+class _FailsInTraining(nn.Module):
+    def __init__(self, fail):
+        super().__init__()
+        self.fc, self.fail = nn.Linear(144, 5), fail
+
+    def forward(self, x):
+        if self.fail and self.training:
+            raise RuntimeError("boom in a worker")
+        return self.fc(x.flatten(1))
+
+
+def test_an_error_in_a_worker_group_reaches_the_caller():
+    ms = [_FailsInTraining(fail=k == 2) for k in range(3)]  # group 1 (a thread) fails
+    with _threads(2):
+        with pytest.raises(RuntimeError, match="boom in a worker"):
+            train_stacked(ms, DS, TrainConfig(batch_size=32, steps=40, check_every=2))
+        assert torch.get_num_threads() == 2
+
+
+def _conv_relu_pool():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(4 * 36, 5))
+
+
+@pytest.mark.parametrize("weights", ["random", "zeros", "negative"])
+def test_pool_before_relu_is_exact_with_gradients(weights):
+    torch.manual_seed(0)
+    net = _conv_relu_pool()
+    with torch.no_grad():
+        if weights == "zeros":      # every window ties: the pool must pick the same element
+            net[0].weight.zero_()
+        elif weights == "negative":  # all-negative windows: no gradient either way
+            net[0].bias.fill_(-5.0)
+    fast = pool_before_relu(copy.deepcopy(net))
+    assert type(fast) is not nn.Sequential
+    kinds = [type(fast.get_submodule(n.target)).__name__ for n in fast.graph.nodes
+             if n.op == "call_module"]
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU", "Flatten", "Linear"]
+    x, y = DS.train_x[:64], DS.train_y[:64]
+    outs = []
+    for m in (net, fast):
+        out = m(x)
+        nn.functional.cross_entropy(out, y).backward()
+        outs.append((out, [p.grad for p in m.parameters()]))
+    assert torch.equal(outs[0][0], outs[1][0])
+    for g0, g1 in zip(outs[0][1], outs[1][1]):
+        assert torch.equal(g0, g1)
+
+
+def test_pool_before_relu_leaves_other_graphs_alone():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2))
+    assert pool_before_relu(net) is net                  # not a max-pool
+    shared = _MixesChannels()                            # no ReLU at all
+    assert pool_before_relu(shared) is shared
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    assert pool_before_relu(net) is net                  # in-place ReLU: kept as written
+
+
+def test_stacked_seed_cnn_runs_channels_last_with_pool_first():
+    ms = _models("seed-cnn", k=2)
+    net = build_stacked(ms)
+    assert isinstance(net.flatten, StackedFlatten)
+    engine = LayersEngine(ms, TrainConfig(), net)
+    x = DS.train_x[:8]
+    conv = engine.net.conv1(x)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    h = engine.net.act(engine.net.pool(conv)).detach().requires_grad_()
+    flat = engine.net.flatten(h)
+    assert torch.equal(flat, h.detach().contiguous().flatten(1))
+    flat.backward(torch.arange(flat.numel(), dtype=flat.dtype).view_as(flat))
+    assert h.grad.is_contiguous(memory_format=torch.channels_last)
+    expected = torch.arange(flat.numel(), dtype=flat.dtype).view_as(flat)
+    assert torch.equal(h.grad.contiguous().flatten(1), expected)
+
