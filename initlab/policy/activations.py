@@ -30,6 +30,15 @@ from torch.overrides import TorchFunctionMode
 
 from initlab.errors import ConfigError
 
+
+def call_with(model: nn.Module, example_input):
+    """``model(example_input)``; a tuple/list is passed as positional, a dict as keyword args."""
+    if isinstance(example_input, tuple | list):
+        return model(*example_input)
+    if isinstance(example_input, dict):
+        return model(**example_input)
+    return model(example_input)
+
 __all__ = ["ActivationInfo", "NONE", "detect_activations", "activation_of_module"]
 
 
@@ -284,12 +293,7 @@ def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, 
     try:
         model.eval()
         with torch.no_grad(), tracer:
-            if isinstance(example_input, tuple | list):
-                model(*example_input)
-            elif isinstance(example_input, dict):
-                model(**example_input)
-            else:
-                model(example_input)
+            call_with(model, example_input)
     finally:
         for h in handles:
             h.remove()

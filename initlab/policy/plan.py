@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError
-from initlab.policy.activations import NONE, ActivationInfo, detect_activations
+from initlab.policy.activations import NONE, ActivationInfo, call_with, detect_activations
 from initlab.policy.roles import Target, iter_targets
 from initlab.policy.rules import CHOOSERS, Choice, Policy
 
@@ -315,13 +315,9 @@ def infer_lazy_shapes(model: nn.Module, example_input) -> list[str]:
              if isinstance(p, nn.parameter.UninitializedParameter)]
     if names and example_input is not None:
         with torch.no_grad():
-            if isinstance(example_input, tuple | list):
-                model(*example_input)
-            elif isinstance(example_input, dict):
-                model(**example_input)
-            else:
-                model(example_input)
+            call_with(model, example_input)
     return names
+
 
 
 def plan(model: nn.Module, policy="auto", example_input=None) -> Plan:

@@ -77,6 +77,17 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return correct / max(len(y), 1)
 
 
+def minibatches(n: int, batch: int, generator: torch.Generator):
+    """Endless batch indices: a fresh permutation of ``range(n)`` whenever one runs out
+    (a partial last batch is dropped), drawn from ``generator``."""
+    perm, pos = torch.randperm(n, generator=generator), 0
+    while True:
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, generator=generator), 0
+        yield perm[pos:pos + batch]
+        pos += batch
+
+
 def tail_mean(values, n: int = 50) -> float:
     """Mean of the last ``n`` values (nan when empty)."""
     vals = list(values)[-n:]

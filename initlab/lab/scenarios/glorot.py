@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, save
+from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, minibatches, save
 
 VARIANTS = {
     True: {"width": 256, "steps": 1500, "every": 100, "n_train": 20000},
@@ -61,16 +61,13 @@ def saturation_run(data, width: int, steps: int, every: int, seed: int = 0) -> l
     g = torch.Generator().manual_seed(seed)
     probe = data.test_x[:PROBE]
     n = len(data.train_y)
-    perm, pos, rows = torch.randperm(n, generator=g), 0, []
+    batches, rows = minibatches(n, BATCH, g), []
     for step in range(steps + 1):
         if step % every == 0:
             rows.append({"step": step, "means": hidden_means(model, probe)})
         if step == steps:
             break
-        if pos + BATCH > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + BATCH]
-        pos += BATCH
+        idx = next(batches)
         loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()

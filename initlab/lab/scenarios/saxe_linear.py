@@ -21,7 +21,7 @@ from torch import nn
 
 import initlab
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import get_data, pool_images, save
+from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, save
 
 VARIANTS = {
     True: {"depths": (4, 16), "width": 32, "seeds": 1, "n_train": 2048, "max_steps": 600},
@@ -58,7 +58,7 @@ def steps_to_threshold(x, t, init: str, depth: int, width: int, threshold: float
     opt = torch.optim.SGD(model.parameters(), lr=LR0 / depth)
     g = torch.Generator().manual_seed(seed)
     n = len(t)
-    perm, pos = torch.randperm(n, generator=g), 0
+    batches = minibatches(n, BATCH, g)
     for step in range(max_steps + 1):
         if step % EVERY == 0:
             with torch.no_grad():
@@ -67,10 +67,7 @@ def steps_to_threshold(x, t, init: str, depth: int, width: int, threshold: float
                 return step
             if not torch.isfinite(torch.tensor(full)):
                 return None
-        if pos + BATCH > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + BATCH]
-        pos += BATCH
+        idx = next(batches)
         loss = ((model(x[idx]) - t[idx]) ** 2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import get_data, pool_images, rank, save
+from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, rank, save
 
 # The fast variant is the same experiment scaled down: images pooled to 7x7 (d = 49), n = 64.
 VARIANTS = {
@@ -55,17 +55,14 @@ def train_ranks(model, data, *, steps: int, batch_size: int, checkpoints, seed: 
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed)
     n = len(data.train_y)
-    perm, pos = torch.randperm(n, generator=g), 0
+    batches = minibatches(n, batch_size, g)
     ranks, losses = {}, []
     for step in range(steps + 1):
         if step in checkpoints:
             ranks[step] = w3_rank(model)
         if step == steps:
             break
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + batch_size]
-        pos += batch_size
+        idx = next(batches)
         loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
