@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from initlab.diagnosis.hooks import Recorder, leaf_modules
-from initlab.diagnosis.params import param_rows
+from initlab.diagnosis.params import param_rows, prepare
 from initlab.diagnosis.report import Report
 from initlab.diagnosis.spectrum import jacobian_spectrum, resolve
+from initlab.diagnosis.stats import all_finite
 from initlab.diagnosis.verdicts import Context, evaluate
 from initlab.errors import ConfigError
 
@@ -56,7 +57,7 @@ def _check_inputs(model, x) -> list[tuple[str, nn.Module]]:
     if not isinstance(x, torch.Tensor):
         raise ConfigError(f"diagnose needs x as a torch.Tensor batch; got {type(x).__name__}. "
                           "Hint: torch.as_tensor(x), with the batch on dim 0")
-    if x.is_floating_point() or x.is_complex():
+    if (x.is_floating_point() or x.is_complex()) and not all_finite(x):
         bad = int(x.numel() - torch.isfinite(x).sum().item())
         if bad:
             raise ConfigError(
@@ -90,29 +91,53 @@ def _shape_error(exc: RuntimeError, x, recorder: Recorder, leaves) -> ConfigErro
 
 
 # ----------------------------------------------------------------------------- model state
+def _seed(seed: int, device: torch.device) -> None:
+    """Seed the generators the forked RNG restores: the CPU one, and the model's CUDA device.
+
+    ``torch.manual_seed`` would also queue a seed for every CUDA device (recording a stack
+    trace when CUDA is not initialized, ~0.5 ms) and leave it changed after the fork.
+    """
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+    elif device.type != "cpu":
+        torch.manual_seed(seed)
+
+
 @contextmanager
 def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
-    """Train mode without dropout, all float params requiring grad; all restored after."""
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
+    """Train mode without dropout, all float params requiring grad; all restored after.
+
+    ``model.train()`` runs only when some module is not in training mode already (a
+    module's own ``train`` override then runs as usual); flags are written only where they
+    change (``nn.Module.__setattr__`` is slow next to a small model's forward).
+    """
+    modules = list(model.modules())
+    params = list(model.parameters())
+    modes = [m.training for m in modules]
+    grads = [p.requires_grad for p in params]
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     devices = [device] if device.type == "cuda" else []
     try:
-        model.train()
-        for m in model.modules():
-            if isinstance(m, _DROPOUT):
+        if not all(modes):
+            model.train()
+        for m in modules:
+            if isinstance(m, _DROPOUT) and m.training:
                 m.eval()
-        for p in model.parameters():
-            if p.is_floating_point() or p.is_complex():
+        for p, flag in zip(params, grads):
+            if not flag and (p.is_floating_point() or p.is_complex()):
                 p.requires_grad_(True)
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            _seed(seed, device)
             yield
     finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in grads:
-            p.requires_grad_(flag)
+        for m, training in zip(modules, modes):
+            if m.training != training:
+                m.training = training
+        for p, flag in zip(params, grads):
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
         with torch.no_grad():
             for b, saved in buffers:
                 b.copy_(saved)
@@ -154,11 +179,16 @@ def _apply_init(model, init, seed):
     return apply(model, init, seed=seed)
 
 
-def _run(model, x, y, loss_fn, leaves):
-    """Forward + backward with hooks; returns (recorder, output, grads by name, loss finite)."""
+def _run(model, x, y, loss_fn, leaves, named, parts):
+    """Forward + backward with hooks; returns (recorder, output, grads by name, loss finite).
+
+    ``named``: the (name, parameter) pairs; ``parts``: their sums and norms, taken before
+    the forward (the zero-weight test of the pre-hooks reads the norms).
+    """
     channels_last = x.dim() <= 2
-    recorder = Recorder(leaves, channels_last=channels_last).attach()
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    norms = {id(p): parts[n][1] for n, p in named if n in parts}
+    recorder = Recorder(leaves, channels_last=channels_last, norms=norms).attach()
+    named = [(n, p) for n, p in named if p.requires_grad]
     grads: dict = {}
     try:
         try:
@@ -168,6 +198,7 @@ def _run(model, x, y, loss_fn, leaves):
             if err is None:
                 raise
             raise err from exc
+        recorder.finish()
         loss = _loss(out, y, loss_fn)
         loss_finite = bool(torch.isfinite(loss.detach()).all())
         forward_finite = not any(r.get("nonfinite") for r in recorder.rows)
@@ -214,8 +245,10 @@ def diagnose(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, l
     first_param = next(model.parameters(), None)
     device = first_param.device if first_param is not None else x.device
     with _diagnosis_state(model, seed, device):
-        recorder, out, grads, loss_finite = _run(model, x, y, loss_fn, leaves)
-        params = param_rows(model, grads, plan)
+        named = list(model.named_parameters())
+        parts, unit_rows = prepare(model, named)  # one host sync for every parameter
+        recorder, out, grads, loss_finite = _run(model, x, y, loss_fn, leaves, named, parts)
+        params = param_rows(model, grads, plan, parts, unit_rows)
         out_t = _first_tensor(out)
         method = resolve(spectrum, model, x, out_t[0].numel() if out_t.dim() else 1)
         spec = None

@@ -9,6 +9,7 @@ every hook off; the caller calls it in ``finally``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -16,12 +17,16 @@ from torch import nn
 
 from initlab.diagnosis.stats import (
     activation_kind,
-    dead_and_zero,
+    dead_zero_finish,
+    dead_zero_parts,
     duplicate_fraction,
+    moment_parts,
     moments,
-    saturated_fraction,
+    moments_finish,
+    saturated_part,
     units_matrix,
 )
+from initlab.diagnosis.symmetry import duplicate_fractions
 
 __all__ = ["Recorder", "leaf_modules", "module_kind"]
 
@@ -39,6 +44,15 @@ _NORMS: tuple[type, ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
     *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
 )
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(cls: type) -> bool | None:
+    """Whether a module type's output has its units last (True), at dim 1 (False), or None."""
+    for base, last in _LAYOUT:
+        if issubclass(cls, base):
+            return last
+    return None
 
 
 def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -78,8 +92,10 @@ def _first_tensor(value):
 class Recorder:
     """Hooks the given leaf modules; collects rows, the calls in flight, the first call."""
 
-    def __init__(self, leaves: list[tuple[str, nn.Module]], *, channels_last: bool):
+    def __init__(self, leaves: list[tuple[str, nn.Module]], *, channels_last: bool,
+                 norms: dict[int, float] | None = None):
         self.leaves = leaves
+        self._norms = norms or {}  # id(parameter) -> its 2-norm, measured before the forward
         self.rows: list[dict] = []
         self.entered: list[str] = []  # names in call order (pre-hook ran)
         self.in_flight: list[str] = []  # calls whose forward has not returned
@@ -88,6 +104,7 @@ class Recorder:
         self._calls: dict[str, int] = {}
         self._pre: dict[int, list] = {}
         self._handles: list = []
+        self._units: list[tuple[dict, torch.Tensor]] = []  # (row, units matrix) to screen
 
     # ------------------------------------------------------------------ life cycle
     def attach(self) -> Recorder:
@@ -115,11 +132,18 @@ class Recorder:
                 pre = self._input_symmetry(module, inp)
         self._pre.setdefault(id(module), []).append(pre)
 
-    @staticmethod
-    def _zero_weight(module) -> bool:
+    def _zero_weight(self, module) -> bool:
+        """A weight of 2+ dims with every element 0 (a norm first: ``any`` is slow on CPU)."""
         weight = getattr(module, "weight", None)
-        return (isinstance(weight, torch.Tensor) and weight.dim() >= 2
-                and not bool(weight.detach().any()))
+        if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+            return False
+        w = weight.detach()
+        norm = self._norms.get(id(weight))
+        if norm is None and w.is_floating_point():
+            norm = torch.linalg.vector_norm(w).item()
+        if norm is not None and norm != 0:  # NaN too: not all zero
+            return False
+        return not bool(w.any())  # confirms a zero norm (tiny squares underflow to 0)
 
     def _input_symmetry(self, module, inp) -> float:
         """Fraction of a zero-weight layer's input units identical to another (or zero).
@@ -127,11 +151,8 @@ class Recorder:
         A zero layer (Fixup, zero-residual, a zero read-out) is identical in every unit, yet
         learns once the layers after it do, as long as what it reads is diverse.
         """
-        last = self._channels_last
-        for cls, channels_last in _LAYOUT:
-            if isinstance(module, cls):
-                last = channels_last
-                break
+        last = _layout(type(module))
+        last = self._channels_last if last is None else last
         units = units_matrix(inp.detach(), last, _MAX_SYMMETRY_SAMPLES).t()
         dead = (units == 0).all(dim=1)
         dup = duplicate_fraction(units)
@@ -146,10 +167,9 @@ class Recorder:
         pre = self._pre.get(id(module), [None]).pop()
         count = self._calls[name] = self._calls.get(name, 0) + 1
         kind = module_kind(module)
-        for cls, last in _LAYOUT:
-            if isinstance(module, cls):
-                self._channels_last = last
-                break
+        last = _layout(type(module))
+        if last is not None:
+            self._channels_last = last
         row = {
             "layer": name if count == 1 else f"{name}#{count}",
             "module": name,
@@ -170,22 +190,48 @@ class Recorder:
             out.register_hook(self._grad_hook(row))
 
     def _output_stats(self, row, module, out, act, pre) -> None:
+        """Moments, dead / zero / saturated counts in one host sync; then identical units."""
         d = out.detach()
         row["shape"] = "x".join(map(str, d.shape))
-        row["mean"], row["std"], row["rms"], row["nonfinite"] = moments(d)
+        parts = moment_parts(d)
+        units = act is not None and row["kind"] in ("activation", "weighted") and d.numel() > 0
+        if units and act.can_die:
+            parts += dead_zero_parts(d, self._channels_last)
+        if units and act.bounds is not None:
+            parts.append(saturated_part(d, *act.bounds(module)))
+        values = torch.stack(parts).tolist()
+        row["mean"], row["std"], row["rms"], row["nonfinite"] = moments_finish(d, *values[:2])
         if isinstance(pre, tuple):
             row["pre_mean"], row["pre_std"], row["pre_rms"] = pre
         elif pre is not None:
             row["input_dup_units_frac"] = pre
-        if row["kind"] not in ("activation", "weighted") or row["nonfinite"]:
+        if row["kind"] not in ("activation", "weighted") or row["nonfinite"] or act is None:
             return
-        if act is not None and act.can_die:
-            row["dead_frac"], row["zero_frac"] = dead_and_zero(d, self._channels_last)
-        if act is not None and act.bounds is not None:
-            row["saturated_frac"] = saturated_fraction(d, *act.bounds(module))
-        if act is not None:  # identical units: after the activation is enough
-            units = units_matrix(d, self._channels_last, _MAX_SYMMETRY_SAMPLES)
-            row["dup_units_frac"] = duplicate_fraction(units.t(), skip_zero=True)
+        rest = values[2:]
+        if not units:  # no elements
+            if act.can_die:
+                row["dead_frac"], row["zero_frac"] = math.nan, math.nan
+            if act.bounds is not None:
+                row["saturated_frac"] = math.nan
+        else:
+            if act.can_die:
+                row["dead_frac"], row["zero_frac"] = dead_zero_finish(
+                    d, self._channels_last, rest.pop(0), rest.pop(0))
+            if act.bounds is not None:
+                row["saturated_frac"] = rest.pop(0) / d.numel()
+        # identical units: after the activation is enough; all layers at once in finish(),
+        # on a (units, samples) copy taken now (a later in-place op may change the output)
+        row["dup_units_frac"] = math.nan
+        units = units_matrix(d, self._channels_last, _MAX_SYMMETRY_SAMPLES).t()
+        self._units.append((row, units.clone() if units.is_contiguous() else units.contiguous()))
+
+    def finish(self) -> None:
+        """Identical units of every activation output, screened together (after forward)."""
+        rows = [row for row, _ in self._units]
+        fracs = duplicate_fractions([u for _, u in self._units], skip_zero=True, finite=True)
+        for row, frac in zip(rows, fracs):
+            row["dup_units_frac"] = frac
+        self._units.clear()
 
     def _grad_hook(self, row: dict):
         def hook(grad: torch.Tensor):

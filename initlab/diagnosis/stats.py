@@ -25,6 +25,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from initlab.diagnosis.symmetry import (
+    MIN_SYMMETRY_DIM,
+    SYMMETRY_COSINE,
+    all_finite,
+    duplicate_fraction,
+    symmetry,
+)
+
 __all__ = [
     "ActivationKind",
     "activation_kind",
@@ -38,13 +46,10 @@ __all__ = [
     "SYMMETRY_COSINE",
     "all_finite",
     "SATURATION_MARGIN",
+    "MIN_SYMMETRY_DIM",
 ]
 
-SYMMETRY_COSINE = 0.9999  # two vectors this aligned (or both zero) count as identical
 SATURATION_MARGIN = 0.01  # within 1% of the range from a bound counts as saturated
-# vectors shorter than this are not compared: two random 2-D vectors are often within the
-# cosine threshold, two 1-D vectors always are (a batch of 1, a Linear with 1 input)
-MIN_SYMMETRY_DIM = 8
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,13 @@ _KINDS: tuple[tuple[type, ActivationKind], ...] = (
 
 def activation_kind(module: nn.Module) -> ActivationKind | None:
     """The activation a leaf module applies, or None when it is not an activation."""
-    for cls, kind in _KINDS:
-        if isinstance(module, cls):
+    return _kind_of(type(module))
+
+
+@functools.lru_cache(maxsize=512)
+def _kind_of(cls: type) -> ActivationKind | None:
+    for base, kind in _KINDS:
+        if issubclass(cls, base):
             return kind
     return None
 
@@ -128,23 +138,64 @@ def dead_and_zero(t: torch.Tensor, channels_last: bool) -> tuple[float, float]:
     return dead, zero
 
 
-def all_finite(t: torch.Tensor) -> bool:
-    """Every element finite; a sum is cheaper than an elementwise mask when it is finite."""
-    if t.numel() == 0 or not (t.is_floating_point() or t.is_complex()):
-        return True
-    if torch.isfinite(t.sum()).item():
-        return True
-    return bool(torch.isfinite(t).all())  # the sum may overflow with finite elements
+def _count(x: torch.Tensor) -> torch.Tensor:
+    """Sum of a 0/1 float tensor, exact: float64 once float32 could round (2^24 elements)."""
+    small = x.dtype in (torch.float32, torch.float64) and x.numel() < 2**24
+    return x.sum() if small else x.sum(dtype=torch.float64)
+
+
+def _unit_count(t: torch.Tensor, channels_last: bool) -> int:
+    return t.shape[_unit_dim(t, channels_last)] if t.dim() > 1 else t.numel()
+
+
+def dead_zero_parts(t: torch.Tensor, channels_last: bool) -> list[torch.Tensor]:
+    """[units with a nonzero element, nonzero elements] of a finite ``t`` as 0-dim tensors.
+
+    :func:`dead_and_zero` without a host sync, with float reductions only (``|t|.amax``
+    per unit, ``|sign(t)|`` summed): the boolean ``any``/``sum`` kernels are several times
+    slower on CPU. Exact for finite ``t`` (a NaN would poison the counts).
+    """
+    if t.dim() > 1:
+        unit = _unit_dim(t, channels_last)
+        dims = tuple(d for d in range(t.dim()) if d != unit)
+        alive = _count(t.abs().amax(dim=dims).sign())
+    else:
+        alive = _count(t.sign().abs())
+    return [alive, _count(t.sign().abs())]
+
+
+def dead_zero_finish(t: torch.Tensor, channels_last: bool, alive: float, nonzero: float
+                     ) -> tuple[float, float]:
+    """:func:`dead_and_zero` from the counts of :func:`dead_zero_parts`."""
+    return 1.0 - alive / _unit_count(t, channels_last), 1.0 - nonzero / t.numel()
 
 
 def moments(t: torch.Tensor) -> tuple[float, float, float, int]:
     """(mean, std, rms, number of non-finite elements) over every element.
 
-    A sum and a 2-norm (fast kernels; ``var_mean`` is several times slower); the variance
-    ``E[x^2] - E[x]^2`` is redone exactly when it is small next to ``E[x^2]`` (cancellation),
-    and everything in float64 when float32 overflows. A non-finite sum or norm means
-    non-finite elements, which are then counted (statistics NaN).
+    A sum and a 2-norm (fast kernels; ``var_mean`` is several times slower), read back in
+    one host sync; the variance ``E[x^2] - E[x]^2`` is redone exactly when it is small next
+    to ``E[x^2]`` (cancellation), and everything in float64 when float32 overflows. A
+    non-finite sum or norm means non-finite elements, which are then counted (statistics NaN).
     """
+    d = t.detach()
+    if d.numel() == 0:
+        return math.nan, math.nan, math.nan, 0
+    total, norm = torch.stack(moment_parts(d)).tolist()
+    return moments_finish(d, total, norm)
+
+
+def moment_parts(t: torch.Tensor) -> list[torch.Tensor]:
+    """[sum, 2-norm] of ``t`` as 0-dim tensors, for :func:`moments_finish` (no host sync)."""
+    d = t.detach()
+    if not d.is_floating_point():
+        d = d.float()
+    return [d.sum(), torch.linalg.vector_norm(d)]
+
+
+def moments_finish(t: torch.Tensor, total: float, norm: float
+                   ) -> tuple[float, float, float, int]:
+    """:func:`moments` from the sum and 2-norm :func:`moment_parts` gave (in ``t``'s dtype)."""
     d = t.detach()
     n = d.numel()
     if n == 0:
@@ -153,8 +204,8 @@ def moments(t: torch.Tensor) -> tuple[float, float, float, int]:
         d = d.float()
     for dtype in dict.fromkeys((d.dtype, torch.float64)):
         x = d if d.dtype == dtype else d.double()
-        total = x.sum().item()
-        norm = torch.linalg.vector_norm(x).item()
+        if x is not d:
+            total, norm = torch.stack([x.sum(), torch.linalg.vector_norm(x)]).tolist()
         if math.isfinite(total) and math.isfinite(norm):
             mean, ms = total / n, (norm * norm) / n
             var = ms - mean * mean
@@ -182,110 +233,17 @@ def saturated_fraction(t: torch.Tensor, low: float, high: float) -> float:
     return ((d <= low + margin) | (d >= high - margin)).sum().item() / d.numel()
 
 
-_PROJECTIONS = 16  # random directions a candidate pair must agree on before a full check
+def saturated_part(t: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """:func:`saturated_fraction`'s count of a finite ``t``, as a 0-dim tensor (no host sync).
 
-
-class _Rows:
-    """Row vectors ``[matrix | column]`` without concatenating them (a weight and its bias)."""
-
-    def __init__(self, matrix: torch.Tensor, column: torch.Tensor | None = None):
-        dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
-        self.m = matrix.detach().to(dtype)
-        self.c = None if column is None else column.detach().to(dtype)
-        sq = torch.linalg.vector_norm(self.m, dim=1).square()
-        if self.c is not None:
-            sq = sq + self.c.square()
-        self.norm = sq.sqrt()
-
-    def projected(self) -> torch.Tensor:
-        """The unit rows projected on 16 fixed Gaussian directions (zero rows stay 0)."""
-        dim = self.m.shape[1] + (self.c is not None)
-        r = _directions(dim, self.m.dtype, str(self.m.device))
-        proj = self.m @ r[: self.m.shape[1]]
-        if self.c is not None:
-            proj += self.c.unsqueeze(1) * r[-1]
-        return proj / self.norm.clamp_min(torch.finfo(self.m.dtype).tiny).unsqueeze(1)
-
-    def identical(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        """Rows i[k] and j[k]: cosine > 0.9999, or both zero."""
-        dot = (self.m[i] * self.m[j]).sum(1)
-        if self.c is not None:
-            dot = dot + self.c[i] * self.c[j]
-        ni, nj = self.norm[i], self.norm[j]
-        return (dot > SYMMETRY_COSINE * ni * nj) & (ni * nj > 0) | ((ni == 0) & (nj == 0))
-
-
-@functools.lru_cache(maxsize=64)
-def _directions(dim: int, dtype: torch.dtype, device: str) -> torch.Tensor:
-    g = torch.Generator().manual_seed(dim)
-    return torch.randn(dim, _PROJECTIONS, generator=g, dtype=dtype).to(device)
-
-
-def _identical_rows(sets: list[_Rows]) -> torch.Tensor:
-    """Per row: is some other row identical (cosine > 0.9999 or both zero) in every set?
-
-    Identical unit rows are within 0.0142 of each other, so within ~0.1 after projecting on
-    16 Gaussian directions (chi-square tail below 1e-6), where two random unit vectors
-    almost never are; the nearest such candidate of each row is then checked exactly.
-    Costs rows x dims x 16 + rows^2 x 16, not rows^2 x dims.
+    ``x <= a`` exactly when ``a - x >= 0`` (IEEE subtraction keeps the sign of the exact
+    difference), so a Heaviside step with value 1 at 0 counts it with float kernels.
     """
-    proj = torch.cat([rows.projected() for rows in sets], dim=1)
-    n = proj.shape[0]
-    nearest = torch.empty(n, dtype=torch.long, device=proj.device)
-    best = torch.empty(n, dtype=proj.dtype, device=proj.device)
-    step = max(1, 2**22 // n)  # rows per block: a block of distances stays ~16 MB
-    sq = proj.square().sum(dim=1)
-    for lo in range(0, n, step):
-        block = proj[lo:lo + step]  # squared distances |a|^2 + |b|^2 - 2ab
-        dist = torch.addmm(sq.unsqueeze(0), block, proj.t(), alpha=-2).add_(sq[lo:lo + step, None])
-        idx = torch.arange(dist.shape[0], device=proj.device)
-        dist[idx, idx + lo] = math.inf
-        best[lo:lo + step], nearest[lo:lo + step] = dist.min(dim=1)
-    cand = (best < 0.01 * len(sets)).nonzero().squeeze(1)  # (0.1 * sqrt(len(sets)))^2
-    same = torch.zeros(n, dtype=torch.bool, device=proj.device)
-    if cand.numel():
-        ok = torch.ones(cand.numel(), dtype=torch.bool, device=proj.device)
-        for rows in sets:
-            ok &= rows.identical(cand, nearest[cand])
-        same[cand] = ok
-    return same
-
-
-def _usable(vectors: torch.Tensor | None) -> bool:
-    return (vectors is not None and vectors.dim() == 2 and vectors.shape[0] >= 2
-            and vectors.shape[1] >= MIN_SYMMETRY_DIM)
-
-
-def duplicate_fraction(vectors: torch.Tensor, *, skip_zero: bool = False) -> float:
-    """Fraction of rows identical (cosine > 0.9999, or both zero) to another row.
-
-    ``skip_zero`` leaves all-zero rows out (dead units are counted as dead, not as
-    duplicates). NaN when the rows are too short to tell (fewer than 8 entries).
-    """
-    if not _usable(vectors) or not all_finite(vectors):
-        return math.nan
-    if skip_zero:
-        vectors = vectors[(vectors != 0).any(dim=1)]
-        if vectors.shape[0] < 2:
-            return 0.0
-    return _identical_rows([_Rows(vectors)]).float().mean().item()
-
-
-def symmetry(weight: torch.Tensor, bias: torch.Tensor | None, grad: torch.Tensor | None,
-             grad_bias: torch.Tensor | None) -> tuple[float, float]:
-    """(fraction of units identical to another, fraction *stuck*: weights and gradients).
-
-    ``weight`` is (units, incoming); a unit's vector is its weight row with its bias
-    appended. Units with identical weights and identical gradients stay identical after a
-    gradient step: the symmetry a layer cannot break by learning.
-    """
-    if not _usable(weight) or not all_finite(weight):
-        return math.nan, math.nan
-    w = _Rows(weight, bias)
-    dup = _identical_rows([w])
-    if grad is None or grad.shape != weight.shape or not all_finite(grad):
-        return dup.float().mean().item(), math.nan
-    if not dup.any():
-        return 0.0, 0.0
-    stuck = _identical_rows([w, _Rows(grad, grad_bias)])
-    return dup.float().mean().item(), stuck.float().mean().item()
+    margin = SATURATION_MARGIN * (high - low)
+    d = t.detach()
+    lo, hi = low + margin, high - margin
+    one = torch.ones((), dtype=d.dtype, device=d.device)
+    hits = torch.heaviside(lo - d, one).add_(torch.heaviside(d - hi, one))
+    if lo >= hi:  # the two sides overlap: an element near both bounds counts once
+        hits.clamp_(max=1)
+    return _count(hits)
