@@ -1,6 +1,7 @@
 """The seed-cnn experiment the tutorial way vs ``initlab compare``'s path, in one run.
 
-Usage: ``python benchmarks/seed_experiment.py [--fraction F] [--epochs E] [--device D]``
+Usage: ``python benchmarks/seed_experiment.py [--fraction F] [--epochs E] [--device D]
+[--no-stack]``
 
 Both sides train the same model (Conv(1,16,3,p1)-ReLU-MaxPool2-Linear) on Fashion-MNIST
 with conv1 initialized four ways (xavier_normal, kaiming_normal(fan_out, relu),
@@ -10,13 +11,15 @@ and evaluate on the test split after each epoch:
 - tutorial: a per-sample ``Dataset`` returning normalized tensors (what
   ``ToTensor() + Normalize()`` do), ``DataLoader(batch_size=64, shuffle=True)``, the four
   models trained one after another;
-- initlab: :func:`initlab.lab.sweep.run_sweep` (in-memory batches; the four runs of the
-  seed stacked: on CPU two stacked pairs trained in parallel threads, one per core;
-  everything recorded in SQLite) followed by
-  :func:`initlab.lab.report.write_reports` (HTML with plots, CSV, JSON): what
-  ``initlab compare`` does end to end, data loading included on both sides.
+- initlab: the ``initlab compare`` command itself, run in this process with the same
+  settings and its own defaults (in-memory batches; the four runs of the seed stacked: on
+  CPU two stacked pairs trained in parallel threads, one per core; gradient norms of the
+  first 20 steps; everything recorded in SQLite; the summary table printed; the HTML
+  report with its three plots, CSV and JSON written): end to end, data loading included
+  on both sides.
 
-Prints one JSON line with both wall times (seconds), ``ratio`` = tutorial / initlab, and
+Prints one JSON line with both wall times (seconds), ``ratio`` = tutorial / initlab, the
+CPU seconds each side used (about 2 x its wall time when it had both cores), and
 the 1-minute load average before, between and after the two sides: on a shared machine,
 other processes slow torch's intra-op threads (the tutorial's) far more than initlab's
 one-thread-per-core groups, so a ratio measured under load overstates the speed-up.
@@ -26,7 +29,9 @@ one-thread-per-core groups, so a ratio measured under load overstates the speed-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import io
 import json
 import os
 import tempfile
@@ -91,7 +96,7 @@ class Net(nn.Module):
 
 
 def tutorial(folder: Path, n_train: int, n_test: int, epochs: int, device: str) -> dict:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     xi = _idx(_files(folder, "train-images-idx3-ubyte"))[:n_train]
     yi = _idx(_files(folder, "train-labels-idx1-ubyte"))[:n_train]
     xt = _idx(_files(folder, "t10k-images-idx3-ubyte"))[:n_test]
@@ -120,30 +125,35 @@ def tutorial(folder: Path, n_train: int, n_test: int, epochs: int, device: str) 
                 for x, y in DataLoader(test_set, batch_size=1000):
                     correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
         accs[name] = correct / len(test_set)
-    return {"seconds": time.perf_counter() - t0, "test_acc": accs}
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+            "test_acc": accs}
 
 
 def initlab_side(n_train: int | None, n_test: int | None, epochs: int, device: str,
-                 stack: str = "auto") -> dict:
-    from initlab.lab.report import collect, summarize, write_reports
-    from initlab.lab.store import open_store
-    from initlab.lab.sweep import Sweep, run_sweep
-    from initlab.lab.train import TrainConfig
+                 stack: bool = True) -> dict:
+    """``initlab compare ...`` with the tutorial's settings, run in this process through
+    the CLI command itself (its defaults included: gradient norms of the first 20 steps,
+    the summary table, the store and the whole report). Only the command's own module is
+    imported beforehand, as the tutorial side imports torch before its clock starts."""
+    from initlab.commands.compare import command
 
     out = Path(tempfile.mkdtemp(prefix="initlab-bench-"))
-    t0 = time.perf_counter()
-    sweep = Sweep(inits=list(INITS), model="seed-cnn", dataset="fashion-mnist", seeds=1,
-                  target="conv1.weight", n_train=n_train, n_test=n_test, stack=stack,
-                  train=TrainConfig(epochs=epochs, lr=0.01, momentum=0.9, batch_size=64,
-                                    device=device))
-    outcome = run_sweep(sweep, out)
-    write_reports(out)
-    seconds = time.perf_counter() - t0
-    with open_store(out, create=False) as st:
-        runs = collect(st, curves=False)
-    summary = summarize(runs)
-    return {"seconds": seconds, "done": outcome.done, "stacked": runs[0]["stacked"],
-            "test_acc": {s["init"]: s["test_acc_mean"] for s in summary}, "out": str(out)}
+    args = ["--model", "seed-cnn", "--dataset", "fashion-mnist", "--inits", ",".join(INITS),
+            "--target", "conv1.weight", "--seeds", "1", "--epochs", str(epochs),
+            "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9", "--batch-size", "64",
+            "--device", device, "--out", str(out), "--stack" if stack else "--no-stack"]
+    args += ["--n-train", str(n_train)] if n_train is not None else []
+    args += ["--n-test", str(n_test)] if n_test is not None else []
+    printed = io.StringIO()
+    t0, c0 = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(printed):
+        command.main(args, prog_name="initlab compare", standalone_mode=False)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    report = json.loads((out / "report.json").read_text())
+    return {"seconds": seconds, "cpu": cpu, "stacked": report["runs"][0]["stacked"],
+            "done": sum(r["status"] == "done" for r in report["runs"]),
+            "test_acc": {s["init"]: s["test_acc_mean"] for s in report["summary"]},
+            "out": str(out)}
 
 
 def _warm_up(device: str) -> None:
@@ -172,9 +182,9 @@ def main(argv=None) -> dict:
                     help="use the first fraction of both splits (default 1: all)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--stack", choices=("auto", "always", "never"), default="auto",
-                    help="initlab's stacking (auto: all stacked on CUDA; on CPU one stacked "
-                         "group per core, trained in parallel threads)")
+    ap.add_argument("--no-stack", action="store_true",
+                    help="pass --no-stack to initlab compare (default: stacked, on CUDA all "
+                         "four runs as one model, on CPU one stacked pair per core)")
     args = ap.parse_args(argv)
     from initlab.lab.data import locate
 
@@ -186,15 +196,20 @@ def main(argv=None) -> dict:
     sub = (None, None) if args.fraction >= 1 else (n_train, n_test)
     _warm_up(args.device)
     load = [_load()]
-    fast = initlab_side(*sub, args.epochs, args.device, args.stack)
+    fast = initlab_side(*sub, args.epochs, args.device, not args.no_stack)
     load.append(_load())
     slow = tutorial(folder, n_train, n_test, args.epochs, args.device)
     load.append(_load())
-    result = {"benchmark": "seed_experiment", "device": args.device, "stack": args.stack,
+    if fast["done"] != len(INITS):
+        raise SystemExit(f"initlab compare finished {fast['done']} of {len(INITS)} runs")
+    result = {"benchmark": "seed_experiment", "device": args.device,
+              "stack": not args.no_stack,
               "threads": torch.get_num_threads(), "inits": len(INITS), "epochs": args.epochs,
               "n_train": n_train, "steps_per_model": args.epochs * -(-n_train // 64),
               "tutorial_s": round(slow["seconds"], 2), "initlab_s": round(fast["seconds"], 2),
               "ratio": round(slow["seconds"] / fast["seconds"], 2),
+              # CPU seconds of this process: close to 2 x wall when a side had both cores
+              "tutorial_cpu_s": round(slow["cpu"], 2), "initlab_cpu_s": round(fast["cpu"], 2),
               "initlab_stacked": fast["stacked"],
               "load_avg_1min": load,  # before, between, after: other processes on the cores
               "test_acc_tutorial": {k: round(v, 4) for k, v in slow["test_acc"].items()},

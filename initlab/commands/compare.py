@@ -76,8 +76,9 @@ def parse_model_args(pairs) -> dict:
               help="Local worker processes (each trains one run, or one seed's runs when "
                    "stacked).")
 @click.option("--stack/--no-stack", default=True, show_default=True,
-              help="Train the inits of one seed as one stacked model where that is faster "
-                   "(CUDA); --no-stack: always one after another.")
+              help="Train the inits of one seed together, stacked into wider models: on "
+                   "CUDA all as one model, on CPU one stacked group per core, the groups in "
+                   "parallel threads; --no-stack: one after another.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="Where runs train: this machine, or a Ray cluster "
                                       "(pip install 'initlab[ray]').")

@@ -1,6 +1,7 @@
 """The self-contained HTML report of a sweep: summary, plots (embedded PNG), plans, configs.
 
-Plots are drawn with matplotlib's Agg backend and embedded as base64 ``data:`` URIs, so
+Plots are SVG charts (:mod:`initlab.lab.report_svg`, a few milliseconds where matplotlib
+took about a second) embedded as base64 ``data:image/svg+xml`` URIs in ``<img>`` tags, so
 ``report.html`` is one file with no external resource (it opens offline, and can be
 mailed). Curves show the mean over seeds with a band of ± one standard deviation.
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 
 import numpy as np
+
+from initlab.lab.report_svg import PALETTE, Axes, figure
 
 __all__ = ["render_html", "figures"]
 
@@ -27,15 +29,6 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:12px}
 .bad{color:#b00020;font-weight:bold}details{margin:.4em 0}
 """
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -67,76 +60,99 @@ def _by_init(runs: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def _limits(values) -> tuple[float, float]:
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return (min(vals), max(vals)) if vals else (0.0, 1.0)
+
+
+def _thin(n: int, most: int = 800) -> np.ndarray:
+    """At most ``most`` evenly spaced indices of ``n`` (the last one always kept)."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, most).round().astype(int))
+
+
+def _loss_figure(groups, window: int) -> str:
+    lines = []
+    for i, (init, rs) in enumerate(groups.items()):
+        series = [_smooth(np.asarray(r.get("step_losses") or [], float), window) for r in rs]
+        mean, std = _band(series)
+        keep = _thin(len(mean))
+        x = (np.arange(len(mean)) + window)[keep]
+        lines.append((init, len(rs), PALETTE[i % len(PALETTE)], x, mean[keep], std[keep]))
+    xs = [v for *_, x, _, _ in lines for v in x]
+    pos = [v for *_, m, s in lines for v in np.concatenate([m - s, m, m + s]) if v > 0]
+    lo, hi = _limits(pos)
+    ax = Axes(70, 30, 640, 300, xlim=(min(xs, default=0), max(xs, default=1)),
+              ylim=(lo, hi), yscale="log")
+    for _, _, c, x, m, s in lines:
+        if np.nanmax(s, initial=0.0) > 0:  # one seed: no band to draw
+            ax.band(x, np.maximum(m - s, lo), m + s, c)
+        ax.line(x, m, c)
+    ax.frame(title="Training loss, mean ± std over seeds", xlabel="step",
+             ylabel=f"train loss (moving average of {window})")
+    return figure(720, 375, ax.svg(), [(f"{n} (n={k})", c) for n, k, c, *_ in lines])
+
+
+def _acc_figure(groups) -> str:
+    lines = []
+    for i, (init, rs) in enumerate(groups.items()):
+        mean, std = _band([[e.get("test_acc") if e.get("test_acc") is not None
+                            else math.nan for e in r["epochs"]] for r in rs])
+        if len(mean):
+            lines.append((init, PALETTE[i % len(PALETTE)], np.arange(1, len(mean) + 1),
+                          100 * mean, 100 * std))
+    n = max((len(x) for _, _, x, _, _ in lines), default=1)
+    lo, hi = _limits([v for *_, m, s in lines for v in np.concatenate([m - s, m + s])])
+    ax = Axes(70, 30, 640, 300, xlim=(0.8, n + 0.2), ylim=(lo, hi))
+    for _, c, x, m, s in lines:
+        ax.errorbar(x, m, s, c)
+    ax.frame(title="Test accuracy per epoch, mean ± std over seeds", xlabel="epoch",
+             ylabel="test accuracy (%)", integer_x=True)
+    return figure(720, 375, ax.svg(), [(n, c) for n, c, *_ in lines])
+
+
+def _grad_figure(groups, norms) -> str:
+    layers = sorted({layer for d in norms.values() for layer in d})
+    cols = min(3, len(layers))
+    rows = math.ceil(len(layers) / cols)
+    cell_w, cell_h = 300, 220
+    colors = {init: PALETTE[i % len(PALETTE)] for i, init in enumerate(groups)}
+    body = [f'<text x="{cols * cell_w / 2}" y="18" text-anchor="middle" font-size="12" '
+            'font-family="DejaVu Sans,Arial,sans-serif">Gradient norm per layer, first steps '
+            '(mean over seeds)</text>']
+    for j, layer in enumerate(layers):
+        pts = {init: sorted(per.get(layer, {}).items()) for init, per in norms.items()}
+        xs = [s for p in pts.values() for s, _ in p]
+        ys = {init: [float(np.mean(v)) for _, v in p] for init, p in pts.items()}
+        ax = Axes(j % cols * cell_w + 62, j // cols * cell_h + 50, cell_w - 80, cell_h - 90,
+                  xlim=(min(xs, default=0), max(xs, default=1)),
+                  ylim=_limits([v for y in ys.values() for v in y]), yscale="symlog",
+                  linthresh=1e-8)
+        for init, p in pts.items():
+            if p:
+                ax.line([s for s, _ in p], ys[init], colors[init], marker=True)
+        ax.frame(title=layer, xlabel="step", font=10)
+        body.append(ax.svg())
+    legend = [(init, colors[init]) for init in norms]
+    return figure(cols * cell_w, rows * cell_h + 20, "".join(body), legend)
+
+
 def figures(runs: list[dict]) -> dict[str, str]:
-    """Base64 PNGs: ``loss``, ``test_acc``, ``grad_norms`` (absent when there is no data)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    """Base64 SVGs: ``loss``, ``test_acc``, ``grad_norms`` (absent when there is no data)."""
     groups = _by_init(runs)
     if not groups:
         return {}
     out = {}
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     longest = max((len(r.get("step_losses") or []) for r in runs), default=0)
     if longest:
-        window = max(1, longest // 100)
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        for i, (init, rs) in enumerate(groups.items()):
-            series = [_smooth(np.asarray(r.get("step_losses") or [], float), window) for r in rs]
-            mean, std = _band(series)
-            x = np.arange(len(mean)) + window
-            c = colors[i % len(colors)]
-            ax.plot(x, mean, color=c, label=f"{init} (n={len(rs)})", lw=1.3)
-            ax.fill_between(x, mean - std, mean + std, color=c, alpha=0.2, lw=0)
-        ax.set(xlabel="step", ylabel=f"train loss (moving average of {window})",
-               title="Training loss, mean ± std over seeds")
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-        out["loss"] = _png(fig)
+        out["loss"] = _loss_figure(groups, max(1, longest // 100))
     if any(r["epochs"] for rs in groups.values() for r in rs):
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        for i, (init, rs) in enumerate(groups.items()):
-            mean, std = _band([[e.get("test_acc") if e.get("test_acc") is not None
-                                else math.nan for e in r["epochs"]] for r in rs])
-            if not len(mean):
-                continue
-            x = np.arange(1, len(mean) + 1)
-            c = colors[i % len(colors)]
-            ax.errorbar(x, 100 * mean, yerr=100 * std, color=c, marker="o", capsize=3,
-                        label=init, lw=1.3)
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set(xlabel="epoch", ylabel="test accuracy (%)",
-               title="Test accuracy per epoch, mean ± std over seeds")
-        ax.legend(fontsize=8)
-        out["test_acc"] = _png(fig)
+        out["test_acc"] = _acc_figure(groups)
     norms = _grad_table(groups)
     if norms:
-        layers = sorted({layer for d in norms.values() for layer in d})
-        cols = min(3, len(layers))
-        rows = math.ceil(len(layers) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-        for j, layer in enumerate(layers):
-            ax = axes[j // cols][j % cols]
-            for i, (init, per_layer) in enumerate(norms.items()):
-                pts = sorted(per_layer.get(layer, {}).items())
-                if pts:
-                    ys = [float(np.mean(v)) for _, v in pts]
-                    ax.plot([s for s, _ in pts], ys, marker=".", color=colors[i % len(colors)],
-                            label=init)
-            ax.set_title(layer, fontsize=9)
-            ax.set_xlabel("step", fontsize=8)
-            ax.set_yscale("symlog", linthresh=1e-8)
-        for j in range(len(layers), rows * cols):
-            axes[j // cols][j % cols].axis("off")
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle("Gradient norm per layer, first steps (mean over seeds)")
-        fig.tight_layout()
-        out["grad_norms"] = _png(fig)
-    return out
+        out["grad_norms"] = _grad_figure(groups, norms)
+    return {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in out.items()}
 
 
 def _grad_table(groups) -> dict[str, dict[str, dict[int, list[float]]]]:
@@ -191,7 +207,7 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
     figs = figures(runs)
     captions = {"loss": "Training loss per step", "test_acc": "Test accuracy per epoch",
                 "grad_norms": "Early gradient norms per layer"}
-    imgs = "".join(f"<h3>{captions[k]}</h3><img alt=\"{k}\" src=\"data:image/png;base64,{v}\">"
+    imgs = "".join(f'<h3>{captions[k]}</h3><img alt="{k}" src="data:image/svg+xml;base64,{v}">'
                    for k, v in figs.items())
     first = {}
     for r in runs:

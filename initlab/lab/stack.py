@@ -163,7 +163,8 @@ class LayersEngine(_Stacked):
         return out.view(out.shape[0], self.members, -1)
 
     def set_mode(self, training: bool) -> None:
-        self.net.train(training)
+        if self.net.training != training:  # .train() walks every module: only on a change
+            self.net.train(training)
 
     def finish(self) -> None:
         unstack_into(self.net, self.models)

@@ -89,6 +89,33 @@ def test_given_and_disabled_normalization(isolated):
         data.load("mnist", isolated / "d", normalize=(0.1, 0.0))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_histogram_statistics_equal_the_float_computation(channels):
+    """Mean and std from 256-bin pixel histograms = var_mean over the float images (up to
+    float32 rounding), and the conversion gives the float32 values of
+    ``(x / 255 - mean) / std`` bit for bit, read-only input included."""
+    g = np.random.default_rng(channels)
+    x = g.integers(0, 256, (300, channels, 7, 5), dtype=np.uint8)
+    x[:50] = g.integers(250, 256, (50, channels, 7, 5), dtype=np.uint8)  # skewed values
+    floats = torch.from_numpy(x).to(torch.float32).div_(255.0)
+    exact = torch.from_numpy(x).double() / 255.0
+    var, mean = torch.var_mean(exact, dim=(0, 2, 3), correction=0)
+    got_mean, got_std = data._stats(x, True)
+    np.testing.assert_allclose(got_mean, mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got_std, var.sqrt().numpy(), rtol=1e-12)
+    var32, mean32 = torch.var_mean(floats, dim=(0, 2, 3), correction=0)  # the old way
+    np.testing.assert_allclose(got_mean, mean32.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got_std, var32.sqrt().numpy(), rtol=1e-5)
+    m = torch.tensor(got_mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(got_std, dtype=torch.float32).view(1, -1, 1, 1)
+    expected = floats.clone().sub_(m).div_(s)
+    assert torch.equal(data._normalized(x, got_mean, got_std), expected)
+    assert torch.equal(data._normalized(x[:0], got_mean, got_std), expected[:0])
+    frozen = np.frombuffer(x.tobytes(), np.uint8).reshape(x.shape)  # as read from a file
+    assert torch.equal(data._normalized(frozen, got_mean, got_std), expected)
+    assert data._stats(frozen, True) == (got_mean, got_std)
+
+
 def test_bad_magic_names_the_file(isolated):
     write_idx_set(isolated / "d", gz=False)
     labels = isolated / "d" / PARTS[1]

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -22,6 +23,8 @@ from initlab.lab.report import (
 from initlab.lab.report_html import render_html
 from initlab.lab.sweep import Sweep, run_sweep
 from initlab.lab.train import TrainConfig
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _run(init, seed, status="done", acc=0.5, loss=1.0, stt=None):
@@ -70,10 +73,17 @@ def test_html_is_self_contained_with_decodable_plots():
     page = render_html(summarize(RUNS), RUNS, title="x <y>")
     assert "x &lt;y&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)  # no external resource
-    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    images = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
     assert len(images) == 3  # loss curves, test accuracy, gradient norms
     for img in images:
-        assert base64.b64decode(img).startswith(b"\x89PNG\r\n\x1a\n")
+        root = ET.fromstring(base64.b64decode(img))  # well-formed XML
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert int(root.get("width")) > 0 and int(root.get("height")) > 0
+    loss, acc, grads = (ET.fromstring(base64.b64decode(i)) for i in images)
+    # one mean line per init; bands only where an init has two or more finished seeds
+    assert len(loss.findall(f"{SVG}polyline")) == 2 and len(loss.findall(f"{SVG}polygon")) == 1
+    assert len(acc.findall(f"{SVG}circle")) == 2
+    assert {t.text for t in grads.iter(f"{SVG}text")} >= {"fc1", "fc2", "a", "b"}
     assert "diverged at step" in page and ">5<" in page
 
 
@@ -105,7 +115,7 @@ def test_report_json_shape(sweep_dir):
 def test_write_reports(sweep_dir):
     paths = write_reports(sweep_dir)
     page = paths["html"].read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/svg+xml;base64,") == 3
     assert "xavier_normal" in page and "fc1.weight" in page  # summary and plans
     assert paths["csv"].read_text().splitlines()[0] == ",".join(SUMMARY_FIELDS)
     assert len(paths["runs_csv"].read_text().splitlines()) == 1 + 4 * 2

@@ -45,7 +45,7 @@ def _common(result, name, n_inits):
     assert all(c.measured and any(ch.isdigit() for ch in c.measured) for c in result.checks)
     json.dumps(result.to_dict(), allow_nan=False)
     with open(d["report"]) as f:
-        assert f.read().count("data:image/png;base64,") >= 2
+        assert f.read().count("data:image/svg+xml;base64,") >= 2
 
 
 def test_seed_cnn_fast(results, tmp_path_factory):
