@@ -52,7 +52,7 @@ def _diagnose(ctx: Context, dataset: str) -> dict[str, list[dict]]:
     summary="blitz-cnn with every weight and bias = 0.0042 vs PyTorch default: how far a "
             "symmetric init falls behind, and what diagnose says about it",
     source="practice: 'what if all weights are the same constant?' (symmetry breaking)",
-    full_runtime="5 epochs x 2 inits x 1 seed, stacked: a few minutes on 2 CPU cores",
+    full_runtime="~1 min on 2 CPU cores (5 epochs x 2 inits x 1 seed)",
 )
 def run(ctx: Context) -> Result:
     m = run_setting(ctx, "seed-constant", SETTING)
