@@ -1,12 +1,25 @@
-"""Suite-wide settings: one torch thread per test worker.
+"""Suite-wide settings: one torch thread per test.
 
 `make test` runs two xdist workers on a 2-core machine; letting each use every core
-oversubscribes the CPU and makes the suite several times slower.
+oversubscribes the CPU, and the small matmuls of LSUV, the frame optimizer and the
+reproductions' fast variants crawl when BLAS threads fight. Results are deterministic for a
+given thread count. Tests that are about threads set their own count; each test gets the
+previous count back afterwards. ``INITLAB_TEST_THREADS`` overrides the count.
 """
 
 import os
 
+import pytest
 import torch
 
-if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("INITLAB_TEST_THREADS"):
-    torch.set_num_threads(int(os.environ.get("INITLAB_TEST_THREADS", "1")))
+THREADS = int(os.environ.get("INITLAB_TEST_THREADS", "1"))
+
+
+@pytest.fixture(autouse=True)
+def _test_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
