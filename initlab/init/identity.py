@@ -136,15 +136,25 @@ class ZeroHadamard(Initializer):
     def fill_(self, tensor, source, *, layout=None, groups=1):
         _need_dims(self, tensor.shape, 2, None, " (a Linear or ConvNd weight)")
         dev, dt = tensor.device, tensor.dtype
+
+        def matrix(m, n):
+            z = zero_matrix(m, n, dtype=torch.float64, device=dev)
+            if not (dt.is_floating_point or dt.is_complex) and not torch.equal(z, z.round()):
+                raise ConfigError(
+                    f"zero_hadamard on a {m} x {n} block (more outputs than inputs) gives "
+                    f"non-integer values (Hadamard / 2^(k/2)), but the tensor has dtype {dt}; "
+                    "expected a floating-point tensor. Hint: create it with dtype=torch.float32.")
+            return z.to(dt)
+
         if tensor.dim() == 2:
             if layout not in (None, "linear"):
                 raise ConfigError(f"zero_hadamard on a 2-D weight needs layout 'linear'; got {layout!r}.")
-            return tensor.copy_(zero_matrix(*tensor.shape, dtype=dt, device=dev))
+            return tensor.copy_(matrix(*tensor.shape))
         per = _groups_of(self, tensor.shape, groups)
         if layout == "conv_transpose":
-            block = zero_matrix(tensor.shape[1], per, dtype=dt, device=dev)
+            block = matrix(tensor.shape[1], per)
             return _place_centre(tensor, [block] * groups, groups, transpose=True)
-        block = zero_matrix(per, tensor.shape[1], dtype=dt, device=dev)
+        block = matrix(per, tensor.shape[1])
         return _place_centre(tensor, [block] * groups, groups)
 
     def expected_std(self, shape, *, layout=None, groups=1):

@@ -175,3 +175,15 @@ def test_structured_expected_std_is_rms(name, shape, layout, groups):
         return  # shape not supported by this init (e.g. eye on a conv weight)
     rms = t.pow(2).mean().sqrt().item()
     assert abs(spec.expected_std(shape, layout=layout, groups=groups) - rms) < 1e-9
+
+
+def test_zero_hadamard_integer_tensors():
+    # partial identity (out <= in) is exact in any dtype
+    w = I.zero_hadamard_(torch.empty(4, 8, dtype=torch.int64))
+    assert torch.equal(w, torch.eye(4, 8, dtype=torch.int64))
+    # out > in needs Hadamard / 2^(k/2): not representable, so an error instead of zeros
+    with pytest.raises(ConfigError, match=r"^zero_hadamard on a 8 x 4 block .* dtype torch.int64; "
+                                          r"expected a floating-point tensor"):
+        I.zero_hadamard_(torch.empty(8, 4, dtype=torch.int64))
+    # and float results are unchanged by the check
+    assert torch.equal(I.zero_hadamard_(torch.empty(8, 4)), zero_matrix(8, 4))
