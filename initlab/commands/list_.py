@@ -23,6 +23,18 @@ def _init_rows(names) -> list[dict]:
     return rows
 
 
+def _policy_rows() -> list[dict]:
+    from initlab.policy.presets import get_policy, policies
+
+    rows = []
+    for name in policies():
+        pol = get_policy(name)
+        rows.append({"name": name, "on_unmatched": pol.on_unmatched,
+                     "rules": [{"label": r.label, "init": str(r.init), "role": r.role,
+                                "type": r.type, "name": r.name} for r in pol.rules]})
+    return rows
+
+
 def _gain_rows() -> list[dict]:
     return [{"name": n, "gain": gain(n), "convention": c,
              "exact": gain(n, exact=True)} for n, c in GAINS.items()]
@@ -32,10 +44,20 @@ def _gain_rows() -> list[dict]:
 @click.argument("names", nargs=-1)
 @click.option("--gains", "show_gains", is_flag=True,
               help="List the activation gains (torch's constants and exact ones) instead.")
+@click.option("--policies", "show_policies", is_flag=True,
+              help="List the policies (presets and registered ones) and their rules instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def command(names, show_gains, as_json):
-    """List the registered initializers (or only NAMES): aliases, defaults, descriptions."""
-    rows = _gain_rows() if show_gains else _init_rows(names)
+def command(names, show_gains, show_policies, as_json):
+    """List the registered initializers (or only NAMES): aliases, defaults, descriptions.
+
+    `initlab list --policies` (or `initlab list policies`) lists the policies instead.
+    """
+    if tuple(names) == ("policies",):
+        show_policies, names = True, ()
+    if show_policies:
+        rows = _policy_rows()
+    else:
+        rows = _gain_rows() if show_gains else _init_rows(names)
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -43,7 +65,16 @@ def command(names, show_gains, as_json):
     from rich.markup import escape
     from rich.table import Table
 
-    if show_gains:
+    if show_policies:
+        table = Table(title=f"initlab policies ({len(rows)}): first matching rule wins")
+        for col in ("policy", "rules (label: init)", "unmatched"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            rules = "; ".join(f"{x['label'] or '-'}: {x['init']}" for x in r["rules"])
+            table.add_row(r["name"], escape(rules), r["on_unmatched"])
+        table.caption = escape("'@name' inits are choosers that decide per layer (initlab plan "
+                               "--model M --policy P shows what each one picked, and why)")
+    elif show_gains:
         table = Table(title=escape("initlab gains: gain(name) and the exact 1/sqrt(E[f(z)^2])"))
         for col in ("name", "gain(name)", "convention", "exact"):
             table.add_column(col, overflow="fold")

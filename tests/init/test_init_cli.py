@@ -41,3 +41,18 @@ def test_unknown_name_is_one_line_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("Error: Unknown initializer 'he_norml'. Did you mean 'he_normal'?")
     assert err.count("\n") == 1
+
+
+def test_list_policies_table_and_json():
+    from initlab.policy import policies
+
+    runner = CliRunner()
+    res = runner.invoke(command, ["policies"])
+    assert res.exit_code == 0, res.output
+    assert "initlab policies" in res.output and "fixup" in res.output
+    res = runner.invoke(command, ["--policies", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["name"] for r in rows] == policies()
+    auto = next(r for r in rows if r["name"] == "auto")
+    assert auto["rules"][0]["init"] == "@auto_weight" and auto["on_unmatched"] == "error"
