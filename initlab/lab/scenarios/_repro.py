@@ -77,6 +77,15 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return correct / max(len(y), 1)
 
 
+def variant(ctx, variants: dict) -> dict:
+    """A copy of ``variants[ctx.fast]`` (the fast or full settings), with ``seeds`` replaced by
+    ``ctx.seeds`` when the user gave ``--seeds``."""
+    cfg = dict(variants[bool(ctx.fast)])
+    if ctx.seeds:
+        cfg["seeds"] = int(ctx.seeds)
+    return cfg
+
+
 def minibatches(n: int, batch: int, generator: torch.Generator):
     """Endless batch indices: a fresh permutation of ``range(n)`` whenever one runs out
     (a partial last batch is dropped), drawn from ``generator``."""

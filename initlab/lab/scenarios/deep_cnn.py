@@ -26,7 +26,15 @@ from torch import nn
 from initlab.init import delta_orthogonal_
 from initlab.init.meanfield import critical
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import accuracy, as_train_eval, fmt, get_data, pool_images, save
+from initlab.lab.scenarios._repro import (
+    accuracy,
+    as_train_eval,
+    fmt,
+    get_data,
+    pool_images,
+    save,
+    variant,
+)
 from initlab.lab.train import TrainConfig, train
 
 SIGMA_B2 = 1e-3
@@ -111,9 +119,7 @@ def _train_one(cfg, data, scheme, crit, seed, device) -> dict:
                  "measured 223 s)",
 )
 def run(ctx: Context) -> Result:
-    cfg = dict(VARIANTS[bool(ctx.fast)])
-    if ctx.seeds:
-        cfg["seeds"] = int(ctx.seeds)
+    cfg = variant(ctx, VARIANTS)
     crit = critical("tanh", sigma_b2=SIGMA_B2)
     gain = math.sqrt(crit.sigma_w2)
     err_sq, err_up = norm_preservation(16, 16, gain), norm_preservation(8, 32, gain)

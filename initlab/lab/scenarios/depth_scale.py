@@ -17,6 +17,7 @@ import torch
 
 from initlab.init.meanfield import critical, mean_field
 from initlab.lab.scenarios import Check, Context, Result, scenario
+from initlab.lab.scenarios._repro import variant
 
 SIGMA_B2 = 0.05
 EPS0 = 1e-2
@@ -76,10 +77,8 @@ def fit_depth_scale(eps: list[float]) -> float:
     full_runtime="~10 min on 2 busy CPU cores, 1 thread (width 2000, 8 seeds, 3 sigma_w^2)",
 )
 def run(ctx: Context) -> Result:
-    cfg = dict(VARIANTS[bool(ctx.fast)])
+    cfg = variant(ctx, VARIANTS)
     sigmas = cfg.pop("sigma_w2")
-    if ctx.seeds:
-        cfg["seeds"] = int(ctx.seeds)
     result = Result("depth-scale", details={"config": cfg, "sigma_w2": list(sigmas),
                                             "sigma_b2": SIGMA_B2, "eps0": EPS0,
                                             "runs": []})

@@ -17,7 +17,7 @@ import torch
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, mean, save, tail_mean
+from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, mean, save, tail_mean, variant
 from initlab.lab.train import TrainConfig, train
 
 INITS = {"xavier": "xavier_normal", "kaiming": "kaiming_normal(nonlinearity='relu')"}
@@ -52,9 +52,7 @@ def run_one(cfg, data, init: str, seed: int, device: str = "cpu") -> dict:
     full_runtime="~1 min on 2 CPU cores (2 inits x 3 seeds x 1000 steps; measured 67 s)",
 )
 def run(ctx: Context) -> Result:
-    cfg = dict(VARIANTS[bool(ctx.fast)])
-    if ctx.seeds:
-        cfg["seeds"] = int(ctx.seeds)
+    cfg = variant(ctx, VARIANTS)
     data, note = get_data(ctx, cfg["n_train"], 2000 if ctx.fast else None)
     runs = {label: [run_one(cfg, data, init, seed, ctx.device) for seed in range(cfg["seeds"])]
             for label, init in INITS.items()}

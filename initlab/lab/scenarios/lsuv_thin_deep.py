@@ -17,7 +17,7 @@ import torch
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, mean, save, sem
+from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, mean, save, sem, variant
 from initlab.lab.train import TrainConfig, train
 
 VARIANTS = {
@@ -64,9 +64,7 @@ def run_one(cfg, data, init: str, seed: int, device: str) -> dict:
                  "Fashion-MNIST; measured 119 s)",
 )
 def run(ctx: Context) -> Result:
-    cfg = dict(VARIANTS[bool(ctx.fast)])
-    if ctx.seeds:
-        cfg["seeds"] = int(ctx.seeds)
+    cfg = variant(ctx, VARIANTS)
     data, note = get_data(ctx, cfg["n_train"], cfg["n_test"])
     runs = {init: [run_one(cfg, data, init, s, ctx.device) for s in range(cfg["seeds"])]
             for init in ("xavier", "lsuv")}

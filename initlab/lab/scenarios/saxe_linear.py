@@ -21,7 +21,7 @@ from torch import nn
 
 import initlab
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, save
+from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, save, variant
 
 VARIANTS = {
     True: {"depths": (4, 16), "width": 32, "seeds": 1, "n_train": 2048, "max_steps": 600},
@@ -91,9 +91,7 @@ def _median(values: list[int | None], cap: int) -> float:
                  "measured 8 s)",
 )
 def run(ctx: Context) -> Result:
-    cfg = dict(VARIANTS[bool(ctx.fast)])
-    if ctx.seeds:
-        cfg["seeds"] = int(ctx.seeds)
+    cfg = variant(ctx, VARIANTS)
     data, note = get_data(ctx, cfg["n_train"], 0)
     data = pool_images(data, POOL)
     x = data.train_x.flatten(1)
