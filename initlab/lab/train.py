@@ -147,7 +147,7 @@ class SingleEngine:
     members = 1
 
     def __init__(self, model: nn.Module, config: TrainConfig, probe: torch.Tensor | None = None):
-        self.model = model.to(config.device)
+        self.model = model.to(config.device).train()  # every module, as a step would
         self.channels_last = _use_channels_last(model, config, probe)
         self.opt = OPTIMIZERS[config.optimizer](list(model.parameters()), config)
         self.layers = [(name, [p for p in m.parameters(recurse=False) if p.requires_grad])
@@ -156,7 +156,8 @@ class SingleEngine:
         self.layer_names = [name for name, _ in self.layers]
 
     def train_step(self, x, y, want_norms: bool):
-        self.model.train()
+        if not self.model.training:  # .train() walks every module: only on a change
+            self.model.train()
         self.opt.zero_grad(set_to_none=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
