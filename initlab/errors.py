@@ -6,7 +6,15 @@ hint. The CLI prints ``Error: <message>`` for these and exits with status 2.
 
 from __future__ import annotations
 
-__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError"]
+import difflib
+
+__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "did_you_mean"]
+
+
+def did_you_mean(value, choices, *, prefix: str = "") -> str:
+    """``" Did you mean 'X'?"`` for the closest of ``choices`` to ``value``, or ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" Did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 class InitlabError(Exception):

@@ -113,11 +113,11 @@ def fans(weight_or_shape, layout: str | None = None, groups: int = 1) -> tuple[i
     """(fan_in, fan_out) of a weight (tensor or shape) stored with ``layout``."""
     shape = _shape_of(weight_or_shape)
     if layout not in LAYOUTS:
-        from initlab.init.registry import _did_you_mean
+        from initlab.errors import did_you_mean
 
         names = [k for k in LAYOUTS if k is not None]
         raise ConfigError(
-            f"Unknown layout {layout!r}.{_did_you_mean(layout, names)} Expected None (torch's "
+            f"Unknown layout {layout!r}.{did_you_mean(layout, names)} Expected None (torch's "
             f"convention) or one of {names}."
         )
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:

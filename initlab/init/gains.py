@@ -157,10 +157,10 @@ def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = Fals
         )
     name = nonlinearity.strip().lower()
     if name not in _FUNCS:
-        from initlab.init.registry import _did_you_mean
+        from initlab.errors import did_you_mean
 
         raise UnknownNameError(
-            f"Unknown nonlinearity '{nonlinearity}'.{_did_you_mean(name, list(_FUNCS))} "
+            f"Unknown nonlinearity '{nonlinearity}'.{did_you_mean(name, list(_FUNCS))} "
             f"Known: {sorted(_FUNCS)}. Hint: pass the function itself for an exact gain."
         )
     if name in _TORCH and not (exact or centered):

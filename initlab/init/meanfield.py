@@ -18,7 +18,6 @@ float64 torch tensors; derivatives come from autograd.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
 __all__ = ["MeanField", "critical", "mean_field"]
 
@@ -71,8 +70,7 @@ class _Act:
     def __init__(self, activation):
         if isinstance(activation, str):
             if activation not in ACTIVATIONS:
-                close = difflib.get_close_matches(activation, list(ACTIVATIONS), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(activation, ACTIVATIONS)
                 raise UnknownNameError(
                     f"Unknown activation '{activation}'.{hint} Available: {sorted(ACTIVATIONS)}; "
                     "or pass a callable on tensors."

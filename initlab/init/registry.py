@@ -17,7 +17,6 @@ A spec is data: ``spec.to_dict()`` is JSON-safe, ``str(spec)`` is
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import warnings
 from dataclasses import fields, is_dataclass
@@ -25,7 +24,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.init.source import TorchSource
 
 __all__ = ["Initializer", "register", "get", "available", "aliases", "resolve_name"]
@@ -39,11 +38,6 @@ def _shown(text, limit: int = 120) -> str:
     text = str(text)
     flat = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
-
-
-def _did_you_mean(value: str, allowed) -> str:
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 class Initializer:
@@ -92,7 +86,7 @@ class Initializer:
             if key not in allowed:
                 raise ConfigError(
                     f"Unknown argument '{_shown(key)}' for initializer '{cls.name}'."
-                    f"{_did_you_mean(_shown(key), allowed)} Allowed: {allowed}."
+                    f"{did_you_mean(_shown(key), allowed)} Allowed: {allowed}."
                 )
         return cls(**config)
 
@@ -165,7 +159,7 @@ def set_choice(spec, name: str, allowed) -> None:
     if low not in allowed:
         raise ConfigError(
             f"Invalid {name}={_shown(repr(value))} for initializer '{spec.name}'."
-            f"{_did_you_mean(_shown(value), allowed)} Allowed: {list(allowed)}."
+            f"{did_you_mean(_shown(value), allowed)} Allowed: {list(allowed)}."
         )
     object.__setattr__(spec, name, low)
 
@@ -216,7 +210,7 @@ def resolve_name(name: str) -> str:
             return _ALIASES[cand]
     known = sorted([*_REGISTRY, *_ALIASES])
     raise UnknownNameError(
-        f"Unknown initializer '{_shown(name)}'.{_did_you_mean(key[:200], known)} Available: {available()} "
+        f"Unknown initializer '{_shown(name)}'.{did_you_mean(key[:200], known)} Available: {available()} "
         f"(aliases: {sorted(_ALIASES)})."
     )
 

@@ -20,7 +20,6 @@ over every pixel as float.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import warnings
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from initlab.errors import ConfigError, DataError, UnknownNameError
+from initlab.errors import ConfigError, DataError, UnknownNameError, did_you_mean
 from initlab.lab import data_fetch
 from initlab.lab.data_formats import extract_tar, read_cifar_batches, read_idx_pair
 
@@ -141,9 +140,8 @@ def spec(name: str) -> DatasetSpec:
     for s in DATASETS.values():
         if key == s.name or key in s.aliases:
             return s
-    close = difflib.get_close_matches(key, datasets(), n=1)
-    hint = f"Did you mean '{close[0]}'? " if close else ""
-    raise UnknownNameError(f"Unknown dataset '{name}'. {hint}Available: {datasets()}")
+    raise UnknownNameError(
+        f"Unknown dataset '{name}'.{did_you_mean(key, datasets())} Available: {datasets()}")
 
 
 def _cache_root() -> Path:

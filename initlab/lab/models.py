@@ -9,7 +9,6 @@ Activations are named through :data:`ACTIVATIONS`.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import math
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
 __all__ = ["ACTIVATIONS", "MODELS", "activation", "available", "build", "register_model",
            "ResidualBlock", "ResidualBranch"]
@@ -48,8 +47,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 def _unknown(kind: str, name: str, names: Sequence[str]) -> UnknownNameError:
-    close = difflib.get_close_matches(name, list(names), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(name, names)
     return UnknownNameError(f"Unknown {kind} '{name}'.{hint} Available: {sorted(names)}")
 
 
@@ -321,8 +319,7 @@ def _user_factory(spec: str):
         if not hasattr(fn, part):
             names = sorted(n for n, v in vars(module).items()
                            if callable(v) and not n.startswith("_"))
-            close = difflib.get_close_matches(attr, names, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(attr, names)
             shown = names[:20] + (["..."] if len(names) > 20 else [])
             raise UnknownNameError(f"Module '{module_name}' has no factory '{attr}' for model "
                                    f"'{spec}'.{hint} Callables there: {shown}")

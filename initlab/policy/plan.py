@@ -6,7 +6,6 @@ A Plan is data: it prints as a rich table, round-trips through JSON (``to_dict``
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, did_you_mean
 from initlab.policy.activations import NONE, ActivationInfo, call_with, detect_activations
 from initlab.policy.roles import Target, iter_targets
 from initlab.policy.rules import CHOOSERS, Choice, Policy
@@ -94,8 +93,7 @@ class Plan:
         for row in self.rows:
             if row.key == name or (row.name == name and row.chunk is None):
                 return row
-        close = difflib.get_close_matches(name, [r.key for r in self.rows], n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, [r.key for r in self.rows])
         raise KeyError(f"No plan row '{name}'.{hint}")
 
     def to_dict(self) -> dict:
@@ -189,8 +187,7 @@ def _check_types(policy: Policy, model: nn.Module) -> None:
     for rule in policy.rules:
         for t in rule.type or ():
             if t not in known:
-                close = difflib.get_close_matches(t, sorted(known), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(t, sorted(known))
                 raise ConfigError(
                     f"Rule '{rule.label}' names module type '{t}', which is neither a torch.nn "
                     f"class nor a class in {type(model).__name__}.{hint}"

@@ -7,10 +7,9 @@ recurrent weights, LSTM forget-gate bias 1, MHA per-chunk Xavier q/k/v, ...) is 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.policy import choosers as _choosers  # noqa: F401  (registers the choosers)
 from initlab.policy import residual as _residual  # noqa: F401
 from initlab.policy.rules import Policy, Rule
@@ -133,8 +132,7 @@ def policies() -> list[str]:
 def get_policy(name: str) -> Policy:
     """The registered policy ``name``."""
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise UnknownNameError(f"Unknown policy '{name}'.{hint} Available: {policies()}.")
     entry = _REGISTRY[name]
     policy = entry if isinstance(entry, Policy) else entry()
@@ -176,8 +174,7 @@ def resolve(policy) -> Policy:
             from initlab.init import available
 
             names = policies() + list(available())
-            close = difflib.get_close_matches(policy.split("(")[0], names, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(policy.split("(")[0], names)
             raise UnknownNameError(
                 f"Unknown policy or initializer '{policy}'.{hint} Policies: {policies()}; "
                 "or any initializer spec (initlab.available())."

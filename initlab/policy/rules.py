@@ -9,13 +9,12 @@ presets, e.g. ``"@auto_weight"`` picks Kaiming/Xavier/LeCun from the activation)
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.init.registry import _shown
 from initlab.policy.roles import ROLES, Target
 
@@ -73,8 +72,7 @@ def _tuple(value, what: str) -> tuple[str, ...] | None:
 def _check_names(values, allowed, what):
     for v in values or ():
         if v not in allowed:
-            close = difflib.get_close_matches(v[:200], allowed, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(v[:200], allowed)
             raise ConfigError(
                 f"Unknown rule {what} '{_shown(v)}'.{hint} Expected one of: {', '.join(allowed)}."
             )
@@ -83,8 +81,7 @@ def _check_names(values, allowed, what):
 def _spec_string(init) -> str:
     if isinstance(init, str) and init.startswith("@"):
         if init[1:] not in CHOOSERS:
-            close = difflib.get_close_matches(init[1:200], list(CHOOSERS), n=1)
-            hint = f" Did you mean '@{close[0]}'?" if close else ""
+            hint = did_you_mean(init[1:200], CHOOSERS, prefix="@")
             raise UnknownNameError(
                 f"Unknown chooser '{_shown(init)}' in a rule.{hint} Available: "
                 f"{sorted('@' + c for c in CHOOSERS)}."

@@ -8,7 +8,6 @@ measured (with numbers), and whether the claim held.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initlab.errors import UnknownNameError
+from initlab.errors import UnknownNameError, did_you_mean
 
 __all__ = ["Check", "Context", "Result", "Scenario", "scenario", "get", "available", "load_all"]
 
@@ -103,8 +102,7 @@ def available() -> list[str]:
 def get(name: str) -> Scenario:
     load_all()
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise UnknownNameError(
             f"Unknown scenario '{name}'.{hint} Available: {sorted(_REGISTRY)}"
         )
