@@ -9,28 +9,14 @@ cross-entropy loss) or ``--input-shape`` (N(0, 1) inputs, sum-of-squares probe l
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 import torch
 
+from initlab.commands._model import build_model, parse_shape
 from initlab.errors import ConfigError
 
 DEFAULT_INPUT_SHAPE = (64, 1, 28, 28)  # a Fashion-MNIST-sized batch
 BATCH = 64
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"64,1,28,28"`` -> (64, 1, 28, 28); at least a batch and one feature dim."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        shape = ()
-    if len(shape) < 2 or min(shape) < 1:
-        raise ConfigError(f"--input-shape must be positive integers separated by commas, batch "
-                          f"first; got {text!r}; expected e.g. 64,1,28,28 or 64,784")
-    return shape
 
 
 def _batch(dataset, data_dir, input_shape, seed):
@@ -45,19 +31,8 @@ def _batch(dataset, data_dir, input_shape, seed):
         ds = lab_data.load(dataset, data_dir)
         idx = torch.randperm(len(ds.train_x), generator=g)[:BATCH]
         return ds.train_x[idx], ds.train_y[idx], tuple(ds.input_shape), ds.num_classes
-    shape = parse_shape(input_shape) if input_shape else DEFAULT_INPUT_SHAPE
+    shape = parse_shape(input_shape, batch=True) if input_shape else DEFAULT_INPUT_SHAPE
     return torch.randn(shape, generator=g), None, shape[1:], None
-
-
-def build_model(name: str, input_shape, num_classes: int, seed: int, **kwargs):
-    """The model from the lab's zoo, built deterministically from ``seed``."""
-    from initlab.lab import models
-
-    if ":" in name and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # MODULE:FACTORY from the current folder
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return models.build(name, input_shape, num_classes, **kwargs)
 
 
 @click.command("diagnose")
