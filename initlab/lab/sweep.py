@@ -178,14 +178,12 @@ def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progres
     """The dataset (cached per process), cut to its first ``n_train`` / ``n_test`` examples."""
     from initlab.lab import data as data_mod
 
-    key = (dataset, str(data_dir), n_train, n_test)
-    if key not in _DATA_CACHE:
-        d = data_mod.load(dataset, data_dir, progress=progress)
-        if n_train is not None or n_test is not None:
-            d = d.subset(n_train, n_test)
+    key = (dataset, str(data_dir))
+    if key not in _DATA_CACHE:  # the whole dataset; subsets are views of it
         _DATA_CACHE.clear()
-        _DATA_CACHE[key] = d
-    return _DATA_CACHE[key]
+        _DATA_CACHE[key] = data_mod.load(dataset, data_dir, progress=progress)
+    d = _DATA_CACHE[key]
+    return d if n_train is None and n_test is None else d.subset(n_train, n_test)
 
 
 def target_names(model, target: str | None) -> list[str] | None:

@@ -8,7 +8,6 @@ initialized explicitly; small formatting helpers for the checks' ``measured`` st
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import replace
@@ -18,15 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.lab.data import Dataset, load, locate, synthetic
+from initlab.lab.data import Dataset, locate, synthetic
+from initlab.lab.sweep import load_data
 
 __all__ = ["get_data", "as_train_eval", "pool_images", "accuracy", "tail_mean", "mean", "sem",
            "fmt", "fmt_list", "save", "rank"]
-
-
-@functools.lru_cache(maxsize=2)
-def _load_cached(name: str, data_dir: str | None) -> Dataset:
-    return load(name, data_dir, download=False, progress=False)
 
 
 def get_data(ctx, n_train: int | None = None, n_test: int | None = None,
@@ -40,7 +35,7 @@ def get_data(ctx, n_train: int | None = None, n_test: int | None = None,
         data = synthetic(n_tr, n_te, synthetic_shape, 10, seed=seed, noise=2.0)
         note = "synthetic data (Fashion-MNIST not installed: apt install dataset-fashion-mnist)"
         return data, note if name != "synthetic" else "synthetic data (as asked)"
-    data = _load_cached(name, ctx.data_dir).subset(n_train, n_test)
+    data = load_data(name, ctx.data_dir, n_train, n_test, progress=False)
     return data, f"{data.name}: {len(data.train_y)} train / {len(data.test_y)} test examples"
 
 
