@@ -11,7 +11,6 @@ exist:
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -36,22 +35,6 @@ class Source(Protocol):
         ...
 
 
-def _torch_trunc_normal_(t, mean, std, a, b, generator):
-    """The inverse-CDF truncated normal of older torch.nn.init versions, op for op."""
-
-    def norm_cdf(x):
-        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
-
-    lo = norm_cdf((a - mean) / std)
-    hi = norm_cdf((b - mean) / std)
-    t.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
-    t.erfinv_()
-    t.mul_(std * math.sqrt(2.0))
-    t.add_(mean)
-    t.clamp_(min=a, max=b)
-    return t
-
-
 class TorchSource:
     """Draws with torch's own ops and an optional user generator (the functional path)."""
 
@@ -67,7 +50,7 @@ class TorchSource:
     def trunc_normal_(self, t, mean, std, a, b):
         # torch.nn.init's own truncated normal, whatever its algorithm in the installed torch
         # (inverse CDF in older versions, rejection sampling in newer ones), so the functional
-        # API stays bit-identical; _torch_trunc_normal_ above is the inverse-CDF method.
+        # API stays bit-identical.
         return torch.nn.init.trunc_normal_(t, mean, std, a, b, generator=self._generator)
 
     def generator(self, device):
