@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "did_you_mean"]
+__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "did_you_mean", "shown"]
+
+
+def shown(text, limit: int = 120) -> str:
+    """User input for an error message: one line (escaped), at most ``limit`` characters."""
+    text = str(text)
+    flat = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 def did_you_mean(value, choices, *, prefix: str = "") -> str:

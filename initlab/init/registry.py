@@ -24,20 +24,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from initlab.errors import ConfigError, UnknownNameError, did_you_mean
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
 from initlab.init.source import TorchSource
 
 __all__ = ["Initializer", "register", "get", "available", "aliases", "resolve_name"]
 
 _REGISTRY: dict[str, type[Initializer]] = {}
 _ALIASES: dict[str, str] = {}
-
-
-def _shown(text, limit: int = 120) -> str:
-    """User input for an error message: one line (escaped), at most ``limit`` characters."""
-    text = str(text)
-    flat = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 class Initializer:
@@ -85,8 +78,8 @@ class Initializer:
         for key in config:
             if key not in allowed:
                 raise ConfigError(
-                    f"Unknown argument '{_shown(key)}' for initializer '{cls.name}'."
-                    f"{did_you_mean(_shown(key), allowed)} Allowed: {allowed}."
+                    f"Unknown argument '{shown(key)}' for initializer '{cls.name}'."
+                    f"{did_you_mean(shown(key), allowed)} Allowed: {allowed}."
                 )
         return cls(**config)
 
@@ -139,7 +132,7 @@ def set_float(spec, name: str, *, low=None, low_open=False, allow_none=False) ->
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(
-            f"Invalid {name}={_shown(repr(value))} for initializer '{spec.name}'; expected a "
+            f"Invalid {name}={shown(repr(value))} for initializer '{spec.name}'; expected a "
             "finite number. "
             f"Hint: write {spec.name}({name}=1.0)."
         )
@@ -158,8 +151,8 @@ def set_choice(spec, name: str, allowed) -> None:
     low = value.lower() if isinstance(value, str) else value
     if low not in allowed:
         raise ConfigError(
-            f"Invalid {name}={_shown(repr(value))} for initializer '{spec.name}'."
-            f"{did_you_mean(_shown(value), allowed)} Allowed: {list(allowed)}."
+            f"Invalid {name}={shown(repr(value))} for initializer '{spec.name}'."
+            f"{did_you_mean(shown(value), allowed)} Allowed: {list(allowed)}."
         )
     object.__setattr__(spec, name, low)
 
@@ -210,7 +203,7 @@ def resolve_name(name: str) -> str:
             return _ALIASES[cand]
     known = sorted([*_REGISTRY, *_ALIASES])
     raise UnknownNameError(
-        f"Unknown initializer '{_shown(name)}'.{did_you_mean(key[:200], known)} Available: {available()} "
+        f"Unknown initializer '{shown(name)}'.{did_you_mean(key[:200], known)} Available: {available()} "
         f"(aliases: {sorted(_ALIASES)})."
     )
 
@@ -224,9 +217,9 @@ def _literal(node: ast.AST, text: str, arg: str):
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        seg = _shown(ast.get_source_segment(text, node) or "?")
+        seg = shown(ast.get_source_segment(text, node) or "?")
         raise ConfigError(
-            f"Invalid value {seg} for argument '{arg}' in '{_shown(text)}'; expected a Python literal "
+            f"Invalid value {seg} for argument '{arg}' in '{shown(text)}'; expected a Python literal "
             "(number, string, True/False/None). Hint: write 2.23606797749979, not math.sqrt(5)."
         ) from None
 
@@ -234,7 +227,7 @@ def _literal(node: ast.AST, text: str, arg: str):
 def _parse(text: str) -> tuple[str, dict[str, Any]]:
     """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
     bad = ConfigError(
-        f"Cannot parse initializer spec '{_shown(text)}'; expected 'name' or 'name(key=value, ...)' "
+        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
         "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
     )
     try:
@@ -250,7 +243,7 @@ def _parse(text: str) -> tuple[str, dict[str, Any]]:
     config: dict[str, Any] = {}
     if len(body.args) > len(order):
         raise ConfigError(
-            f"Too many positional arguments in '{_shown(text)}': {name} takes at most {len(order)} "
+            f"Too many positional arguments in '{shown(text)}': {name} takes at most {len(order)} "
             f"({order}). Hint: name them, e.g. {name}({order[0] if order else 'x'}=...)."
         )
     for field_name, node in zip(order, body.args):
@@ -261,7 +254,7 @@ def _parse(text: str) -> tuple[str, dict[str, Any]]:
         if kw.arg is None:
             raise bad
         if kw.arg in config:
-            raise ConfigError(f"Argument '{kw.arg}' given twice in '{_shown(text)}'.")
+            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
         config[kw.arg] = _literal(kw.value, text, kw.arg)
     return name, config
 
@@ -280,7 +273,7 @@ def get(spec) -> Initializer:
         if "name" not in spec or extra or not isinstance(spec["name"], str):
             raise ConfigError(
                 f"An initializer dict needs the keys 'name' (a string) and optionally 'config'; "
-                f"got keys {_shown(sorted(spec, key=repr))}. Hint: {{'name': 'kaiming_normal', 'config': "
+                f"got keys {shown(sorted(spec, key=repr))}. Hint: {{'name': 'kaiming_normal', 'config': "
                 "{'mode': 'fan_out'}}."
             )
         return _REGISTRY[resolve_name(spec["name"])].from_config(spec.get("config") or {})

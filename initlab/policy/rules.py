@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from initlab.errors import ConfigError, UnknownNameError, did_you_mean
-from initlab.init.registry import _shown
+from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
 from initlab.policy.roles import ROLES, Target
 
 __all__ = ["Rule", "Policy", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS", "ON_UNMATCHED"]
@@ -61,11 +60,11 @@ def _tuple(value, what: str) -> tuple[str, ...] | None:
         items = tuple(v.__name__ if isinstance(v, type) else v for v in value)
     except TypeError:
         raise ConfigError(
-            f"Rule {what} must be a string or a list of strings; got {_shown(repr(value))}. "
+            f"Rule {what} must be a string or a list of strings; got {shown(repr(value))}. "
             f"Hint: e.g. {what}='Conv2d' or {what}=['Linear', 'Conv2d']."
         ) from None
     if not all(isinstance(v, str) for v in items):
-        raise ConfigError(f"Rule {what} must contain strings; got {_shown(repr(value))}.")
+        raise ConfigError(f"Rule {what} must contain strings; got {shown(repr(value))}.")
     return items
 
 
@@ -74,7 +73,7 @@ def _check_names(values, allowed, what):
         if v not in allowed:
             hint = did_you_mean(v[:200], allowed)
             raise ConfigError(
-                f"Unknown rule {what} '{_shown(v)}'.{hint} Expected one of: {', '.join(allowed)}."
+                f"Unknown rule {what} '{shown(v)}'.{hint} Expected one of: {', '.join(allowed)}."
             )
 
 
@@ -83,7 +82,7 @@ def _spec_string(init) -> str:
         if init[1:] not in CHOOSERS:
             hint = did_you_mean(init[1:200], CHOOSERS, prefix="@")
             raise UnknownNameError(
-                f"Unknown chooser '{_shown(init)}' in a rule.{hint} Available: "
+                f"Unknown chooser '{shown(init)}' in a rule.{hint} Available: "
                 f"{sorted('@' + c for c in CHOOSERS)}."
             )
         return init
@@ -157,20 +156,20 @@ class Rule:
     def from_dict(cls, d: dict) -> Rule:
         if not isinstance(d, dict) or "init" not in d:
             raise ConfigError(
-                f"A rule must be a dict with at least 'init'; got {_shown(repr(d))}. "
+                f"A rule must be a dict with at least 'init'; got {shown(repr(d))}. "
                 "Hint: {'role': 'weight', 'init': 'kaiming_normal'}."
             )
         unknown = set(d) - {"init", "type", "name", "role", "activation", "label", "reason",
                             "warn_unused"}
         if unknown:
-            raise ConfigError(f"Unknown rule keys {_shown(sorted(unknown, key=repr))}; expected init, "
+            raise ConfigError(f"Unknown rule keys {shown(sorted(unknown, key=repr))}; expected init, "
                               "type, name, role, activation, label, reason, warn_unused.")
         for key in ("label", "reason"):
             if d.get(key) is not None and not isinstance(d[key], str):
-                raise ConfigError(f"Rule {key} must be a string; got {_shown(repr(d[key]))}.")
+                raise ConfigError(f"Rule {key} must be a string; got {shown(repr(d[key]))}.")
         if not isinstance(d.get("warn_unused", True), bool):
             raise ConfigError(f"Rule warn_unused must be true or false; got "
-                              f"{_shown(repr(d['warn_unused']))}.")
+                              f"{shown(repr(d['warn_unused']))}.")
         return cls(**d)
 
 
@@ -211,7 +210,7 @@ class Policy:
     @classmethod
     def from_dict(cls, d: dict) -> Policy:
         if not isinstance(d, dict) or "rules" not in d:
-            got = _shown(sorted(d, key=repr) if isinstance(d, dict) else repr(d))
+            got = shown(sorted(d, key=repr) if isinstance(d, dict) else repr(d))
             raise ConfigError(f"A policy dict needs 'rules'; got {got}. Hint: "
                               "{'rules': [{'role': 'weight', 'init': 'kaiming_normal'}]}.")
         if not isinstance(d["rules"], list | tuple):
@@ -220,6 +219,6 @@ class Policy:
         for key, kind in (("name", str), ("on_unmatched", str), ("options", dict)):
             if key in d and not isinstance(d[key], kind):
                 raise ConfigError(f"Policy '{key}' must be a {kind.__name__}; got "
-                                  f"{_shown(repr(d[key]))}.")
+                                  f"{shown(repr(d[key]))}.")
         return cls(tuple(Rule.from_dict(r) for r in d["rules"]), d.get("on_unmatched", "error"),
                    d.get("name", "custom"), d.get("options", {}))
