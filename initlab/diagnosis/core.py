@@ -22,7 +22,7 @@ from initlab.diagnosis.hooks import Recorder, leaf_modules
 from initlab.diagnosis.params import param_rows, prepare
 from initlab.diagnosis.report import Report
 from initlab.diagnosis.spectrum import jacobian_spectrum, resolve
-from initlab.diagnosis.stats import all_finite
+from initlab.diagnosis.symmetry import all_finite
 from initlab.diagnosis.verdicts import Context, evaluate
 from initlab.errors import ConfigError
 

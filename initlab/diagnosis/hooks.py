@@ -19,14 +19,13 @@ from initlab.diagnosis.stats import (
     activation_kind,
     dead_zero_finish,
     dead_zero_parts,
-    duplicate_fraction,
     moment_parts,
     moments,
     moments_finish,
     saturated_part,
     units_matrix,
 )
-from initlab.diagnosis.symmetry import duplicate_fractions
+from initlab.diagnosis.symmetry import duplicate_fraction, duplicate_fractions
 
 __all__ = ["Recorder", "leaf_modules", "module_kind"]
 

@@ -25,14 +25,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.diagnosis.symmetry import (
-    MIN_SYMMETRY_DIM,
-    SYMMETRY_COSINE,
-    all_finite,
-    duplicate_fraction,
-    symmetry,
-)
-
 __all__ = [
     "ActivationKind",
     "activation_kind",
@@ -41,12 +33,7 @@ __all__ = [
     "dead_fraction",
     "dead_and_zero",
     "saturated_fraction",
-    "duplicate_fraction",
-    "symmetry",
-    "SYMMETRY_COSINE",
-    "all_finite",
     "SATURATION_MARGIN",
-    "MIN_SYMMETRY_DIM",
 ]
 
 SATURATION_MARGIN = 0.01  # within 1% of the range from a bound counts as saturated

@@ -10,7 +10,8 @@ from _diag_models import batch
 from torch import nn
 
 import initlab
-from initlab.diagnosis.stats import dead_fraction, duplicate_fraction, moments, symmetry
+from initlab.diagnosis.stats import dead_fraction, moments
+from initlab.diagnosis.symmetry import duplicate_fraction, symmetry
 
 
 def _g(seed=0):
