@@ -19,8 +19,10 @@ a probe batch are compared with each model's own; any difference or error means 
 models are trained one after another with :func:`initlab.lab.train.train` instead.
 
 On CPU, ``auto`` splits the K models into one group per core and trains the groups in
-parallel threads, one intra-op thread each (see :func:`train_stacked`): a stacked step of
-a few models stays in cache, and no thread waits on another after every kernel.
+parallel, one intra-op thread each (see :func:`train_stacked`): a stacked step of a few
+models stays in cache, and no thread waits on another after every kernel. The first group
+runs in the calling thread, the others in forked processes (:mod:`initlab.lab.forked`; no
+shared GIL) where that is safe, else in threads.
 
 A member whose loss becomes non-finite is marked diverged at that step and its values are
 zeroed (every op is per member, so nothing leaks into the others); the rest go on.
@@ -29,6 +31,7 @@ zeroed (every op is per member, so nothing leaks into the others); the rest go o
 from __future__ import annotations
 
 import copy
+import os
 import threading
 
 import torch
@@ -36,6 +39,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from initlab.errors import ConfigError
+from initlab.lab.forked import GROUPS_ENV, ForkedGroup, fork_problem, group_mode
 from initlab.lab.stack_layers import StackedConv2d, build_stacked, unstack_into
 from initlab.lab.train import OPTIMIZERS, Progress, RunResult, TrainConfig, run_loop, train
 
@@ -238,8 +242,10 @@ def train_stacked(models, data, config: TrainConfig, *, data_seed: int = 0,
     """Train ``models`` on the same batches; stacked when possible, else one by one.
 
     ``stack="auto"``: on CUDA, all models as one stacked network. On CPU, one group of
-    models per core (:func:`cpu_groups`), each group trained in its own thread with one
-    intra-op thread, stacked when it has two or more models: the groups never wait for
+    models per core (:func:`cpu_groups`), each group trained on its own core (the first in
+    the calling thread, the others in forked processes or, where fork is unsafe or
+    ``$INITLAB_GROUPS=threads``, in threads) with one intra-op thread, stacked when it has
+    two or more models: the groups never wait for
     each other, where torch's intra-op threads synchronize after every small kernel (on a
     shared 2-core machine that was up to 10x slower). ``"always"``: all models as one
     stacked network whenever they allow it. ``"never"``: one after another. Each result's
@@ -259,7 +265,7 @@ def train_stacked(models, data, config: TrainConfig, *, data_seed: int = 0,
         return _train_group(models, data, config, data_seed, progress)
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     groups = [models[a:a + n] for a, n in zip(starts, sizes)]
-    return [r for rs in _in_threads(groups, data, config, data_seed, progress) for r in rs]
+    return [r for rs in _in_parallel(groups, data, config, data_seed, progress) for r in rs]
 
 
 def _sequential(models, data, config, data_seed, progress) -> list[RunResult]:
@@ -273,10 +279,17 @@ def _train_group(models, data, config, data_seed, progress) -> list[RunResult]:
     return run_loop(engine, data, config, data_seed=data_seed, progress=progress)
 
 
-def _in_threads(groups, data, config, data_seed, progress) -> list[list[RunResult]]:
-    """Train each group in its own thread (torch ops release the GIL), one intra-op thread
-    each. Group 0 runs in the calling thread and alone reports ``progress`` (its callback
-    may touch objects bound to this thread, such as the store's SQLite connection)."""
+def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResult]]:
+    """Train each group on its own core: group 0 in the calling thread (it alone reports
+    ``progress``: its callback may touch objects bound to this thread, such as the store's
+    SQLite connection), the others in forked processes where that is safe
+    (:mod:`initlab.lab.forked`: no shared GIL), else in threads (torch ops release the
+    GIL). One intra-op thread each."""
+    mode = group_mode()
+    problem = fork_problem(config.device) if mode != "threads" else "threads requested"
+    if mode == "processes" and problem is not None:
+        raise ConfigError(f"${GROUPS_ENV}=processes, but {problem}; hint: unset {GROUPS_ENV} "
+                          "or set it to threads")
     results: list = [None] * len(groups)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -295,13 +308,26 @@ def _in_threads(groups, data, config, data_seed, progress) -> list[list[RunResul
             errors.append(exc)
             stop.set()
 
+    def child_work(group):
+        def orphaned_check(orphaned):
+            def report(epoch, step, loss):
+                if orphaned():
+                    os._exit(1)
+            return _train_group(group, data, config, data_seed, report), group
+        return orphaned_check
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    workers = [threading.Thread(target=work, args=(i,), daemon=True,
-                                name=f"initlab-train-{i}") for i in range(1, len(groups))]
+    workers: list = []
+    forked: list[tuple[int, ForkedGroup]] = []
     try:
-        for t in workers:
-            t.start()
+        for i in range(1, len(groups)):
+            if problem is None:
+                forked.append((i, ForkedGroup(child_work(groups[i]), groups[i], stop.set)))
+            else:
+                workers.append(threading.Thread(target=work, args=(i,), daemon=True,
+                                                name=f"initlab-train-{i}"))
+                workers[-1].start()
 
         def report(epoch, step, loss):
             if stop.is_set():
@@ -314,11 +340,20 @@ def _in_threads(groups, data, config, data_seed, progress) -> list[list[RunResul
         pass
     except BaseException:
         stop.set()
+        for _, child in forked:
+            child.kill()
         raise
     finally:
         for t in workers:
             t.join()
+        for _, child in forked:
+            child.wait()
         torch.set_num_threads(before)
+    for i, child in forked:
+        try:
+            results[i] = child.collect()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, first error first
+            errors.append(exc)
     if errors:
         raise errors[0]
     return results

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +19,7 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.lab import data, models
+from initlab.lab.forked import GROUPS_ENV, fork_problem, group_mode
 from initlab.lab.stack import LayersEngine, choose_engine, cpu_groups, stack_problem
 from initlab.lab.stack_layers import (
     StackedFlatten,
@@ -183,7 +192,16 @@ def test_cpu_groups_split_evenly():
     assert cpu_groups(2, 8) == [1, 1] and cpu_groups(5, 1) == [5]
 
 
-def test_cpu_auto_trains_groups_in_threads_like_one_by_one():
+@pytest.fixture(params=["processes", "threads"])
+def groups_mode(request, monkeypatch):
+    """Run a test with the CPU groups in forked processes (Linux) and in threads."""
+    if request.param == "processes" and fork_problem("cpu") is not None:
+        pytest.skip(fork_problem("cpu"))
+    monkeypatch.setenv(GROUPS_ENV, request.param)
+    return request.param
+
+
+def test_cpu_auto_trains_groups_in_parallel_like_one_by_one(groups_mode):
     ms = _models("seed-cnn", k=5)
     cfg = TrainConfig(batch_size=32, steps=15, grad_norm_steps=2, **SGD)
     refs = [copy.deepcopy(m) for m in ms]
@@ -197,8 +215,9 @@ def test_cpu_auto_trains_groups_in_threads_like_one_by_one():
         assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
                               rtol=1e-5, atol=1e-6)
         assert s.final["test_acc"] == pytest.approx(r.final["test_acc"], abs=1e-9)
+        assert len(s.grad_norms) == len(r.grad_norms) > 0
     assert calls and {c[1] for c in calls} <= set(range(1, 16))  # group 0 reports progress
-    for m, r in zip(ms, refs):
+    for m, r in zip(ms, refs):   # the second group's models too: trained in place
         for p, q in zip(m.parameters(), r.parameters()):
             assert (p - q).abs().max().item() < 1e-5
 
@@ -214,12 +233,103 @@ class _FailsInTraining(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def test_an_error_in_a_worker_group_reaches_the_caller():
-    ms = [_FailsInTraining(fail=k == 2) for k in range(3)]  # group 1 (a thread) fails
+def test_an_error_in_a_worker_group_reaches_the_caller(groups_mode):
+    ms = [_FailsInTraining(fail=k == 2) for k in range(3)]  # group 1 (not the caller's) fails
     with _threads(2):
         with pytest.raises(RuntimeError, match="boom in a worker"):
             train_stacked(ms, DS, TrainConfig(batch_size=32, steps=40, check_every=2))
         assert torch.get_num_threads() == 2
+
+
+class _Unpicklable(Exception):
+    def __init__(self, handle):
+        super().__init__(f"cannot train with {handle}")
+        self.handle = handle
+
+    def __reduce__(self):
+        raise TypeError("not picklable")
+
+
+class _RaisesInChild(nn.Module):
+    """Fails (in training) only outside the process that built it: in a forked child."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.fc, self.kind, self.home = nn.Linear(144, 5), kind, os.getpid()
+
+    def forward(self, x):
+        if self.training and os.getpid() != self.home:
+            if self.kind == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise _Unpicklable(lambda: None)
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("kind", ["kill", "unpicklable"])
+def test_a_forked_group_that_dies_or_fails_oddly_is_reported(kind, monkeypatch):
+    if fork_problem("cpu") is not None:
+        pytest.skip(fork_problem("cpu"))
+    monkeypatch.setenv(GROUPS_ENV, "processes")
+    ms = [_RaisesInChild(kind) for _ in range(2)]
+    expected = "was killed by signal 9" if kind == "kill" else "_Unpicklable: cannot train"
+    with _threads(2):
+        with pytest.raises(RuntimeError, match=expected):
+            train_stacked(ms, DS, TrainConfig(batch_size=32, steps=400, check_every=2))
+
+
+def test_groups_mode_is_validated_and_fork_is_refused_where_unsafe(monkeypatch):
+    monkeypatch.setenv(GROUPS_ENV, "forks")
+    with pytest.raises(ConfigError, match=r"Invalid \$INITLAB_GROUPS: got 'forks'; expected "
+                                          r"one of \['auto', 'processes', 'threads'\]"):
+        group_mode()
+    assert "only CPU" in fork_problem("cuda")
+    ray = types.ModuleType("ray")
+    ray.is_initialized = lambda: True
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    assert "Ray is running" in fork_problem("cpu")
+    monkeypatch.setenv(GROUPS_ENV, "processes")
+    with _threads(2), pytest.raises(ConfigError, match="INITLAB_GROUPS=processes, but Ray"):
+        train_stacked(_models("mlp", k=2), DS, TrainConfig(batch_size=32, steps=3))
+
+
+_ORPHAN_SCRIPT = """
+import sys, time, torch
+from initlab.lab import data, models
+from initlab.lab.forked import GROUPS_ENV, fork_problem, group_mode
+from initlab.lab.train import TrainConfig, train_stacked
+torch.set_num_threads(2)
+ds = data.synthetic(4096, 64, (1, 12, 12), 5, seed=1)
+ms = [models.build("mlp", ds.input_shape, 5, widths=(64,)) for _ in range(2)]
+def progress(epoch, step, loss):
+    print("training", flush=True)
+    time.sleep(0.05)
+train_stacked(ms, ds, TrainConfig(batch_size=8, epochs=1000, check_every=1), progress=progress)
+"""
+
+
+def test_forked_groups_die_with_their_parent(tmp_path):
+    if fork_problem("cpu") is not None:
+        pytest.skip(fork_problem("cpu"))
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    env = {**os.environ, GROUPS_ENV: "processes"}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout.readline().strip() == b"training"
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1  # the second group's process
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{children[0]}").exists() and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(children[0]), os.WNOHANG)
+            time.sleep(0.05)
+        stat = Path(f"/proc/{children[0]}/stat")
+        # gone, or a zombie waiting for init to reap it
+        assert not stat.exists() or stat.read_text().split(")")[1].split()[0] == "Z"
+    finally:
+        proc.kill()
 
 
 def _conv_relu_pool():
