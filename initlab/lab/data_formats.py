@@ -34,6 +34,17 @@ _IDX_TYPES = {
 }
 
 
+try:  # Intel ISA-L: the same bytes, decompressed 2-2.4x faster than zlib (optional)
+    from isal import igzip as _igzip
+    from isal import isal_zlib as _isal_zlib
+
+    _gunzip = _igzip.decompress
+    _ISAL_ERRORS: tuple = (_isal_zlib.error,)
+except ImportError:  # pragma: no cover - isal is a dependency, but wheels may be missing
+    _gunzip = gzip.decompress
+    _ISAL_ERRORS = ()
+
+
 def read_bytes(path: Path) -> bytes:
     """The file's content, gunzipped when it starts with the gzip magic (whatever its name)."""
     path = Path(path)
@@ -45,8 +56,8 @@ def read_bytes(path: Path) -> bytes:
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+        return _gunzip(raw)
+    except (OSError, EOFError, zlib.error, *_ISAL_ERRORS) as exc:
         raise DataError(f"Corrupted gzip file {path}: {exc}; expected a complete gzip "
                         "stream; hint: delete it and download it again") from exc
 

@@ -23,6 +23,7 @@ from initlab.lab.forked import GROUPS_ENV, fork_problem, group_mode
 from initlab.lab.stack import LayersEngine, choose_engine, cpu_groups, stack_problem
 from initlab.lab.stack_layers import (
     StackedFlatten,
+    StackedLinear,
     build_stacked,
     pool_before_relu,
 )
@@ -371,19 +372,64 @@ def test_pool_before_relu_leaves_other_graphs_alone():
     assert pool_before_relu(net) is net                  # in-place ReLU: kept as written
 
 
-def test_stacked_seed_cnn_runs_channels_last_with_pool_first():
+def test_stacked_seed_cnn_runs_channels_last_with_pool_first_and_flatten_folded():
     ms = _models("seed-cnn", k=2)
     net = build_stacked(ms)
-    assert isinstance(net.flatten, StackedFlatten)
+    called = [n.target for n in net.graph.nodes if n.op == "call_module"]
+    assert called == ["conv1", "pool", "act", "fc"]       # flatten folded into fc
     engine = LayersEngine(ms, TrainConfig(), net)
     x = DS.train_x[:8]
     conv = engine.net.conv1(x)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     h = engine.net.act(engine.net.pool(conv)).detach().requires_grad_()
-    flat = engine.net.flatten(h)
+    out = engine.net.fc(h)
+    out.backward(torch.ones_like(out))
+    assert h.grad.is_contiguous(memory_format=torch.channels_last)  # no layout conversion
+    # the StackedFlatten kept for other flattens hands its gradient back channels-last
+    h2 = h.detach().requires_grad_()
+    flat = StackedFlatten()(h2)
     assert torch.equal(flat, h.detach().contiguous().flatten(1))
     flat.backward(torch.arange(flat.numel(), dtype=flat.dtype).view_as(flat))
-    assert h.grad.is_contiguous(memory_format=torch.channels_last)
+    assert h2.grad.is_contiguous(memory_format=torch.channels_last)
     expected = torch.arange(flat.numel(), dtype=flat.dtype).view_as(flat)
-    assert torch.equal(h.grad.contiguous().flatten(1), expected)
+    assert torch.equal(h2.grad.contiguous().flatten(1), expected)
+
+
+@pytest.mark.parametrize("k,c,out,hw,layout", [
+    (2, 16, 10, 14, "nhwc"),    # the fast path (seed-cnn)
+    (3, 4, 8, 5, "nhwc"),       # fast path, odd sizes
+    (2, 4, 20, 5, "nhwc"),      # out > 2c: flattened instead
+    (2, 16, 10, 14, "nchw"),    # contiguous maps (CUDA default): flattened
+    (2, 16, 10, 1, "nhwc"),     # 1x1 maps: flattened
+])
+def test_stacked_linear_on_maps_equals_flatten_then_linear(k, c, out, hw, layout, monkeypatch):
+    flattened = []
+    real = StackedFlatten.forward
+    monkeypatch.setattr(StackedFlatten, "forward",
+                        lambda self, x: flattened.append(1) or real(self, x))
+    g = torch.Generator().manual_seed(k * 100 + c)
+    linears = [nn.Linear(c * hw * hw, out) for _ in range(k)]
+    for lin in linears:
+        with torch.no_grad():
+            lin.weight.normal_(generator=g)
+            lin.bias.normal_(generator=g)
+    stacked = StackedLinear(linears)
+    x = torch.randn(6, k * c, hw, hw, generator=g, dtype=torch.float64)
+    stacked.double()
+    if layout == "nhwc":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    got = stacked(x)
+    assert bool(flattened) == (out > 2 * c or layout == "nchw" or hw == 1)
+    got.backward(torch.linspace(-1, 1, got.numel(), dtype=got.dtype).view_as(got))
+    for m, lin in enumerate(linears):
+        lin.double()
+        xm = x.detach()[:, m * c:(m + 1) * c].requires_grad_()
+        ref = lin(xm.flatten(1))
+        torch.testing.assert_close(got[:, m * out:(m + 1) * out], ref)
+        ref.backward(torch.linspace(-1, 1, got.numel(), dtype=got.dtype).view_as(got)
+                     [:, m * out:(m + 1) * out])
+        torch.testing.assert_close(stacked.weight.grad[m], lin.weight.grad)
+        torch.testing.assert_close(stacked.bias.grad[m], lin.bias.grad)
+        torch.testing.assert_close(x.grad[:, m * c:(m + 1) * c], xm.grad)
 
