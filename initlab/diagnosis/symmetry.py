@@ -220,6 +220,42 @@ def _usable(vectors: torch.Tensor | None) -> bool:
             and vectors.shape[1] >= MIN_SYMMETRY_DIM)
 
 
+_DIRECT_MACS = 2**24  # rows^2 x entries up to this: every pair compared exactly, at once
+_DIRECT_BLOCK = 2**22  # cosines per batched product (~16 MB in float32)
+
+
+def _direct(vectors: torch.Tensor) -> bool:
+    n, d = vectors.shape
+    return n * n * d <= _DIRECT_MACS
+
+
+def _direct_fractions(mats: list[torch.Tensor], skip_zero: bool) -> list[float]:
+    """:func:`duplicate_fraction` of finite matrices of one shape, by every pair's cosine.
+
+    For few and short rows (activations of a batch: units x samples) one batched product
+    of all pairs costs less than the projections and searches of the general path, and is
+    exact. Rows are scaled by their largest entry, then to unit length (no square
+    underflows or overflows), so the product holds the cosines; each row's largest
+    cosine with another row decides.
+    """
+    x = torch.stack(mats)
+    x = x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    tiny = torch.finfo(x.dtype).tiny
+    peak = x.abs().amax(dim=2, keepdim=True)                           # (layers, rows, 1)
+    x = x / peak.clamp_min(tiny)
+    x = x / torch.linalg.vector_norm(x, dim=2, keepdim=True).clamp_min(tiny)
+    cos = torch.bmm(x, x.transpose(1, 2))                              # (layers, rows, rows)
+    cos.diagonal(dim1=1, dim2=2).fill_(-2.0)                           # not its own partner
+    partner = cos.amax(dim=2) > SYMMETRY_COSINE                        # zero rows: cosines 0
+    zero = peak.squeeze(2) == 0
+    if not skip_zero:  # two zero rows are identical
+        partner |= zero & (zero.sum(dim=1, keepdim=True) >= 2)
+        return partner.float().mean(dim=1).tolist()
+    keep = ~zero
+    counts = torch.stack([(partner & keep).sum(dim=1), keep.sum(dim=1)], 1).tolist()
+    return [hit / kept if kept >= 2 else 0.0 for hit, kept in counts]
+
+
 def duplicate_fraction(vectors: torch.Tensor, *, skip_zero: bool = False,
                        finite: bool | None = None) -> float:
     """Fraction of rows identical (cosine > 0.9999, or both zero) to another row.
@@ -230,16 +266,21 @@ def duplicate_fraction(vectors: torch.Tensor, *, skip_zero: bool = False,
     """
     if not _usable(vectors) or not (finite or all_finite(vectors)):
         return math.nan
-    vectors = vectors.contiguous()  # units of a (samples, units) matrix: reductions along
-    # strided rows run ~10x slower than one copy
+    if _direct(vectors):
+        return _direct_fractions([vectors], skip_zero)[0]
+    # rows scaled by their largest entry (the copy also makes them contiguous: reductions
+    # along the strided rows of a (samples, units) view run ~10x slower): cosines do not
+    # change, and no square underflows or overflows
+    peak = vectors.abs().amax(dim=1, keepdim=True)
+    scaled = vectors / peak.clamp_min(torch.finfo(peak.dtype).tiny)
     if not skip_zero:
-        return _fraction(_identical_rows([_Rows(vectors)]))
-    keep = (vectors.abs().amax(dim=1) != 0).nonzero().squeeze(1)  # finite: not all zero
+        return _fraction(_identical_rows([_Rows(scaled)]))
+    keep = (peak.squeeze(1) != 0).nonzero().squeeze(1)  # finite: not all zero
     if keep.numel() < 2:
         return 0.0
-    if keep.numel() < vectors.shape[0]:
-        vectors = vectors.index_select(0, keep)
-    return _fraction(_identical_rows([_Rows(vectors)]))
+    if keep.numel() < scaled.shape[0]:
+        scaled = scaled.index_select(0, keep)
+    return _fraction(_identical_rows([_Rows(scaled)]))
 
 
 def _fraction(same: torch.Tensor | None) -> float:
@@ -324,6 +365,18 @@ def duplicate_fractions(vectors: list[torch.Tensor], *, skip_zero: bool = False,
     """:func:`duplicate_fraction` of each matrix; the layers :func:`screen` clears get 0."""
     usable = [i for i, v in enumerate(vectors) if _usable(v) and (finite or all_finite(v))]
     out = [math.nan] * len(vectors)
+    direct: dict[tuple, list[int]] = {}
+    for i in usable:
+        v = vectors[i]
+        if _direct(v):
+            direct.setdefault((tuple(v.shape), v.dtype, v.device), []).append(i)
+    for (shape, *_), idx in direct.items():
+        per = max(1, _DIRECT_BLOCK // (shape[0] * shape[0]))
+        for lo in range(0, len(idx), per):
+            chunk = idx[lo:lo + per]
+            for i, frac in zip(chunk, _direct_fractions([vectors[i] for i in chunk], skip_zero)):
+                out[i] = frac
+    usable = [i for i in usable if not _direct(vectors[i])]
     mats = [vectors[i].contiguous() for i in usable]
     flags = screen([_Rows(m) for m in mats], skip_zero=skip_zero)
     for i, m, flag in zip(usable, mats, flags):

@@ -15,6 +15,7 @@ from _diag_models import batch
 from torch import nn
 
 import initlab
+from initlab.diagnosis import symmetry as symmetry_module
 from initlab.diagnosis.stats import (
     dead_and_zero,
     dead_zero_finish,
@@ -76,7 +77,10 @@ def test_fused_counts_equal_the_boolean_ones():
     assert saturated_part(sig, 0.0, 1.0).item() / sig.numel() == saturated_fraction(sig, 0.0, 1.0)
 
 
-def test_batched_duplicate_units_equal_one_by_one_and_brute_force():
+@pytest.mark.parametrize("direct", [True, False], ids=["all-pairs", "projected"])
+def test_batched_duplicate_units_equal_one_by_one_and_brute_force(direct, monkeypatch):
+    if not direct:  # the projection + search path taken by many long rows
+        monkeypatch.setattr(symmetry_module, "_DIRECT_MACS", 0)
     mats = [_planted(96, 40, s, copies) for s, copies in (
         (0, ()), (1, ((3, 10, 1.0), (3, 11, 2.0))), (2, ()), (3, ((0, 95, 0.5),)), (4, ()))]
     mats[2][5:9] = 0  # zero rows: left out with skip_zero, identical to each other without
@@ -215,6 +219,17 @@ def test_units_are_read_before_a_later_in_place_op():
     assert initlab.diagnose(Net(), x, spectrum="off").layer("act")["dup_units_frac"] == 0.0
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["all-pairs", "projected"])
+def test_tiny_and_huge_rows_compare_by_cosine(direct, monkeypatch):
+    """Rows scaled by 1e-30 or 1e30 (squares under/overflow in float32) keep their cosines."""
+    if not direct:
+        monkeypatch.setattr(symmetry_module, "_DIRECT_MACS", 0)
+    base = _planted(40, 16, 7, ((0, 1, 1.0), (2, 3, -1.0)))
+    for scale in (1e-30, 1e30):
+        assert duplicate_fraction(base * scale) == pytest.approx(2 / 40)
+    assert duplicate_fraction(base) == pytest.approx(_brute_dup(base))
+
+
 def test_many_rows_take_the_sorted_window_screen():
     """400+ rows of 300 entries: screened in a sorted window, alone and stacked."""
     ws = [_planted(420, 300, 10 + s, ((5, 400, 1.0),) if s == 1 else ()) for s in range(3)]
@@ -224,6 +239,7 @@ def test_many_rows_take_the_sorted_window_screen():
     got = [dup for dup, _ in symmetries(items)]
     assert got == [0.0, pytest.approx(2 / 420), 0.0, 0.0]
     assert got == [pytest.approx(_brute_identical(w).double().mean().item()) for w in ws]
-    acts = [_planted(500, 64, 30 + s, ((1, 2, 1.0),) if s else ()).relu() for s in range(2)]
+    # 1100 units x 64 samples: past the all-pairs product's size, projected and searched
+    acts = [_planted(1100, 64, 30 + s, ((1, 2, 1.0),) if s else ()).relu() for s in range(2)]
     assert duplicate_fractions(acts, skip_zero=True) == [
         pytest.approx(_brute_dup(a, True), rel=1e-6, abs=1e-9) for a in acts]
