@@ -266,40 +266,62 @@ class Store:
         Only the claim holder writes; returns False (nothing written) when this process no
         longer holds the claim (its lease expired and another process took the run).
         """
-        status = result.get("status", "done")
-        if status not in FINISHED:
-            raise ConfigError(f"finish() got status {status!r}; expected one of {FINISHED}")
-        with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE runs SET status = ?, plan = ?, finished_at = ?, wall_time = ?, "
-                "steps = ?, steps_to_target = ?, diverged_at = ?, stacked = ?, environment = ?,"
-                " error = NULL WHERE id = ? AND owner = ? AND status = 'running'",
-                (status, json.dumps(plan) if plan is not None else None, time.time(),
-                 result.get("wall_time"), result.get("steps"), result.get("steps_to_target"),
-                 result.get("diverged_at"), result.get("stacked"), json.dumps(env),
-                 run_id, self.owner))
-            if not cur.rowcount:
-                return False
-            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM grad_norms WHERE run_id = ?", (run_id,))
-            db.executemany(
-                "INSERT INTO metrics VALUES (?, 'step', ?, NULL, 'loss', ?)",
-                [(run_id, i, _finite(v)) for i, v in enumerate(result.get("step_losses", []), 1)])
-            db.executemany(
-                "INSERT INTO metrics VALUES (?, 'epoch', ?, ?, ?, ?)",
-                [(run_id, e.get("step"), e["epoch"], name, _finite(e.get(name)))
-                 for e in result.get("epochs", []) for name in _EPOCH_METRICS if name in e])
-            db.executemany("INSERT INTO grad_norms VALUES (?, ?, ?, ?)",
-                           [(run_id, g["step"], g["layer"], _finite(g["value"]))
-                            for g in result.get("grad_norms", [])])
-        return True
+        return self.record([(run_id, result, plan)], [], env)[0]
 
     def fail(self, run_id: str, error: str) -> None:
         """Mark a claimed run failed (it will be retried on the next resume)."""
+        self.record([], [(run_id, error)], {})
+
+    def record(self, finished: list[tuple[str, dict, dict | None]],
+               failed: list[tuple[str, str]], env: dict) -> list[bool]:
+        """Record the outcome of a group of runs trained together, in one transaction.
+
+        ``finished``: (run id, RunResult as dict, plan); ``failed``: (run id, error). A
+        kill leaves either all of them recorded or none: a stacked group is never re-trained
+        in part, with other runs beside it (which changes its rounding). Returns, per
+        finished run, whether it was written (False: this process no longer holds the
+        claim).
+        """
+        for _, result, _ in finished:
+            status = result.get("status", "done")
+            if status not in FINISHED:
+                raise ConfigError(f"finish() got status {status!r}; expected one of "
+                                  f"{FINISHED}")
+        written = []
         with self.transaction() as db:
-            db.execute("UPDATE runs SET status = 'failed', error = ?, finished_at = ?, "
-                       "owner = NULL WHERE id = ? AND owner = ? AND status = 'running'",
-                       (error[:2000], time.time(), run_id, self.owner))
+            for run_id, error in failed:
+                db.execute("UPDATE runs SET status = 'failed', error = ?, finished_at = ?, "
+                           "owner = NULL WHERE id = ? AND owner = ? AND status = 'running'",
+                           (error[:2000], time.time(), run_id, self.owner))
+            for run_id, result, plan in finished:
+                written.append(self._write_finished(db, run_id, result, plan, env))
+        return written
+
+    def _write_finished(self, db, run_id: str, result: dict, plan: dict | None,
+                        env: dict) -> bool:
+        cur = db.execute(
+            "UPDATE runs SET status = ?, plan = ?, finished_at = ?, wall_time = ?, "
+            "steps = ?, steps_to_target = ?, diverged_at = ?, stacked = ?, environment = ?,"
+            " error = NULL WHERE id = ? AND owner = ? AND status = 'running'",
+            (result.get("status", "done"), json.dumps(plan) if plan is not None else None,
+             time.time(), result.get("wall_time"), result.get("steps"),
+             result.get("steps_to_target"), result.get("diverged_at"), result.get("stacked"),
+             json.dumps(env), run_id, self.owner))
+        if not cur.rowcount:
+            return False
+        db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+        db.execute("DELETE FROM grad_norms WHERE run_id = ?", (run_id,))
+        db.executemany(
+            "INSERT INTO metrics VALUES (?, 'step', ?, NULL, 'loss', ?)",
+            [(run_id, i, _finite(v)) for i, v in enumerate(result.get("step_losses", []), 1)])
+        db.executemany(
+            "INSERT INTO metrics VALUES (?, 'epoch', ?, ?, ?, ?)",
+            [(run_id, e.get("step"), e["epoch"], name, _finite(e.get(name)))
+             for e in result.get("epochs", []) for name in _EPOCH_METRICS if name in e])
+        db.executemany("INSERT INTO grad_norms VALUES (?, ?, ?, ?)",
+                       [(run_id, g["step"], g["layer"], _finite(g["value"]))
+                        for g in result.get("grad_norms", [])])
+        return True
 
     # -- reading ------------------------------------------------------------------------
     def runs(self, status: str | Iterable[str] | None = None) -> list[dict]:

@@ -356,16 +356,21 @@ def stacks(sweep: Sweep) -> bool:
 
 
 def record_results(store: Store, specs: list[RunSpec], results: list[dict], env: dict,
-            outcome: SweepOutcome, progress: Progress) -> None:
+                   outcome: SweepOutcome, progress: Progress) -> None:
+    """Record one group's outcomes in one store transaction (all or none on a crash)."""
+    failed = [(spec.id, res["error"]) for spec, res in zip(specs, results) if "error" in res]
+    done = [(spec, res) for spec, res in zip(specs, results) if "error" not in res]
+    written = store.record([(spec.id, res["result"], res["plan"]) for spec, res in done],
+                          failed, env)
     for spec, res in zip(specs, results):
         if "error" in res:
-            store.fail(spec.id, res["error"])
             outcome.failed += 1
             outcome.errors.append(f"{spec.init_label} seed {spec.seed}: {res['error']}")
-        elif store.finish(spec.id, res["result"], res["plan"], env):
+    for (_, res), ok in zip(done, written):
+        if ok:
             kind = res["result"]["status"]
             setattr(outcome, kind, getattr(outcome, kind) + 1)
-        progress.run_finished(1)
+    progress.run_finished(len(specs))
 
 
 def _run_local(sweep, store, groups, data, progress, outcome) -> None:

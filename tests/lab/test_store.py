@@ -101,6 +101,24 @@ def test_finish_is_one_transaction(tmp_path):
         assert st.step_losses("r0") == [] and st.epochs("r0") == []
 
 
+def test_a_group_is_recorded_in_one_transaction(tmp_path):
+    """Runs trained together are recorded together: a failure (or a kill) while writing
+    the last one leaves none of them recorded, so a resume re-trains the whole group."""
+    with open_store(tmp_path) as st:
+        st.register(_runs(3))
+        st.claim(["r0", "r1", "r2"])
+        bad = _result()
+        bad["grad_norms"] = [{"step": 1, "layer": "fc"}]  # no value: fails mid-write
+        with pytest.raises(KeyError):
+            st.record([("r0", _result(), None), ("r1", bad, None)], [("r2", "boom")], {})
+        assert [r["status"] for r in st.runs()] == ["running"] * 3
+        assert st.step_losses("r0") == [] and st.epochs("r0") == []
+        assert st.record([("r0", _result(), None), ("r1", _result(), None)],
+                         [("r2", "boom")], {}) == [True, True]
+        assert {r["id"]: r["status"] for r in st.runs()} == {"r0": "done", "r1": "done",
+                                                             "r2": "failed"}
+
+
 def test_release_returns_claims_to_pending(tmp_path):
     with open_store(tmp_path) as st:
         st.register(_runs(2))
