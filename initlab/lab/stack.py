@@ -272,8 +272,17 @@ def _sequential(models, data, config, data_seed, progress) -> list[RunResult]:
     return [train(m, data, config, data_seed=data_seed, progress=progress) for m in models]
 
 
-def _train_group(models, data, config, data_seed, progress) -> list[RunResult]:
-    engine = choose_engine(models, data, config)[0] if len(models) > 1 else None
+def _engine_for(models, data, config):
+    """The stacked engine for a group (None: train its models one after another)."""
+    return choose_engine(models, data, config)[0] if len(models) > 1 else None
+
+
+_BUILD = object()
+
+
+def _train_group(models, data, config, data_seed, progress, engine=_BUILD) -> list[RunResult]:
+    if engine is _BUILD:
+        engine = _engine_for(models, data, config)
     if engine is None:
         return _sequential(models, data, config, data_seed, progress)
     return run_loop(engine, data, config, data_seed=data_seed, progress=progress)
@@ -284,12 +293,17 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     ``progress``: its callback may touch objects bound to this thread, such as the store's
     SQLite connection), the others in forked processes where that is safe
     (:mod:`initlab.lab.forked`: no shared GIL), else in threads (torch ops release the
-    GIL). One intra-op thread each."""
+    GIL). One intra-op thread each.
+
+    Every group's engine is built first, here: building one traces the model with torch.fx,
+    which patches ``nn.Module.__call__`` while it runs, so no other thread may be calling a
+    model meanwhile."""
     mode = group_mode()
     problem = fork_problem(config.device) if mode != "threads" else "threads requested"
     if mode == "processes" and problem is not None:
         raise ConfigError(f"${GROUPS_ENV}=processes, but {problem}; hint: unset {GROUPS_ENV} "
                           "or set it to threads")
+    engines = [_engine_for(g, data, config) for g in groups]
     results: list = [None] * len(groups)
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -301,19 +315,19 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     def work(i: int) -> None:
         try:
             torch.set_num_threads(1)
-            results[i] = _train_group(groups[i], data, config, data_seed, quiet)
+            results[i] = _train_group(groups[i], data, config, data_seed, quiet, engines[i])
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)
             stop.set()
 
-    def child_work(group):
+    def child_work(i):
         def orphaned_check(orphaned):
             def report(epoch, step, loss):
                 if orphaned():
                     os._exit(1)
-            return _train_group(group, data, config, data_seed, report), group
+            return _train_group(groups[i], data, config, data_seed, report, engines[i]), groups[i]
         return orphaned_check
 
     before = torch.get_num_threads()
@@ -323,7 +337,7 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     try:
         for i in range(1, len(groups)):
             if problem is None:
-                forked.append((i, ForkedGroup(child_work(groups[i]), groups[i], stop.set)))
+                forked.append((i, ForkedGroup(child_work(i), groups[i], stop.set)))
             else:
                 workers.append(threading.Thread(target=work, args=(i,), daemon=True,
                                                 name=f"initlab-train-{i}"))
@@ -335,7 +349,7 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
             if progress is not None:
                 progress(epoch, step, loss)
 
-        results[0] = _train_group(groups[0], data, config, data_seed, report)
+        results[0] = _train_group(groups[0], data, config, data_seed, report, engines[0])
     except _Stopped:
         pass
     except BaseException:

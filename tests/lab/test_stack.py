@@ -242,6 +242,32 @@ def test_an_error_in_a_worker_group_reaches_the_caller(groups_mode):
         assert torch.get_num_threads() == 2
 
 
+def test_every_engine_is_built_before_any_group_trains(groups_mode, monkeypatch):
+    """Building a stacked engine traces the model with torch.fx, which patches
+    nn.Module.__call__ while it runs: no group may be training meanwhile."""
+    import initlab.lab.stack as stack_module
+
+    events = []
+    real_choose, real_loop = stack_module.choose_engine, stack_module.run_loop
+
+    def choose(*a, **k):
+        events.append("build")
+        return real_choose(*a, **k)
+
+    def loop(*a, **k):
+        events.append("train")
+        return real_loop(*a, **k)
+
+    monkeypatch.setattr(stack_module, "choose_engine", choose)
+    monkeypatch.setattr(stack_module, "run_loop", loop)
+    with _threads(2):
+        got = train_stacked(_models("seed-cnn", k=4), DS, TrainConfig(batch_size=32, steps=3))
+    assert [r.stacked for r in got] == [2, 2, 2, 2]
+    # in this process: both builds, then group 0's training (the other group's training
+    # is in a thread, or in a forked child whose events stay there)
+    assert events[:2] == ["build", "build"] and "build" not in events[2:]
+
+
 class _Unpicklable(Exception):
     def __init__(self, handle):
         super().__init__(f"cannot train with {handle}")
