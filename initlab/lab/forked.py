@@ -9,8 +9,9 @@ parameters, which are loaded into the caller's models (so, as with threads, the 
 are trained in place).
 
 Used where it is safe, see :func:`fork_problem`: Linux, CPU training, CUDA not
-initialized in the process, Ray not running in it (a Ray worker trains its groups in threads); ``$INITLAB_GROUPS=threads`` turns it
-off (``processes`` insists, failing where fork is unsafe). A child ignores Ctrl-C (the
+initialized in the process, Ray not running in it (a Ray worker trains its groups in
+threads); ``$INITLAB_GROUPS=threads`` turns it off (``processes`` insists, failing where
+fork is unsafe); a fork that fails (process limit, memory) falls back to a thread. A child ignores Ctrl-C (the
 parent stops it), dies with its parent (``PR_SET_PDEATHSIG``, and a parent-pid check at
 every progress report), and an exception in it reaches the caller with its message; a
 child killed by a signal is reported as such.

@@ -245,9 +245,9 @@ def train_stacked(models, data, config: TrainConfig, *, data_seed: int = 0,
     models per core (:func:`cpu_groups`), each group trained on its own core (the first in
     the calling thread, the others in forked processes or, where fork is unsafe or
     ``$INITLAB_GROUPS=threads``, in threads) with one intra-op thread, stacked when it has
-    two or more models: the groups never wait for
-    each other, where torch's intra-op threads synchronize after every small kernel (on a
-    shared 2-core machine that was up to 10x slower). ``"always"``: all models as one
+    two or more models: the groups never wait for each other, where torch's intra-op
+    threads synchronize after every small kernel (on a shared 2-core machine that was up
+    to 10x slower). ``"always"``: all models as one
     stacked network whenever they allow it. ``"never"``: one after another. Each result's
     ``stacked`` field says how many models were trained together (1: alone). The models
     are trained in place, like :func:`train`; results equal training them one by one.
@@ -337,11 +337,14 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     try:
         for i in range(1, len(groups)):
             if problem is None:
-                forked.append((i, ForkedGroup(child_work(i), groups[i], stop.set)))
-            else:
-                workers.append(threading.Thread(target=work, args=(i,), daemon=True,
-                                                name=f"initlab-train-{i}"))
-                workers[-1].start()
+                try:
+                    forked.append((i, ForkedGroup(child_work(i), groups[i], stop.set)))
+                    continue
+                except OSError:  # no fork now (process limit, memory): this group in a thread
+                    pass
+            workers.append(threading.Thread(target=work, args=(i,), daemon=True,
+                                            name=f"initlab-train-{i}"))
+            workers[-1].start()
 
         def report(epoch, step, loss):
             if stop.is_set():

@@ -304,6 +304,25 @@ def test_a_forked_group_that_dies_or_fails_oddly_is_reported(kind, monkeypatch):
             train_stacked(ms, DS, TrainConfig(batch_size=32, steps=400, check_every=2))
 
 
+def test_a_failed_fork_trains_that_group_in_a_thread(monkeypatch):
+    import initlab.lab.stack as stack_module
+
+    def no_fork(*a, **k):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(stack_module, "ForkedGroup", no_fork)
+    ms = _models("seed-cnn", k=4)
+    refs = [copy.deepcopy(m) for m in ms]
+    cfg = TrainConfig(batch_size=32, steps=6, **SGD)
+    with _threads(2):
+        got = train_stacked(ms, DS, cfg, data_seed=1)
+    ref = [train(m, DS, cfg, data_seed=1) for m in refs]
+    assert [r.stacked for r in got] == [2, 2, 2, 2]
+    for s, r in zip(got, ref):
+        assert torch.allclose(torch.tensor(s.step_losses), torch.tensor(r.step_losses),
+                              rtol=1e-5, atol=1e-6)
+
+
 def test_groups_mode_is_validated_and_fork_is_refused_where_unsafe(monkeypatch):
     monkeypatch.setenv(GROUPS_ENV, "forks")
     with pytest.raises(ConfigError, match=r"Invalid \$INITLAB_GROUPS: got 'forks'; expected "
