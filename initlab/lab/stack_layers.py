@@ -14,8 +14,9 @@ features contiguous), while
 On CPU the convs run channels-last (NHWC max-pooling is several times faster), a flatten
 feeding a Linear is folded into it (which reads the NHWC maps in place, see
 :meth:`StackedLinear._from_maps`), other flattens hand their gradient back channels-last,
-and a ReLU feeding a max-pool is moved after it (:func:`pool_before_relu`, exact). Parameters are stored stacked, ``(K, *shape)``, so one
-elementwise optimizer over them equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
+and a ReLU feeding a max-pool is moved after it (:func:`pool_before_relu`, exact).
+Parameters are stored stacked, ``(K, *shape)``, so one elementwise optimizer over them
+equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
 Conv2d and parameter-free modules; the caller checks the result against the K models on a
 probe batch before trusting it (a custom ``forward`` could mix channels).
 """
@@ -43,7 +44,7 @@ class StackedLinear(nn.Module):
 
     def forward(self, x):
         k, n_in, n_out = self.members, self.in_features, self.out_features
-        if x.dim() == 4:  # a flatten(1) folded into this layer (fold_flatten)
+        if x.dim() == 4:  # a flatten(1) folded into this layer (see _rewritten)
             return self._from_maps(x)
         if x.dim() != 2:
             raise RuntimeError(f"StackedLinear expects 2-d input, got {tuple(x.shape)}")
@@ -59,7 +60,6 @@ class StackedLinear(nn.Module):
                else torch.bmm(xs, wt))                                    # (K, B, out)
         return out.transpose(0, 1).reshape(x.shape[0], k * n_out)
 
-
     def _from_maps(self, x):
         """``self(flatten(x))`` for stacked NHWC feature maps ``x`` (B, K*C, H, W), without
         reordering them.
@@ -68,7 +68,7 @@ class StackedLinear(nn.Module):
         batch of H*W*K matrices (B, C) with a constant stride, so one ``bmm`` against the
         weight reordered to (H*W*K, C, out) computes every (position, member) partial
         product, summed over positions. Flattening would convert the maps to NCHW and the
-        gradient back (two full copies per step; measured as 10-13% of a seed-cnn step).
+        gradient back (copies that measured 5-12% of a stacked seed-cnn step).
         Used when the partial products are not much bigger than the input (out <= 2*C);
         otherwise the flatten is done here.
         """
