@@ -77,8 +77,9 @@ def parse_model_args(pairs) -> dict:
                    "stacked).")
 @click.option("--stack/--no-stack", default=True, show_default=True,
               help="Train the inits of one seed together, stacked into wider models: on "
-                   "CUDA all as one model, on CPU one stacked group per core, the groups in "
-                   "parallel threads; --no-stack: one after another.")
+                   "CUDA all as one model, on CPU one stacked group per core, trained in "
+                   "parallel (forked processes; INITLAB_GROUPS=threads: threads); "
+                   "--no-stack: one after another.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="Where runs train: this machine, or a Ray cluster "
                                       "(pip install 'initlab[ray]').")

@@ -357,8 +357,8 @@ def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed:
     """Train several models on the same batches; the same results as one by one.
 
     ``stack``: ``"auto"`` (all stacked on CUDA; on CPU one stacked group per core, the
-    groups trained in parallel threads), ``"always"`` (all stacked whenever the models
-    allow it), ``"never"`` (one after another). See :func:`initlab.lab.stack.train_stacked`.
+    groups trained in parallel, forked or in threads), ``"always"`` (all stacked whenever
+    the models allow it), ``"never"`` (one after another). See :func:`initlab.lab.stack.train_stacked`.
     """
     from initlab.lab.stack import train_stacked as _impl
 
