@@ -366,17 +366,20 @@ def duplicate_fractions(vectors: list[torch.Tensor], *, skip_zero: bool = False,
     usable = [i for i, v in enumerate(vectors) if _usable(v) and (finite or all_finite(v))]
     out = [math.nan] * len(vectors)
     direct: dict[tuple, list[int]] = {}
+    rest = []
     for i in usable:
         v = vectors[i]
         if _direct(v):
             direct.setdefault((tuple(v.shape), v.dtype, v.device), []).append(i)
+        else:
+            rest.append(i)
     for (shape, *_), idx in direct.items():
         per = max(1, _DIRECT_BLOCK // (shape[0] * shape[0]))
         for lo in range(0, len(idx), per):
             chunk = idx[lo:lo + per]
             for i, frac in zip(chunk, _direct_fractions([vectors[i] for i in chunk], skip_zero)):
                 out[i] = frac
-    usable = [i for i in usable if not _direct(vectors[i])]
+    usable = rest
     mats = [vectors[i].contiguous() for i in usable]
     flags = screen([_Rows(m) for m in mats], skip_zero=skip_zero)
     for i, m, flag in zip(usable, mats, flags):

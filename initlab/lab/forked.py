@@ -27,7 +27,6 @@ import signal
 import struct
 import sys
 import threading
-import traceback
 
 import torch
 
@@ -154,9 +153,8 @@ class ForkedGroup:
         if self._outcome[0] == "error":
             raise self._outcome[1]
         _, results, states = self._outcome
-        with torch.no_grad():
-            for model, state in zip(self.models, states):
-                model.load_state_dict(state)
+        for model, state in zip(self.models, states):
+            model.load_state_dict(state)
         return results
 
 
@@ -166,5 +164,6 @@ def _portable(exc: BaseException) -> BaseException:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:  # noqa: BLE001 - any unpicklable exception becomes text
-        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return RuntimeError(text)
+        from initlab.lab.sweep import error_text
+
+        return RuntimeError(error_text(exc))

@@ -77,7 +77,7 @@ class StackedLinear(nn.Module):
         c, pos = kc // k, h * w
         if (kc != k * c or c * pos != self.in_features or n_out > 2 * c or pos < 2
                 or not x.is_contiguous(memory_format=torch.channels_last) or x.is_contiguous()):
-            return self(StackedFlatten()(x))
+            return self(flatten_keep_layout(x))
         xb = x.permute(0, 2, 3, 1).reshape(b, pos, k, c).permute(1, 2, 0, 3)
         xb = xb.reshape(pos * k, b, c)                                    # a view
         wb = self.weight.view(k, n_out, c, pos).permute(3, 0, 2, 1).reshape(pos * k, c, n_out)
@@ -135,14 +135,20 @@ class _FlattenKeepLayout(torch.autograd.Function):
         return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
 
 
+def flatten_keep_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x.flatten(1)``; for an NHWC tensor that needs a gradient, one whose gradient goes
+    back NHWC."""
+    if (x.dim() == 4 and x.requires_grad and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        return _FlattenKeepLayout.apply(x)
+    return x.flatten(1)
+
+
 class StackedFlatten(nn.Flatten):
     """``nn.Flatten()`` (dims 1..-1) that keeps a channels-last gradient channels-last."""
 
     def forward(self, x):
-        if (x.dim() == 4 and x.requires_grad and not x.is_contiguous()
-                and x.is_contiguous(memory_format=torch.channels_last)):
-            return _FlattenKeepLayout.apply(x)
-        return x.flatten(1)
+        return flatten_keep_layout(x)
 
 
 # Modules without parameters that act per channel/position (safe on the stacked layout).

@@ -448,10 +448,12 @@ def test_stacked_seed_cnn_runs_channels_last_with_pool_first_and_flatten_folded(
     (2, 16, 10, 1, "nhwc"),     # 1x1 maps: flattened
 ])
 def test_stacked_linear_on_maps_equals_flatten_then_linear(k, c, out, hw, layout, monkeypatch):
+    import initlab.lab.stack_layers as stack_layers
+
     flattened = []
-    real = StackedFlatten.forward
-    monkeypatch.setattr(StackedFlatten, "forward",
-                        lambda self, x: flattened.append(1) or real(self, x))
+    real = stack_layers.flatten_keep_layout
+    monkeypatch.setattr(stack_layers, "flatten_keep_layout",
+                        lambda x: flattened.append(1) or real(x))
     g = torch.Generator().manual_seed(k * 100 + c)
     linears = [nn.Linear(c * hw * hw, out) for _ in range(k)]
     for lin in linears:

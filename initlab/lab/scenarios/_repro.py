@@ -92,6 +92,14 @@ def minibatches(n: int, batch: int, generator: torch.Generator):
         pos += batch
 
 
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on ``loss`` (gradients cleared first); returns ``loss``."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def tail_mean(values, n: int = 50) -> float:
     """Mean of the last ``n`` values (nan when empty)."""
     vals = list(values)[-n:]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, minibatches, save
+from initlab.lab.scenarios._repro import descend, fmt, fmt_list, get_data, minibatches, save
 
 VARIANTS = {
     True: {"width": 256, "steps": 1500, "every": 100, "n_train": 20000},
@@ -68,10 +68,7 @@ def saturation_run(data, width: int, steps: int, every: int, seed: int = 0) -> l
         if step == steps:
             break
         idx = next(batches)
-        loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        descend(opt, F.cross_entropy(model(data.train_x[idx]), data.train_y[idx]))
     return rows
 
 

@@ -21,7 +21,14 @@ from torch import nn
 
 import initlab
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, save, variant
+from initlab.lab.scenarios._repro import (
+    descend,
+    get_data,
+    minibatches,
+    pool_images,
+    save,
+    variant,
+)
 
 VARIANTS = {
     True: {"depths": (4, 16), "width": 32, "seeds": 1, "n_train": 2048, "max_steps": 600},
@@ -68,10 +75,7 @@ def steps_to_threshold(x, t, init: str, depth: int, width: int, threshold: float
             if not torch.isfinite(torch.tensor(full)):
                 return None
         idx = next(batches)
-        loss = ((model(x[idx]) - t[idx]) ** 2).sum(1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        descend(opt, ((model(x[idx]) - t[idx]) ** 2).sum(1).mean())
     return None
 
 

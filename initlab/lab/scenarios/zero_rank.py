@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import initlab
 from initlab.lab.models import build
 from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import get_data, minibatches, pool_images, rank, save
+from initlab.lab.scenarios._repro import descend, get_data, minibatches, pool_images, rank, save
 
 # The fast variant is the same experiment scaled down: images pooled to 7x7 (d = 49), n = 64.
 VARIANTS = {
@@ -63,10 +63,7 @@ def train_ranks(model, data, *, steps: int, batch_size: int, checkpoints, seed: 
         if step == steps:
             break
         idx = next(batches)
-        loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = descend(opt, F.cross_entropy(model(data.train_x[idx]), data.train_y[idx]))
         losses.append(float(loss.detach()))
     d = model.fc1.weight.shape[0]
     dead = int((model.fc2.weight[d:].abs().sum(1) == 0).sum())
