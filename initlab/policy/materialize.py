@@ -1,15 +1,20 @@
 """Meta-device models: allocate every tensor once and fill it, never running default init.
 
 ``materialize`` plans first (a bad policy fails before any allocation), checks that every
-meta parameter has a row and every meta buffer a known initializer (else one error
-listing them: after ``to_empty`` they would silently hold garbage), checks that the
-tensors fit in the device's available memory, then allocates and fills. The values equal
-``initlab.apply`` on the same model built normally, bit for bit.
+meta parameter has a row and computes every meta buffer's values (else one error listing
+what would be left: after allocation it would silently hold garbage), checks that the
+tensors fit in the device's available memory, then allocates and fills, and ends with the
+audit (:func:`initlab.policy.audit.audit`). Parameter values equal ``initlab.apply`` on the
+same model built normally, bit for bit; buffer values equal a normal CPU build.
 
-Buffers are filled by the owning module's own methods, first that applies:
-``reset_running_stats()`` (BatchNorm/InstanceNorm), ``reset_buffers()``,
-``_init_buffers()``, or ``reset_parameters()`` for modules that own no parameters (so it
-cannot re-initialize weights).
+* Buffers: the first strategy of :data:`initlab.policy.buffers.BUFFER_INITS` that fills
+  them (BatchNorm statistics, the module's ``reset_buffers``, the model's own init such as
+  HF ``_init_weights``, known HF buffers, a parameter-free ``reset_parameters``), computed
+  before anything is allocated; no forward pass.
+* Rows whose init is ``"keep"`` on a meta parameter: the model's own init for the owning
+  module runs for real (seeded from the initlab seed).
+* Tensors model code created off the meta device (e.g. with ``torch.Tensor(n)``) keep their
+  constructor values, move to ``device``, and the audit says so ("constructor, not meta").
 """
 
 from __future__ import annotations
@@ -21,40 +26,17 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.policy.apply import check_seed, execute, select_rows
-from initlab.policy.plan import Plan, build_plan
+from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY
+from initlab.policy.audit import audit as run_audit
+from initlab.policy.buffers import BUFFER_INITS, buffer_values, native_init_fn, run_native
+from initlab.policy.plan import Plan, PlanRow, build_plan
 from initlab.policy.roles import iter_targets
 
 __all__ = ["materialize", "available_memory", "check_device", "BUFFER_INITS"]
 
-
-def _running_stats(m: nn.Module):
-    if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
-        return m.reset_running_stats
-    return None
-
-
-def _own_method(name):
-    def find(m: nn.Module):
-        fn = getattr(m, name, None)
-        return fn if callable(fn) else None
-
-    return find
-
-
-def _param_free_reset(m: nn.Module):
-    if any(True for _ in m.parameters(recurse=False)):
-        return None
-    fn = getattr(m, "reset_parameters", None)
-    return fn if callable(fn) else None
-
-
-# (label, finder) in order; a finder returns the bound method that fills the module's buffers
-BUFFER_INITS = (
-    ("reset_running_stats", _running_stats),
-    ("reset_buffers", _own_method("reset_buffers")),
-    ("_init_buffers", _own_method("_init_buffers")),
-    ("reset_parameters (module owns no parameters)", _param_free_reset),
-)
+CONSTRUCTOR_VALUES = "_initlab_constructor_values"
+"""``model.__dict__`` key of {name: CPU tensor}: constructor values kept for meta tensors
+(``initlab.hf.from_config``); used before any other way of filling them."""
 
 
 def _fmt_bytes(n: int) -> str:
@@ -109,24 +91,6 @@ def _check_memory(tensors: list[tuple[str, torch.Tensor]], device: torch.device)
         )
 
 
-def _buffer_jobs(model: nn.Module, meta_buffers: set[str]):
-    jobs, left = [], []
-    for mname, m in model.named_modules():
-        own = [f"{mname}.{b}" if mname else b for b, t in m.named_buffers(recurse=False)
-               if t is not None]
-        own = [b for b in own if b in meta_buffers]
-        if not own:
-            continue
-        for label, finder in BUFFER_INITS:
-            fn = finder(m)
-            if fn is not None:
-                jobs.append((mname, label, fn))
-                break
-        else:
-            left.extend(own)
-    return jobs, left
-
-
 def _allocate(model: nn.Module, device: torch.device) -> None:
     """Give every meta tensor storage on ``device`` (shared tensors stay shared).
 
@@ -156,13 +120,68 @@ def _allocate(model: nn.Module, device: torch.device) -> None:
                 store[k] = memo[id(t)]
 
 
+def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict) -> dict[str, list[str]]:
+    """{module name: [parameter names]} whose "keep" rows need the model's own init."""
+    out: dict[str, list[str]] = {}
+    missing = []
+    for r in rows:
+        if r.init != "keep" or r.name in kept:
+            continue
+        mname = r.name.rpartition(".")[0]
+        if native_init_fn(model, mname) is None:
+            missing.append(r.name)
+        else:
+            out.setdefault(mname, []).append(r.name)
+    if missing:
+        raise ConfigError(
+            f"materialize cannot keep {len(missing)} meta parameter(s) ({', '.join(missing[:6])}"
+            f"{' ...' if len(missing) > 6 else ''}): a meta tensor has no values to keep and "
+            "the model has no own init for its module; expected a rule for each. Hint: add a "
+            "Rule(name=..., init=...) for them, or build the model on CPU and use initlab.apply."
+        )
+    return out
+
+
+def _left_error(left: list[str], errors: dict[str, str]) -> ConfigError:
+    ways = ", ".join(s.label for s in BUFFER_INITS)
+    why = next((f" ({n}: {errors[n]})" for n in left if n in errors), "")
+    return ConfigError(
+        f"materialize would leave {len(left)} tensor(s) uninitialized (garbage after "
+        f"allocation): {', '.join(left[:10])}{' ...' if len(left) > 10 else ''}{why}. Hint: add "
+        "rules for these parameters; a buffer needs its module to have a reset_buffers() "
+        f"method (tried: {ways})."
+    )
+
+
+def _snapshot(model: nn.Module, names: set[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    return [(tensors[n], tensors[n].detach().clone()) for n in sorted(names) if n in tensors]
+
+
+def _fill_kept(model, names: set[str], kept: dict) -> None:
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    for n in names:
+        tensors[n].detach().copy_(kept[n])
+
+
 def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
-                example_input=None, check_memory: bool = True, threads: int | None = None
-                ) -> nn.Module:
+                example_input=None, check_memory: bool = True, threads: int | None = None,
+                audit: bool = True) -> nn.Module:
     """Allocate a meta-device ``model`` on ``device`` and initialize it by ``policy``.
 
-    Returns the model (the same object). Parameters not on the meta device are moved to
-    ``device`` and left as they are.
+    Args:
+        model: a model built under ``with torch.device("meta"):`` (or partly on meta).
+        policy: a preset name, a Policy, a Plan, or an initializer spec.
+        seed: the seed of the keyed random streams.
+        device: where the tensors are allocated.
+        example_input: used by the plan when activations must be found by running the model.
+        check_memory: refuse (before allocating) when the tensors do not fit in memory.
+        threads: threads filling the random streams (None: initlab's default).
+        audit: end with :func:`initlab.audit` and raise when a tensor escaped.
+
+    Returns:
+        The model (the same object). Tensors not on the meta device keep their values and
+        move to ``device``. The executed plan is recorded in ``model._initlab_plans``.
     """
     from initlab.policy.presets import resolve
 
@@ -172,6 +191,8 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
     seed = check_seed(seed)
     meta_params = {n for n, p in model.named_parameters() if p.is_meta}
     meta_buffers = {n for n, b in model.named_buffers() if b is not None and b.is_meta}
+    constructor = sorted(n for n, t in [*model.named_parameters(), *model.named_buffers()]
+                         if t is not None and not t.is_meta)
     if not meta_params and not meta_buffers:
         raise ConfigError(
             f"{type(model).__name__} has no tensors on the meta device; materialize() expects a "
@@ -184,22 +205,45 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
         targets = [t for t in iter_targets(model) if t.name in meta_params]
         plan = build_plan(model, resolve(policy), example_input, targets=targets) if targets else Plan([], {})
     rows = select_rows(plan, meta_params)
-    covered = {r.name for r in rows}
-    jobs, left = _buffer_jobs(model, meta_buffers)
-    left = sorted(meta_params - covered) + left
+    kept = {n: v for n, v in model.__dict__.get(CONSTRUCTOR_VALUES, {}).items()
+            if n in meta_params | meta_buffers}
+    keep_modules = _keep_modules(model, rows, kept)
+    found = buffer_values(model, meta_buffers - set(kept), seed=seed)
+    left = sorted(meta_params - {r.name for r in rows} - set(kept)) + found.left
     if left:
-        raise ConfigError(
-            f"materialize would leave {len(left)} tensor(s) uninitialized (garbage after "
-            f"allocation): {', '.join(left[:10])}{' ...' if len(left) > 10 else ''}. Hint: add "
-            "rules for these parameters, or give the owning module a reset_buffers() method."
-        )
+        raise _left_error(left, found.errors)
     tensors = [(n, p) for n, p in model.named_parameters() if p.is_meta]
     tensors += [(n, b) for n, b in model.named_buffers() if b is not None and b.is_meta]
     if check_memory:
         _check_memory(tensors, device)
     _allocate(model, device)
-    execute(model, rows, seed, threads)
+    native: dict[str, str] = {}
     with torch.no_grad():
-        for _, _, fn in jobs:
-            fn()
+        if keep_modules:
+            saved = _snapshot(model, set(constructor))  # own inits must not touch these
+            for names in keep_modules.values():
+                for n in names:
+                    model.get_parameter(n).detach().fill_(float("nan"))  # the audit sees a miss
+            for mname, label in run_native(model, keep_modules, seed=seed).items():
+                native.update(dict.fromkeys(keep_modules[mname], label))
+            for t, clone in saved:
+                t.detach().copy_(clone)
+        _fill_kept(model, set(kept), kept)
+        buffers = dict(model.named_buffers())
+        for n, value in found.values.items():
+            buffers[n].detach().copy_(value)
+        execute(model, [r for r in rows if r.init != "keep"], seed, threads)
+    record = {"buffers": dict(found.labels), "native": native, "constructor": constructor,
+              "kept": sorted(kept)}
+    done = Plan(rows, {**plan.meta, "seed": seed, MATERIALIZED_KEY: record})
+    model.__dict__.setdefault(PLANS_KEY, []).append(done)
+    if audit:
+        report = run_audit(model, done)
+        if not report.ok:
+            raise ConfigError(
+                f"materialize finished but {len(report.problems)} tensor(s) escaped "
+                f"initialization: {'; '.join(report.problems[:3])}"
+                f"{' ...' if len(report.problems) > 3 else ''}. Hint: initlab.audit(model) "
+                "lists every tensor with its provenance; add rules for these."
+            )
     return model

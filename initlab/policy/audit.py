@@ -1,0 +1,321 @@
+"""The exactly-once audit: where every parameter and buffer got its values, and what is wrong.
+
+``audit(model, plan=None, *, state_dict=None)`` lists every tensor of the model (tied
+names folded into one row) with its provenance -- a plan rule, the model's own init, a
+state dict, the constructor, or untouched -- and flags what escaped initialization:
+
+* still on the meta device (never initialized);
+* ``torch.empty`` garbage, seen in the values: NaN/inf, denormals, absurd magnitudes;
+* far outside the planned std (a relative tolerance 6/sqrt(2n) + 0.25 on n sampled values,
+  so a missing sqrt(2) is caught and sampling noise is not; constants and zeros skipped);
+* written twice with different specs (two rows or two plans on the same storage), or tied
+  names treated two ways.
+
+With ``plan=None`` the plans ``initlab.apply`` / ``initlab.materialize`` recorded on the
+model (``model.__dict__["_initlab_plans"]``) are used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.policy.plan import Plan, PlanRow
+from initlab.policy.sharding import local_view
+
+__all__ = ["audit", "AuditReport", "PLANS_KEY", "MATERIALIZED_KEY", "SAMPLE"]
+
+PLANS_KEY = "_initlab_plans"
+"""``model.__dict__`` key of the list of plans executed on the model."""
+
+MATERIALIZED_KEY = "materialized"
+"""``plan.meta`` key where materialize records {"buffers", "native", "constructor"}."""
+
+SAMPLE = 2**16
+"""Values sampled (evenly strided) per tensor for the statistical checks."""
+
+ABSURD = 1e10  # no initializer writes values this large
+STD_FLOOR = 0.25  # structure (padding rows, truncation) moves a std by less than this
+
+
+@dataclass
+class AuditReport:
+    """One row per tensor (tied names together) and the problems found, one line each."""
+
+    rows: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``{"ok", "problems", "rows"}``."""
+        return {"ok": self.ok, "problems": list(self.problems), "rows": [dict(r) for r in self.rows]}
+
+    def table(self):
+        """A rich Table of the rows."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        verdict = "ok" if self.ok else f"{len(self.problems)} problem(s)"
+        table = Table(title=f"initlab audit: {len(self.rows)} tensors, {verdict}")
+        for col in ("tensor", "kind", "shape", "provenance", "init", "planned std", "std", "problems"):
+            table.add_column(col, overflow="fold")
+        for r in self.rows:
+            name = r["name"] + (f" (= {', '.join(r['tied'])})" if r["tied"] else "")
+            cells = (name, r["kind"], "x".join(map(str, r["shape"])) or "()", r["provenance"],
+                     r["init"] or "-", _fmt(r["planned_std"]), _fmt(r["std"]),
+                     "; ".join(r["problems"]) or "-")
+            table.add_row(*(escape(c) for c in cells))
+        return table
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(width=160, record=True, force_terminal=False)
+        with console.capture() as cap:
+            console.print(self.table())
+            for p in self.problems:
+                console.print(f"problem: {p}", markup=False, highlight=False)
+        return cap.get()
+
+    def __repr__(self) -> str:
+        return f"AuditReport({len(self.rows)} tensors, ok={self.ok}, {len(self.problems)} problem(s))"
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def _plans(model: nn.Module, plan) -> list[Plan]:
+    if plan is None:
+        return list(model.__dict__.get(PLANS_KEY, []))
+    items = plan if isinstance(plan, list | tuple) else [plan]
+    out = []
+    for p in items:
+        if isinstance(p, dict):
+            p = Plan.from_dict(p)
+        if not isinstance(p, Plan):
+            raise ConfigError(f"audit() takes a Plan, a plan dict or a list of them; got "
+                              f"{type(p).__name__}. Hint: pass the Plan initlab.apply returned.")
+        out.append(p)
+    return out
+
+
+def _groups(model: nn.Module):
+    """[(kind, names, tensor)], tied names together, in model order."""
+    seen: dict[int, tuple[str, list[str], torch.Tensor]] = {}
+    for kind, items in (("parameter", model.named_parameters(remove_duplicate=False)),
+                        ("buffer", model.named_buffers(remove_duplicate=False))):
+        for name, t in items:
+            if t is None:
+                continue
+            seen.setdefault(id(t), (kind, [], t))[1].append(name)
+    return list(seen.values())
+
+
+def _region(row: PlanRow, length: int) -> tuple[int, int]:
+    if row.chunk is None:
+        return 0, length
+    size = length // row.chunk[1]
+    return row.chunk[0] * size, (row.chunk[0] + 1) * size
+
+
+# ------------------------------------------------------------------------ value checks
+
+
+def _sample(t: torch.Tensor) -> torch.Tensor:
+    flat = t.detach().reshape(-1)
+    step = max(1, flat.numel() // SAMPLE)
+    return flat[::step][:SAMPLE].float()
+
+
+def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> list[str]:
+    """Problems torch.empty garbage or a broken init leave in the values."""
+    if not (t.is_floating_point() and t.numel()):
+        return []
+    local = local_view(t)[0].detach()
+    lo, hi = (float(v) for v in torch.aminmax(local.reshape(-1)))
+    if math.isnan(lo) or math.isnan(hi):
+        return [f"'{name}' holds NaN (never initialized: torch.empty garbage, or a broken init)"]
+    info = torch.finfo(local.dtype)
+    problems = []
+    if kind == "parameter" and (math.isinf(lo) or math.isinf(hi)):
+        problems.append(f"'{name}' is not finite (min {lo:.3g}, max {hi:.3g})")
+    sample = _sample(local)
+    limit = ABSURD if not planned else max(1e4 * planned, 1e3)
+    big = sample.abs()
+    if kind == "buffer":  # masks legitimately hold -inf or the dtype's extremes
+        big = big[torch.isfinite(big) & (big < info.max)]
+    else:
+        big = big[torch.isfinite(big)]
+    if big.numel() and float(big.max()) > limit:
+        problems.append(f"'{name}' holds absurd magnitudes (|x| up to {float(big.max()):.3g}; "
+                        f"expected < {limit:.3g}): never initialized (torch.empty garbage?)")
+    if local.dtype != torch.float16:  # float16's normal range is too narrow to tell
+        tiny = ((sample != 0) & (sample.abs() < info.tiny)).sum()
+        if int(tiny):
+            problems.append(f"'{name}' holds {int(tiny)} denormal value(s) in {sample.numel()} "
+                            "sampled: never initialized (torch.empty garbage?)")
+    return problems
+
+
+def _std_problem(name: str, t: torch.Tensor, row: PlanRow) -> tuple[float | None, str | None]:
+    from initlab.init import get
+
+    if row.std is None or row.std <= 0 or t.dim() == 0 and row.chunk is not None:
+        return None, None
+    try:
+        if not getattr(get(row.init), "random", True):
+            return None, None
+    except Exception:
+        return None, None
+    local, region = local_view(t)
+    if region is not None and row.chunk is not None:
+        return None, None
+    data = local.detach()
+    if row.chunk is not None:
+        a, b = _region(row, data.shape[0])
+        data = data[a:b]
+    sample = _sample(data)
+    n = sample.numel()
+    if n < 2:
+        return None, None
+    std, rms = float(sample.std()), float(sample.square().mean().sqrt())
+    if not (math.isfinite(std) and math.isfinite(rms)):
+        return std, None  # reported as garbage already
+    tol = 6 / math.sqrt(2 * n) + STD_FLOOR
+    dev = min(abs(std / row.std - 1), abs(rms / row.std - 1))
+    if dev > tol:
+        return std, (f"'{row.key}' has std {std:.4g}, far from its planned {row.std:.4g} "
+                     f"({row.init}, rule {row.rule or '?'}; tolerance {tol:.2f} relative)")
+    return std, None
+
+
+# --------------------------------------------------------------------------- the audit
+
+
+def _records(plans: list[Plan]) -> dict[str, str]:
+    """{name: provenance} from materialize's records in the plans' meta."""
+    out: dict[str, str] = {}
+    for p in plans:
+        rec = p.meta.get(MATERIALIZED_KEY) or {}
+        for name, label in (rec.get("buffers") or {}).items():
+            out[name] = f"buffer: {label}"
+        for name, label in (rec.get("native") or {}).items():
+            out[name] = f"native: {label}"
+        for name in rec.get("constructor") or ():
+            out[name] = "constructor, not meta"
+        for name in rec.get("kept") or ():
+            out[name] = "constructor (kept values)"
+    return out
+
+
+def _conflicts(names: list[str], writes: list[tuple[int, PlanRow]], length: int) -> list[str]:
+    problems = []
+    for i, (pi, a) in enumerate(writes):
+        for pj, b in writes[i + 1:]:
+            (a0, a1), (b0, b1) = _region(a, length), _region(b, length)
+            if a.init == b.init or a1 <= b0 or b1 <= a0:
+                continue
+            if a.name != b.name:
+                problems.append(f"tied tensors treated two ways: '{a.key}' by {a.init} and "
+                                f"'{b.key}' by {b.init} (one storage)")
+            else:
+                where = "one plan" if pi == pj else f"plans {pi + 1} and {pj + 1}"
+                problems.append(f"'{a.key}' initialized twice: by {a.init} and by {b.init} ({where})")
+    return problems
+
+
+def _provenance(kind, t, names, last: PlanRow | None, records, in_sd) -> str:
+    if t.is_meta:
+        return "untouched (on meta)"
+    if in_sd:
+        return "state dict"
+    recorded = next((records[n] for n in names if n in records), None)
+    if last is not None:
+        if last.init == "keep":
+            return recorded or "keep (constructor values)"
+        if last.rule == "native" or last.reason.startswith("native"):
+            return f"native: {last.reason.removeprefix('native:').strip() or last.init}"
+        return f"rule {last.rule}" if last.rule else "rule"
+    if recorded:
+        return recorded
+    return "constructor" if kind == "buffer" else "untouched"
+
+
+def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
+    """Provenance of every parameter and buffer of ``model``, and what escaped initialization.
+
+    Args:
+        model: the model to audit (any device; meta tensors are reported as never initialized).
+        plan: a Plan (or plan dict, or list of them); None uses the plans ``initlab.apply`` and
+            ``initlab.materialize`` recorded on the model.
+        state_dict: the weights loaded into the model, if any: their keys count as initialized
+            ("state dict"), and a loaded tensor whose values changed since is flagged.
+
+    Returns:
+        An :class:`AuditReport`: ``.ok``, ``.problems`` (one line each), ``.rows``.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"audit() needs a torch.nn.Module; got {type(model).__name__}.")
+    if state_dict is not None and not hasattr(state_dict, "keys"):
+        raise ConfigError(f"state_dict must be a mapping; got {type(state_dict).__name__}. "
+                          "Hint: audit(model, state_dict=torch.load(path)).")
+    plans = _plans(model, plan)
+    sd_keys = set(state_dict.keys()) if state_dict is not None else set()
+    by_name: dict[str, list[tuple[int, PlanRow]]] = {}
+    for i, p in enumerate(plans):
+        for row in p.rows:
+            by_name.setdefault(row.name, []).append((i, row))
+    records = _records(plans)
+    rows, problems, known = [], [], set()
+    for kind, names, t in _groups(model):
+        known.update(names)
+        mine = [w for n in names for w in by_name.get(n, [])]
+        mine.sort(key=lambda w: w[0])
+        writes = [w for w in mine if w[1].init != "keep"]
+        length = t.shape[0] if t.dim() else 1
+        found = _conflicts(names, writes, length)
+        in_sd = next((n for n in names if n in sd_keys), None)
+        last = mine[-1][1] if mine else None
+        std = None
+        if t.is_meta:
+            found.append(f"'{names[0]}' is still on the meta device (never initialized)")
+        else:
+            planned = last.std if last is not None and last.init != "keep" else None
+            found += _garbage(names[0], t, kind, planned)
+            if in_sd is not None and writes and not torch.equal(
+                    t.detach().cpu(), torch.as_tensor(state_dict[in_sd]).detach().cpu()):
+                found.append(f"'{in_sd}' was loaded from the state dict but its values differ "
+                             f"(overwritten by {writes[-1][1].init}?)")
+            if in_sd is None and not found:
+                latest = {}
+                for _, row in writes:
+                    latest[row.chunk] = row
+                for row in latest.values():
+                    s, problem = _std_problem(names[0], t, row)
+                    std = s if std is None else std
+                    if problem:
+                        found.append(problem)
+        rows.append({
+            "name": names[0], "kind": kind, "tied": names[1:], "shape": list(t.shape),
+            "dtype": str(t.dtype).removeprefix("torch."), "device": str(t.device),
+            "provenance": _provenance(kind, t, names, last, records, in_sd is not None),
+            "init": None if last is None else last.init,
+            "planned_std": None if last is None else last.std, "std": std, "problems": found,
+        })
+        problems += found
+    for name in sorted(set(by_name) - known):
+        problems.append(f"plan row '{name}' names no tensor of {type(model).__name__} "
+                        "(a plan for another model?)")
+    return AuditReport(rows, problems)

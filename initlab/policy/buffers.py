@@ -1,0 +1,350 @@
+"""Buffer values for meta-device models: equal to a normal CPU build, with no forward pass.
+
+A buffer of a meta model has no values; ``materialize`` needs the ones the model's
+constructor would have given it (rotary ``inv_freq``, ``position_ids``, BatchNorm
+statistics, relative position indices, ...). :data:`BUFFER_INITS` is the table of ways to
+recompute them, tried in order for every module that owns a meta buffer; the first one that
+fills a buffer gives its value:
+
+1. ``reset_running_stats()`` (BatchNorm / InstanceNorm);
+2. the module's own ``reset_buffers()`` or ``_init_buffers()``;
+3. the model's own init for that module (HF ``_init_weights``, which in transformers 5
+   recomputes rope frequencies and position ids; see :func:`native_init_fn`);
+4. recomputation rules for known Hugging Face buffers (:data:`KNOWN_BUFFERS`);
+5. ``reset_parameters()`` of a module that owns no parameters.
+
+Every strategy runs *before* anything is allocated, on CPU stand-ins for the module's meta
+buffers (the module's parameters stay on meta, so writes to them cost nothing), twice, with
+two different prefills: a buffer counts as filled only when both runs give the same values.
+A strategy that raises or leaves a buffer unfilled simply does not apply to it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from initlab.rng import derive
+
+__all__ = ["BUFFER_INITS", "KNOWN_BUFFERS", "BufferValues", "buffer_values", "native_init_fn",
+           "run_native"]
+
+Finder = Callable[[nn.Module, str, nn.Module], "Callable[[], None] | None"]
+
+
+# ------------------------------------------------------------------ the model's own init
+
+
+def _own_init_fallback(model: nn.Module, module_name: str):
+    """Used until initlab.policy.native lands: the nearest HF PreTrainedModel ancestor's
+    ``_init_weights(module)``, else the module's own reset method."""
+    module = model.get_submodule(module_name)
+    parts = module_name.split(".") if module_name else []
+    for depth in range(len(parts), -1, -1):
+        owner = model.get_submodule(".".join(parts[:depth]))
+        fn = getattr(owner, "_init_weights", None)
+        defining = next((c for c in type(owner).__mro__ if "_init_weights" in vars(c)), None)
+        if callable(fn) and defining is not None and any(
+                "PreTrainedModel" in c.__name__ for c in type(owner).__mro__):
+            return functools.partial(fn, module), f"{defining.__name__}._init_weights"
+    for attr in ("reset_parameters", "_reset_parameters", "init_weights"):
+        fn = getattr(module, attr, None)
+        if callable(fn):
+            return fn, f"{type(module).__name__}.{attr}"
+    return None
+
+
+def native_init_fn(model: nn.Module, module_name: str):
+    """``(fn, label)``: a zero-argument callable running the model's own init for one module,
+    or None. Delegates to ``initlab.policy.native`` when it is installed.
+
+    Args:
+        model: the whole model (HF inits live on its PreTrainedModel ancestors).
+        module_name: the module's qualified name ("" for the root).
+
+    Returns:
+        ``(callable, label)`` such as ``(fn, "LlamaPreTrainedModel._init_weights")``, or None.
+    """
+    try:
+        from initlab.policy import native
+    except ImportError:
+        native = None
+    if native is not None and hasattr(native, "native_init_fn"):
+        return native.native_init_fn(model, module_name)
+    return _own_init_fallback(model, module_name)
+
+
+def _forked(seed: int, key: str, fn: Callable[[], None]) -> None:
+    """Run ``fn`` under the global torch RNG forked and seeded from (seed, key)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive(seed, "native", key))
+        fn()
+
+
+def run_native(model: nn.Module, module_names: Iterable[str], *, seed: int) -> dict[str, str]:
+    """Run the model's own init for real for each module; ``{module_name: label}``.
+
+    Args:
+        model: the model (its tensors must have storage).
+        module_names: the modules to initialize.
+        seed: the initlab seed; each module's RNG is derived from (seed, its name).
+
+    Returns:
+        The label of each module that had an own init; the others are left out.
+    """
+    try:
+        from initlab.policy import native
+    except ImportError:
+        native = None
+    if native is not None and hasattr(native, "run_native"):
+        return native.run_native(model, module_names, seed=seed)
+    done = {}
+    with torch.no_grad():
+        for name in module_names:
+            found = native_init_fn(model, name)
+            if found is not None:
+                _forked(seed, name, found[0])
+                done[name] = found[1]
+    return done
+
+
+# ------------------------------------------------------------- recomputing known buffers
+
+
+def _rope(module: nn.Module, attr: str, buf: torch.Tensor) -> torch.Tensor | None:
+    config = getattr(module, "config", None)
+    if config is None:
+        return None
+    fn = getattr(module, "rope_init_fn", None)
+    if not callable(fn):
+        rope_type = getattr(module, "rope_type", "default")
+        fn = getattr(module, f"compute_{rope_type}_rope_parameters", None)
+        if not callable(fn):
+            try:
+                from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+            except ImportError:
+                return None
+            fn = ROPE_INIT_FUNCTIONS.get(rope_type)
+    if not callable(fn):
+        return None
+    out = fn(config)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _position_ids(module, attr, buf):
+    return torch.arange(buf.shape[-1], dtype=buf.dtype).expand(buf.shape)
+
+
+def _zeros(module, attr, buf):
+    return torch.zeros(buf.shape, dtype=buf.dtype)
+
+
+KNOWN_BUFFERS: dict[str, Callable[[nn.Module, str, torch.Tensor], torch.Tensor | None]] = {
+    "inv_freq": _rope,
+    "original_inv_freq": _rope,
+    "position_ids": _position_ids,
+    "token_type_ids": _zeros,
+}
+"""Buffer attribute name -> ``rule(module, attr, buffer) -> value or None`` (HF conventions)."""
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def _running_stats(model, mname, m):
+    if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
+        return m.reset_running_stats
+    return None
+
+
+def _own_method(name: str) -> Finder:
+    def find(model, mname, m):
+        fn = getattr(m, name, None)
+        return fn if callable(fn) else None
+
+    return find
+
+
+def _native(model, mname, m):
+    found = native_init_fn(model, mname)
+    return None if found is None else found[0]
+
+
+def _known(model, mname, m):
+    attrs = [a for a, b in m._buffers.items() if b is not None and a in KNOWN_BUFFERS]
+    if not attrs:
+        return None
+
+    def fill():
+        for a in attrs:
+            value = KNOWN_BUFFERS[a](m, a, m._buffers[a])
+            if value is not None:
+                m._buffers[a].copy_(value)
+
+    return fill
+
+
+def _param_free_reset(model, mname, m):
+    if any(True for _ in m.parameters(recurse=False)):
+        return None
+    fn = getattr(m, "reset_parameters", None)
+    return fn if callable(fn) else None
+
+
+def _native_label(model, mname, m) -> str:
+    found = native_init_fn(model, mname)
+    return "native" if found is None else f"native: {found[1]}"
+
+
+@dataclass(frozen=True)
+class BufferInit:
+    """One way to fill a module's buffers: ``finder(model, module_name, module)`` returns a
+    zero-argument callable, or None when the way does not apply to the module."""
+
+    label: str
+    finder: Finder
+    describe: Callable[[nn.Module, str, nn.Module], str] | None = None
+
+    def name_for(self, model, mname, m) -> str:
+        return self.describe(model, mname, m) if self.describe else self.label
+
+
+BUFFER_INITS: tuple[BufferInit, ...] = (
+    BufferInit("reset_running_stats", _running_stats),
+    BufferInit("reset_buffers", _own_method("reset_buffers")),
+    BufferInit("_init_buffers", _own_method("_init_buffers")),
+    BufferInit("native", _native, _native_label),
+    BufferInit("recomputed (known HF buffer)", _known),
+    BufferInit("reset_parameters (module owns no parameters)", _param_free_reset),
+)
+
+
+# ------------------------------------------------------------------------ computing them
+
+
+@dataclass
+class BufferValues:
+    """What :func:`buffer_values` found: CPU values and the strategy of each filled buffer,
+    and the buffers no strategy could fill (with the errors strategies raised)."""
+
+    values: dict[str, torch.Tensor] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _prefill(t: torch.Tensor, high: bool) -> None:
+    if t.dtype == torch.bool:
+        t.fill_(high)
+    elif t.is_floating_point() or t.is_complex():
+        t.fill_(torch.finfo(t.dtype).max if high else float("nan"))
+    else:
+        info = torch.iinfo(t.dtype)
+        t.fill_(info.max if high else info.min)
+
+
+def _snapshot(m: nn.Module) -> list[tuple[dict, str, torch.Tensor, torch.Tensor]]:
+    """Tensors of ``m``'s subtree that have storage (constructor values a strategy must not
+    overwrite), with clones to restore."""
+    saved = []
+    for sub in m.modules():
+        for store in (sub._parameters, sub._buffers):
+            for k, t in store.items():
+                if t is not None and not t.is_meta:
+                    saved.append((store, k, t, t.detach().clone()))
+    return saved
+
+
+def _restore(saved) -> None:
+    with torch.no_grad():
+        for store, k, t, clone in saved:
+            store[k] = t
+            t.copy_(clone)
+
+
+def _try(fn, seed: int, key: str, m: nn.Module, stand_ins: dict[str, torch.Tensor], high: bool):
+    """Run one strategy on fresh stand-ins; the module's buffers afterwards, or an error text."""
+    saved = _snapshot(m)  # before the stand-ins go in: their writes are what we want
+    for a, t in stand_ins.items():
+        m._buffers[a] = t
+        _prefill(t, high)
+    try:
+        with torch.no_grad(), torch.device("cpu"):
+            _forked(seed, key, fn)
+        return {a: m._buffers[a] for a in stand_ins}, None
+    except Exception as exc:  # a strategy that fails does not apply
+        return None, f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+    finally:
+        _restore(saved)
+
+
+def _filled(a: torch.Tensor | None, b: torch.Tensor | None, like: torch.Tensor) -> bool:
+    if a is None or b is None or a.is_meta or b.is_meta:
+        return False
+    if tuple(a.shape) != tuple(like.shape) or tuple(b.shape) != tuple(like.shape):
+        return False
+    if (a.is_floating_point() or a.is_complex()) and torch.isnan(a).any():
+        return False
+    return torch.equal(a, b)
+
+
+def _module_values(model, mname, m, attrs, seed, out: BufferValues) -> None:
+    metas = {a: m._buffers[a] for a in attrs}
+    pending = list(attrs)
+    try:
+        for strategy in BUFFER_INITS:
+            fn = strategy.finder(model, mname, m)
+            if fn is None:
+                continue
+            label = strategy.name_for(model, mname, m)
+            runs = []
+            for high in (False, True):
+                stand_ins = {a: torch.empty(metas[a].shape, dtype=metas[a].dtype) for a in pending}
+                got, err = _try(fn, seed, mname, m, stand_ins, high)
+                if got is None:
+                    for a in pending:
+                        out.errors.setdefault(_qual(mname, a), f"{label}: {err}")
+                    break
+                runs.append(got)
+            if len(runs) < 2:
+                continue
+            for a in list(pending):
+                if _filled(runs[0][a], runs[1][a], metas[a]):
+                    out.values[_qual(mname, a)] = runs[0][a].detach().clone()
+                    out.labels[_qual(mname, a)] = label
+                    pending.remove(a)
+            if not pending:
+                break
+    finally:
+        for a, t in metas.items():
+            m._buffers[a] = t
+    out.left.extend(_qual(mname, a) for a in pending)
+
+
+def _qual(mname: str, attr: str) -> str:
+    return f"{mname}.{attr}" if mname else attr
+
+
+def buffer_values(model: nn.Module, names: set[str], *, seed: int = 0) -> BufferValues:
+    """CPU values for the meta buffers ``names`` of ``model``, by the first strategy of
+    :data:`BUFFER_INITS` that fills each; nothing of the model is changed.
+
+    Args:
+        model: a model whose buffers ``names`` are on the meta device.
+        names: fully qualified buffer names to compute.
+        seed: seeds the RNG a strategy may draw from (forked; the caller's RNG is kept).
+
+    Returns:
+        A :class:`BufferValues` with the values, the strategy labels, and what is left.
+    """
+    out = BufferValues()
+    for mname, m in model.named_modules():
+        attrs = [a for a, b in m._buffers.items()
+                 if b is not None and b.is_meta and _qual(mname, a) in names]
+        if attrs:
+            _module_values(model, mname, m, attrs, seed, out)
+    return out
