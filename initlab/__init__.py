@@ -31,6 +31,10 @@ from initlab.policy import (  # noqa: E402
 __all__ += ["Plan", "PlanRow", "Policy", "Rule", "apply", "materialize", "plan", "policies",
             "register_policy"]
 
+from initlab.policy import AuditReport, audit  # noqa: E402
+
+__all__ += ["audit", "AuditReport"]
+
 # --- diagnose ---
 from initlab.diagnosis import Report, diagnose  # noqa: E402
 
@@ -43,3 +47,12 @@ from initlab.init.spread import coherence, welch_bound  # noqa: E402
 
 __all__ += ["lsuv_", "LSUVResult", "mean_field", "critical", "MeanField", "coherence",
             "welch_bound"]
+
+
+def __getattr__(name: str):
+    """``initlab.hf``: the Hugging Face integration, imported on first use."""
+    if name == "hf":
+        from initlab.integrations import hf
+
+        return hf
+    raise AttributeError(f"module 'initlab' has no attribute {name!r}")

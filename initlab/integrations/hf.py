@@ -1,0 +1,199 @@
+"""Hugging Face transformers: build a model from its config on the meta device, init once.
+
+``initlab.hf.from_config(config, policy="hf", seed=0)`` builds the model with its
+parameters on the meta device (buffers are computed on the CPU by the constructors, so rope
+frequencies, position ids and masks equal a normal build), then allocates and fills every
+parameter in one pass with ``initlab.materialize``. ``policy="hf"`` reproduces the model's own
+``_init_weights`` distributions from initlab's keyed streams (the same values on any number
+of threads or ranks); any other policy (``"auto"``, a Policy, a spec) works too.
+``state_dict=sd, only="missing"`` loads ``sd`` and initializes only the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError, shown
+
+__all__ = ["from_config", "params_on_meta", "SMALL"]
+
+SMALL = 4096
+"""Parameters up to this many elements keep their constructor values (CLIP's
+``logit_scale``, layer-scale vectors) for the native init to fall back on."""
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError:
+        raise ConfigError(
+            "initlab.hf needs the transformers package; it is not installed. Hint: pip install "
+            "'initlab[hf]' (or pip install transformers)."
+        ) from None
+    return transformers
+
+
+@contextlib.contextmanager
+def params_on_meta(captured: dict[int, tuple[nn.Parameter, torch.Tensor]]) -> Iterator[None]:
+    """Within it, every registered parameter is moved to the meta device; buffers stay put.
+
+    Args:
+        captured: filled with {id(meta parameter): (the parameter, its constructor value)}
+            for parameters of at most :data:`SMALL` elements.
+    """
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param) -> None:
+        register(module, name, param)
+        p = module._parameters.get(name)
+        if p is None or p.is_meta:
+            return
+        kwargs = dict(p.__dict__)
+        kwargs["requires_grad"] = p.requires_grad
+        meta = type(p)(p.detach().to("meta"), **kwargs) if type(p) is not nn.Parameter \
+            else nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad)
+        module._parameters[name] = meta
+        if p.numel() <= SMALL:
+            captured[id(meta)] = (meta, p.detach())
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def _config(config):
+    tf = _transformers()
+    if isinstance(config, tf.PretrainedConfig):
+        return config
+    if isinstance(config, dict) and isinstance(config.get("model_type"), str):
+        rest = {k: v for k, v in config.items() if k != "model_type"}
+        try:
+            return tf.AutoConfig.for_model(config["model_type"], **rest)
+        except ValueError as exc:
+            raise ConfigError(f"Unknown model_type {shown(repr(config['model_type']))} ({exc}); "
+                              "expected one of transformers' model types. Hint: "
+                              "transformers.CONFIG_MAPPING lists them.") from None
+    raise ConfigError(
+        f"from_config needs a transformers config or a dict with 'model_type'; got "
+        f"{type(config).__name__}. Hint: transformers.LlamaConfig(...) or "
+        "{'model_type': 'llama', 'hidden_size': 64}."
+    )
+
+
+def _build(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
+    tf = _transformers()
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if model_class is not None:
+        if hasattr(model_class, "from_config"):
+            return model_class.from_config(config, **kwargs)
+        kwargs.pop("trust_remote_code")
+        return model_class._from_config(config, **kwargs)
+    try:
+        return tf.AutoModelForCausalLM.from_config(config, **kwargs)
+    except ValueError:  # not a causal LM: the bare model
+        return tf.AutoModel.from_config(config, **kwargs)
+
+
+def _construct(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
+    """The model with meta parameters; HF's own init (pointless on meta) skipped, ties made."""
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        model = _build(config, model_class, dtype, trust_remote_code)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    return model
+
+
+def _check_only(only, state_dict) -> None:
+    if only is None and state_dict is not None:
+        raise ConfigError("state_dict= is only used with only='missing'; got only=None. Hint: "
+                          "from_config(config, state_dict=sd, only='missing').")
+    if only is not None and only != "missing":
+        raise ConfigError(f"from_config supports only='missing'; got only={shown(repr(only))}. "
+                          "Hint: initialize a subset with initlab.apply(model, policy, only=...).")
+    if only == "missing" and state_dict is None:
+        raise ConfigError("only='missing' needs the loaded weights; got state_dict=None. Hint: "
+                          "from_config(config, state_dict=sd, only='missing').")
+
+
+def _load(model: nn.Module, state_dict, device) -> None:
+    """Put ``state_dict``'s tensors in place of the meta parameters (ties re-made after)."""
+    if not hasattr(state_dict, "keys"):
+        raise ConfigError(f"state_dict must be a mapping of names to tensors; got "
+                          f"{type(state_dict).__name__}. Hint: state_dict=model.state_dict().")
+    own = model.state_dict(keep_vars=True)
+    unexpected = sorted(k for k in state_dict if k not in own)
+    if unexpected:
+        raise ConfigError(
+            f"state_dict has {len(unexpected)} key(s) the model lacks: "
+            f"{shown(', '.join(unexpected[:5]))}{' ...' if len(unexpected) > 5 else ''}; expected "
+            "names of this model's parameters and buffers. Hint: check the model class and prefix."
+        )
+    loaded = {k: v.detach().to(device=device, dtype=own[k].dtype) for k, v in state_dict.items()}
+    model.load_state_dict(loaded, strict=False, assign=True)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+
+
+def _policy(policy):
+    from initlab.policy import native as _native  # noqa: F401  (registers "@native")
+    from initlab.policy.presets import policies
+    from initlab.policy.rules import Policy, Rule
+
+    if policy == "hf" and "hf" not in policies():
+        return Policy((Rule("@native", label="hf"),), "error", "hf")
+    return policy
+
+
+def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=None,
+                trust_remote_code: bool = False, model_class=None, state_dict=None,
+                only: str | None = None) -> nn.Module:
+    """Build a transformers model from its config and initialize it once, by ``policy``.
+
+    Args:
+        config: a ``transformers.PretrainedConfig``, or a dict with ``"model_type"``.
+        policy: ``"hf"`` (the model's own ``_init_weights`` distributions from keyed
+            streams), ``"auto"``, any preset name, Policy, Plan or initializer spec.
+        seed: the keyed streams' seed.
+        device: where the tensors are allocated.
+        dtype: the model's dtype (None: the config's / transformers' default).
+        trust_remote_code: passed to transformers.
+        model_class: the class to build (default ``AutoModelForCausalLM``, else ``AutoModel``).
+        state_dict: weights to load (with ``only="missing"``).
+        only: ``"missing"``: initialize only what ``state_dict`` lacks.
+
+    Returns:
+        The model on ``device``, every parameter initialized exactly once, ties kept.
+    """
+    from initlab.policy.apply import check_seed
+    from initlab.policy.materialize import check_device, materialize
+    from initlab.policy.native import CONSTRUCTOR_VALUES
+
+    _check_only(only, state_dict)
+    seed = check_seed(seed)
+    dev = check_device(device)
+    config = _config(config)
+    captured: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
+    with params_on_meta(captured):
+        model = _construct(config, model_class, dtype, trust_remote_code)
+    values = {}
+    for name, p in model.named_parameters():
+        entry = captured.get(id(p))
+        if entry is not None and entry[0] is p:
+            values[name] = entry[1]
+    model.__dict__[CONSTRUCTOR_VALUES] = values
+    if state_dict is not None:
+        _load(model, state_dict, dev)
+    if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        return model.to(dev)
+    return materialize(model, _policy(policy), seed=seed, device=dev)
