@@ -1,15 +1,22 @@
 """Which activation follows each weighted layer (the input of the ``auto`` rules).
 
-Two tracers share one table of operations:
+Three ways, tried in order, never an error for want of an example input:
 
-* ``torch.fx.symbolic_trace`` (no input needed) walks the graph forward from each layer;
-* when fx cannot trace the model (data-dependent control flow, ...), a forward pass on
-  ``example_input`` under a ``TorchFunctionMode`` follows the data: every tensor a layer
-  outputs is tagged with the layer's name, transparent operations pass tags on, and an
-  activation that consumes a tagged tensor is that layer's activation.
+* ``torch.fx`` (no input needed) walks the graph forward from each layer;
+* when fx cannot trace the model (data-dependent control flow, every HF model, ...) and an
+  ``example_input`` is given (meta tensors too), a forward pass under a
+  ``TorchFunctionMode`` follows the data: every tensor a layer outputs is tagged with the
+  layer's name, transparent operations pass tags on, and an activation that consumes a
+  tagged tensor is that layer's activation;
+* otherwise the module structure (:mod:`initlab.policy.act_structure`): each forward is read
+  from its source, with activation classes and the model config's ``hidden_act``.
 
-Either way, when a layer's output reaches several consumers, an activation among them wins
-over "none" (so ``if h.sum() > 0`` next to ``tanh(h)`` still makes the layer a tanh layer).
+Activation modules are atomic in all three: ``NewGELUActivation`` is GELU, whatever it calls
+inside (``torch.tanh``). Layers in ``names`` and norm modules are atomic too.
+
+Whatever the way, when a layer's output reaches several consumers, an activation among them
+wins over "none" (so ``if h.sum() > 0`` next to ``tanh(h)`` still makes the layer a tanh
+layer).
 
 What counts as transparent (the activation after it still counts): dropout, reshaping
 (view, reshape, flatten, permute, transpose, squeeze, contiguous, ...), pooling, normalization
@@ -21,14 +28,26 @@ Functional activations (``F.relu``, ``torch.tanh``, ``x.relu()``) count like mod
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass
+import warnings
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from initlab.errors import ConfigError
+from initlab.policy.act_structure import structure_detect
+from initlab.policy.act_table import (
+    _SIZE_FUNCS,
+    _WEIGHT_FUNCS,
+    NONE,
+    ActivationInfo,
+    _classify_call,
+    _classify_module,
+    _func_name,
+    activation_of_module,
+    is_transparent_module,
+)
+
+__all__ = ["ActivationInfo", "NONE", "detect_activations", "activation_of_module", "call_with"]
 
 
 def call_with(model: nn.Module, example_input):
@@ -39,124 +58,12 @@ def call_with(model: nn.Module, example_input):
         return model(**example_input)
     return model(example_input)
 
-__all__ = ["ActivationInfo", "NONE", "detect_activations", "activation_of_module"]
 
-
-@dataclass(frozen=True)
-class ActivationInfo:
-    """The activation after a layer: canonical name, its parameter, and how it was found."""
-
-    name: str                 # relu, leaky_relu, elu, gelu, silu, mish, tanh, sigmoid,
-    #                           softsign, selu, hardswish, softplus, none
-    param: float | None = None  # negative slope for leaky_relu
-    via: str = ""             # how it was found, e.g. "fx: Dropout -> relu"
-
-
-NONE = ActivationInfo("none", via="the layer is not called on its own in the traced forward")
-
-# canonical name, parameter (from args/kwargs/module) -- keyed by function/method name
-_ACT_FUNCS: dict[str, str] = {
-    "relu": "relu", "relu_": "relu", "relu6": "relu", "elu": "elu", "elu_": "elu",
-    "celu": "elu", "leaky_relu": "leaky_relu", "leaky_relu_": "leaky_relu", "rrelu": "leaky_relu",
-    "prelu": "leaky_relu", "gelu": "gelu", "silu": "silu", "mish": "mish", "tanh": "tanh",
-    "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "softsign": "softsign",
-    "selu": "selu", "selu_": "selu", "hardswish": "hardswish", "softplus": "softplus",
-    "hardtanh": "tanh", "hardsigmoid": "sigmoid",
-}
-_ACT_MODULES: dict[type, str] = {
-    nn.ReLU: "relu", nn.ReLU6: "relu", nn.ELU: "elu", nn.CELU: "elu", nn.LeakyReLU: "leaky_relu",
-    nn.RReLU: "leaky_relu", nn.PReLU: "leaky_relu", nn.GELU: "gelu", nn.SiLU: "silu",
-    nn.Mish: "mish", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Softsign: "softsign",
-    nn.SELU: "selu", nn.Hardswish: "hardswish", nn.Softplus: "softplus", nn.Hardtanh: "tanh",
-    nn.Hardsigmoid: "sigmoid",
-}
-_TRANSPARENT_FUNCS = {
-    "dropout", "dropout_", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-    "feature_alpha_dropout", "view", "reshape", "flatten", "unflatten", "permute", "transpose",
-    "contiguous", "squeeze", "unsqueeze", "clone", "to", "float", "type_as",
-    "max_pool1d", "max_pool2d", "max_pool3d", "_max_pool1d", "_max_pool2d", "_max_pool3d",
-    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
-    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "_adaptive_max_pool1d", "_adaptive_max_pool2d", "_adaptive_max_pool3d", "mean",
-    "batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "local_response_norm",
-    "add", "add_", "__add__", "__radd__", "__iadd__", "pad",
-}
-_TRANSPARENT_MODULES: tuple[type, ...] = (
-    nn.modules.dropout._DropoutNd, nn.Identity, nn.Flatten, nn.Unflatten,
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
-_WEIGHT_FUNCS = {"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                 "conv_transpose3d", "bilinear"}
-_SIZE_FUNCS = {"size", "dim", "numel", "shape", "__get__"}
-_SCALING_FUNCS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "div", "div_", "truediv", "__truediv__",
-                  "__itruediv__"}
-
-
-def _func_name(fn) -> str:
-    if isinstance(fn, str):
-        return fn
-    if fn in (operator.add, operator.iadd):
-        return "add"
-    return getattr(fn, "__name__", "")
-
-
-def _slope(name: str, args, kwargs) -> float | None:
-    """The negative slope of a functional leaky ReLU call (torch's defaults otherwise)."""
-    if name.startswith("leaky_relu"):
-        value = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
-        return float(value) if isinstance(value, int | float) else 0.01
-    if name == "prelu":
-        return 0.25
-    if name == "rrelu":
-        lower = kwargs.get("lower", args[1] if len(args) > 1 else 1 / 8)
-        upper = kwargs.get("upper", args[2] if len(args) > 2 else 1 / 3)
-        return (float(lower) + float(upper)) / 2
-    return None
-
-
-def activation_of_module(module: nn.Module) -> ActivationInfo | None:
-    """The activation an ``nn.Module`` applies, or None when it is not one."""
-    for cls in type(module).__mro__:
-        if cls in _ACT_MODULES:
-            name = _ACT_MODULES[cls]
-            param = None
-            if isinstance(module, nn.LeakyReLU):
-                param = float(module.negative_slope)
-            elif isinstance(module, nn.RReLU):
-                param = (module.lower + module.upper) / 2
-            elif isinstance(module, nn.PReLU):
-                param = 0.25 if module.weight.is_meta else float(module.weight.detach().flatten()[0])
-            return ActivationInfo(name, param, type(module).__name__)
-    return None
-
-
-def _classify_call(name: str, args, kwargs, is_const=None):
-    """("act", ActivationInfo) | ("pass", None) | ("stop", label) for a function/method.
-
-    ``is_const(arg)``: whether an argument is a constant or a parameter (not data), so that
-    ``h * self.scale`` (Fixup, ReZero, LayerScale) is transparent but ``a * b`` (gating) is not.
-    """
-    if name in _ACT_FUNCS:
-        return "act", ActivationInfo(_ACT_FUNCS[name], _slope(name, args, kwargs), name)
-    if name in _TRANSPARENT_FUNCS:
-        return "pass", None
-    if name in _SCALING_FUNCS and is_const is not None:
-        if sum(not is_const(a) for a in (*args, *kwargs.values())) <= 1:
-            return "pass", None
-    return "stop", name
-
-
-def _classify_module(module: nn.Module):
-    act = activation_of_module(module)
-    if act is not None:
-        return "act", act
-    if isinstance(module, _TRANSPARENT_MODULES):
-        return "pass", None
-    return "stop", type(module).__name__
+def _atomic(module: nn.Module, qual: str, names: set[str]) -> bool:
+    """Modules whose inside the tracers do not look at: layers, activations, norms."""
+    leaf = next(module.children(), None) is None
+    return (qual in names and leaf) or activation_of_module(module) is not None or (
+        leaf and is_transparent_module(module))
 
 
 def _fx_const(arg) -> bool:
@@ -212,10 +119,14 @@ def _walk(start, modules) -> ActivationInfo:
 def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
     import torch.fx
 
-    gm = torch.fx.symbolic_trace(model)
-    modules = dict(gm.named_modules())
+    class _Leaves(torch.fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return _atomic(m, qualname, names) or super().is_leaf_module(m, qualname)
+
+    graph = _Leaves().trace(model)
+    modules = dict(model.named_modules())
     out: dict[str, ActivationInfo] = {}
-    for node in gm.graph.nodes:
+    for node in graph.nodes:
         owner = None
         if node.op == "call_module" and node.target in names:
             owner = node.target
@@ -232,46 +143,94 @@ def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
 _TAG = "_initlab_layers"
 
 
+def _tags_of(values) -> dict[str, tuple[str, ...]]:
+    tags: dict[str, tuple[str, ...]] = {}
+    for a in values:
+        for t in a if isinstance(a, list | tuple) else (a,):
+            if isinstance(t, torch.Tensor):
+                tags.update(getattr(t, _TAG, None) or {})
+    return tags
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    return [t for t in (out if isinstance(out, list | tuple) else (out,))
+            if isinstance(t, torch.Tensor)]
+
+
 class _Tracer(TorchFunctionMode):
     """Follows tagged tensors through the forward pass (outermost torch calls only)."""
 
     def __init__(self):
         super().__init__()
         self.found: dict[str, ActivationInfo] = {}
+        self.depth = 0  # > 0 inside an atomic module: its torch calls are not looked at
+
+    def record(self, tags, info: ActivationInfo | None, stop: str = "") -> None:
+        """Tagged inputs reach an activation ``info`` (an activation beats "none") or a stop."""
+        for layer, path in tags.items():
+            if layer in self.found and (info is None or self.found[layer].name != "none"):
+                continue
+            if info is not None:
+                via = " -> ".join((*path, info.via))
+                self.found[layer] = ActivationInfo(info.name, info.param, f"hooks: {via}")
+            else:
+                self.found[layer] = ActivationInfo("none", via=f"hooks: next is {stop}")
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = _func_name(func)
-        if name in _SIZE_FUNCS:
+        if self.depth or name in _SIZE_FUNCS:
             return out
-        tags: dict[str, tuple[str, ...]] = {}
-        for a in (*args, *kwargs.values()):
-            for t in a if isinstance(a, list | tuple) else (a,):
-                if isinstance(t, torch.Tensor):
-                    tags.update(getattr(t, _TAG, None) or {})
+        tags = _tags_of((*args, *kwargs.values()))
         if not tags:
             return out
-        outputs = [t for t in (out if isinstance(out, list | tuple) else (out,))
-                   if isinstance(t, torch.Tensor)]
         kind, info = _classify_call(name, args, kwargs, _runtime_const)
         if kind == "pass":
             passed = {layer: (*path, name) for layer, path in tags.items()}
-            for t in outputs:
+            for t in _tensors(out):
                 setattr(t, _TAG, passed)
             return out
-        for layer, path in tags.items():  # an activation anywhere beats "none"
-            if layer in self.found and (kind != "act" or self.found[layer].name != "none"):
-                continue
-            if kind == "act":
-                via = " -> ".join((*path, name))
-                self.found[layer] = ActivationInfo(info.name, info.param, f"hooks: {via}")
-            else:
-                self.found[layer] = ActivationInfo("none", via=f"hooks: next is {info}")
-        for t in outputs:  # an in-place activation returns its (tagged) input: untag it
+        self.record(tags, info if kind == "act" else None, info if kind == "stop" else "")
+        for t in _tensors(out):  # an in-place activation returns its (tagged) input: untag it
             if getattr(t, _TAG, None):
                 setattr(t, _TAG, None)
         return out
+
+
+def _atomic_hooks(tracer: _Tracer, module: nn.Module, qual: str, names: set[str], called):
+    """Pre/post hooks that make ``module`` one step of the trace (its inside is not seen)."""
+    kind = type(module).__name__
+    act = activation_of_module(module)
+    stack: list[dict] = []
+
+    def pre(mod, args, kwargs):
+        tags = {} if tracer.depth else _tags_of((*args, *kwargs.values()))
+        stack.append(tags)
+        if act is not None and act.name != "none":
+            tracer.record(tags, ActivationInfo(act.name, act.param, f"{qual} ({kind})"))
+        elif act is not None or qual in names:
+            tracer.record(tags, None, kind)
+        tracer.depth += 1
+
+    def post(mod, args, output):
+        tracer.depth -= 1
+        tags = stack.pop()
+        if tracer.depth:
+            return
+        outs = _tensors(output)
+        if qual in names:
+            called.append(qual)
+            new = {qual: ()}
+        elif act is None:  # a norm: transparent
+            new = {layer: (*path, kind) for layer, path in tags.items()}
+        else:
+            new = None
+        for t in outs:
+            setattr(t, _TAG, new)
+
+    return (module.register_forward_pre_hook(pre, with_kwargs=True),
+            module.register_forward_hook(post))
 
 
 def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, ActivationInfo]:
@@ -281,13 +240,15 @@ def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, 
     def tag(mname):
         def hook(module, inputs, output):
             called.append(mname)
-            if isinstance(output, torch.Tensor):
+            if isinstance(output, torch.Tensor) and not tracer.depth:
                 setattr(output, _TAG, {mname: ()})
 
         return hook
 
     for mname, module in model.named_modules():
-        if mname in names:
+        if _atomic(module, mname, names):
+            handles.extend(_atomic_hooks(tracer, module, mname, names, called))
+        elif mname in names:
             handles.append(module.register_forward_hook(tag(mname)))
     was_training = model.training
     try:
@@ -303,26 +264,39 @@ def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, 
     return tracer.found
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:160]
+
+
 def detect_activations(
     model: nn.Module, names: set[str], example_input=None
 ) -> tuple[dict[str, ActivationInfo], str]:
-    """The activation after each module in ``names``, and the method used ("fx" or "hooks").
+    """The activation after each module in ``names``, and the method that found them.
 
-    fx first; when it fails, forward-hook tracing on ``example_input``; when that is
-    missing, ConfigError saying to pass one.
+    Args:
+        model: any module (CPU, GPU or meta).
+        names: qualified names of the weighted modules to answer for.
+        example_input: optional batch (tensor, tuple or dict; meta tensors for a meta model)
+            for forward tracing when fx cannot trace the model.
+
+    Returns:
+        ``({name: ActivationInfo}, method)``; method is "fx", "hooks", "structure" or
+        "structure+config" (with why fx/hooks were not used), and each ``via`` says how.
+        Never raises for want of an example input: the module structure answers then.
     """
     if not names:
         return {}, "none"
     try:
         return _fx_detect(model, names), "fx"
-    except Exception as exc:  # fx raises many kinds (TraceError, TypeError, ...)
-        fx_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    if example_input is None:
-        raise ConfigError(
-            f"Cannot find the activations of {type(model).__name__}: torch.fx cannot trace it "
-            f"({fx_error[:160]}); expected an example input. Hint: pass example_input=<a batch> "
-            "(a tensor, tuple or dict of model inputs), plan the model before wrapping it (FSDP2, "
-            "compile) and pass the Plan, or use an initializer spec (e.g. 'kaiming_normal')."
-        )
-    return _hook_detect(model, names, example_input), "hooks"
-
+    except Exception:  # fx raises many kinds (TraceError, TypeError, ...): read the structure
+        pass
+    if example_input is not None:
+        try:
+            return _hook_detect(model, names, example_input), "hooks"
+        except Exception as exc:  # model code that cannot run here (meta .item(), ...)
+            warnings.warn(
+                f"Finding activations by a forward pass failed ({_first_line(exc)}); they come "
+                "from the module structure instead. Hint: check example_input, or pass a Plan.",
+                UserWarning, stacklevel=3)
+    return structure_detect(model, names)

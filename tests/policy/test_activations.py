@@ -5,7 +5,6 @@ import torch
 from _policy_models import ACT_FUNCS, Untraceable, cnn, mlp
 from torch import nn
 
-from initlab.errors import ConfigError
 from initlab.policy.activations import _hook_detect, detect_activations
 
 NAMES = {"0", "3", "5"}
@@ -53,9 +52,11 @@ def test_tensor_method_activation():
     assert detect_activations(M(), {"fc"})[0]["fc"].name == "relu"
 
 
-def test_untraceable_model_needs_an_example_input():
-    with pytest.raises(ConfigError, match=r"torch\.fx cannot trace it .*pass example_input="):
-        detect_activations(Untraceable(), {"a", "b"})
+def test_untraceable_model_without_an_example_input_is_read_from_its_structure():
+    found, method = detect_activations(Untraceable(), {"a", "b"})
+    assert method == "structure"
+    assert found["a"].name == "tanh" and found["a"].via == "structure: tanh"
+    assert found["b"].name == "none" and found["b"].via.startswith("structure: ")
 
 
 def test_untraceable_model_falls_back_to_forward_tracing():
