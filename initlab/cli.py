@@ -20,6 +20,7 @@ COMMANDS = (
     ("list_", "list"),
     ("plan", "plan"),
     ("diagnose", "diagnose"),
+    ("audit", "audit"),
     ("compare", "compare"),
     ("report", "report"),
     ("reproduce", "reproduce"),
