@@ -97,6 +97,10 @@ def _build(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
             return model_class.from_config(config, **kwargs)
         kwargs.pop("trust_remote_code")
         return model_class._from_config(config, **kwargs)
+    named = [getattr(tf, a, None) for a in (getattr(config, "architectures", None) or ())]
+    if len(named) == 1 and isinstance(named[0], type) and hasattr(named[0], "_from_config"):
+        kwargs.pop("trust_remote_code")
+        return named[0]._from_config(config, **kwargs)
     try:
         return tf.AutoModelForCausalLM.from_config(config, **kwargs)
     except ValueError:  # not a causal LM: the bare model
@@ -168,7 +172,8 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
         device: where the tensors are allocated.
         dtype: the model's dtype (None: the config's / transformers' default).
         trust_remote_code: passed to transformers.
-        model_class: the class to build (default ``AutoModelForCausalLM``, else ``AutoModel``).
+        model_class: the class to build (default: the config's one ``architectures`` entry,
+            else ``AutoModelForCausalLM``, else ``AutoModel``).
         state_dict: weights to load (with ``only="missing"``).
         only: ``"missing"``: initialize only what ``state_dict`` lacks.
 
