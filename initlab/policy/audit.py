@@ -136,7 +136,7 @@ def _region(row: PlanRow, length: int) -> tuple[int, int]:
 def _sample(t: torch.Tensor) -> torch.Tensor:
     flat = t.detach().reshape(-1)
     step = max(1, flat.numel() // SAMPLE)
-    return flat[::step][:SAMPLE].float()
+    return flat[::step][:SAMPLE].float().contiguous()  # one gather; strided reads are slow
 
 
 def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> list[str]:
@@ -183,7 +183,13 @@ def _std_problem(name: str, t: torch.Tensor, row: PlanRow) -> tuple[float | None
     if region is not None and row.chunk is not None:
         return None, None
     data = local.detach()
-    if row.chunk is not None:
+    if getattr(row, "block", None) is not None or getattr(row, "view", None) is not None:
+        from initlab.policy.apply import block_view
+
+        data = block_view(data, row)
+        if data is None:
+            return None, None
+    elif row.chunk is not None:
         a, b = _region(row, data.shape[0])
         data = data[a:b]
     sample = _sample(data)
@@ -227,6 +233,9 @@ def _conflicts(names: list[str], writes: list[tuple[int, PlanRow]], length: int)
             (a0, a1), (b0, b1) = _region(a, length), _region(b, length)
             if a.init == b.init or a1 <= b0 or b1 <= a0:
                 continue
+            if (a.name == b.name and getattr(a, "block", None) is not None
+                    and getattr(b, "block", None) is not None and a.key != b.key):
+                continue  # two blocks (fused sections, experts) of one tensor
             if a.name != b.name:
                 problems.append(f"tied tensors treated two ways: '{a.key}' by {a.init} and "
                                 f"'{b.key}' by {b.init} (one storage)")
