@@ -49,7 +49,7 @@ def child(args) -> None:
     if args.child == "hf":
         model = tf.AutoModelForCausalLM.from_config(cfg)
     else:
-        model = initlab.hf.from_config(cfg, policy=args.policy, seed=0)
+        model = initlab.hf.from_config(cfg, policy=args.policy, seed=0, audit=not args.no_audit)
     seconds = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
     assert not any(p.is_meta for p in model.parameters())
@@ -68,7 +68,8 @@ def _run(which: str, args) -> dict:
 
 def _forward(args) -> list[str]:
     return [f"--{k}={getattr(args, k)}" for k in
-            ("layers", "hidden", "intermediate", "vocab", "heads", "policy")]
+            ("layers", "hidden", "intermediate", "vocab", "heads", "policy")] + \
+        (["--no-audit"] if args.no_audit else [])
 
 
 def _cpu_model() -> str:
@@ -91,6 +92,8 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--policy", default="hf")
+    p.add_argument("--no-audit", action="store_true",
+                   help="initlab without its closing audit (materialize(audit=False))")
     p.add_argument("--child", choices=("hf", "initlab"), default=None)
     args = p.parse_args()
     if args.child:
@@ -106,7 +109,7 @@ def main() -> None:
     ratios = [a / b for a, b in zip(hf_s, il_s, strict=True)]
     print(json.dumps({
         "benchmark": "hf_from_config", "params": runs["hf"][0]["params"],
-        "policy": args.policy, "hf_s": [round(x, 3) for x in hf_s],
+        "policy": args.policy, "audit": not args.no_audit, "hf_s": [round(x, 3) for x in hf_s],
         "initlab_s": [round(x, 3) for x in il_s],
         "ratio_median": round(statistics.median(ratios), 3),
         "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),

@@ -161,7 +161,7 @@ def _policy(policy):
 
 def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=None,
                 trust_remote_code: bool = False, model_class=None, state_dict=None,
-                only: str | None = None) -> nn.Module:
+                only: str | None = None, audit: bool = True) -> nn.Module:
     """Build a transformers model from its config and initialize it once, by ``policy``.
 
     Args:
@@ -176,6 +176,7 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
             else ``AutoModelForCausalLM``, else ``AutoModel``).
         state_dict: weights to load (with ``only="missing"``).
         only: ``"missing"``: initialize only what ``state_dict`` lacks.
+        audit: end with ``initlab.audit`` (raises when a tensor escaped initialization).
 
     Returns:
         The model on ``device``, every parameter initialized exactly once, ties kept.
@@ -201,4 +202,4 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
         _load(model, state_dict, dev)
     if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         return model.to(dev)
-    return materialize(model, _policy(policy), seed=seed, device=dev)
+    return materialize(model, _policy(policy), seed=seed, device=dev, audit=audit)
