@@ -70,12 +70,24 @@ def _validate(model: nn.Module, rows: list[PlanRow]):
     params = dict(model.named_parameters())
     problems, jobs = [], []
     for row in rows:
+        if row.init == "keep":
+            continue
         p = params.get(row.name)
         if p is None:
+            p = effective_weight(model, row.name)
+            if p is not None:
+                jobs.append((p, row, _get_or_problem(get, row, problems)))
+                continue
             problems.append(f"'{row.name}' is not a parameter of the model")
             continue
         shape = tuple(p.shape)
-        if row.chunk is not None:
+        if row.block is not None or row.view is not None:
+            dest = block_view(p, row)
+            if dest is None or tuple(dest.shape) != tuple(row.shape):
+                problems.append(f"'{row.key}' block {row.block} (view {row.view}) of shape "
+                                f"{tuple(row.shape)} does not fit the parameter's shape {shape}")
+                continue
+        elif row.chunk is not None:
             i, n = row.chunk
             if not shape or shape[0] % n or (shape[0] // n, *shape[1:]) != tuple(row.shape) or not 0 <= i < n:
                 problems.append(f"'{row.key}' chunk {row.chunk} of shape {tuple(row.shape)} does "
@@ -99,6 +111,36 @@ def _validate(model: nn.Module, rows: list[PlanRow]):
     return jobs
 
 
+def _get_or_problem(get, row: PlanRow, problems: list[str]):
+    try:
+        return get(row.init)
+    except Exception as exc:
+        problems.append(f"'{row.key}': {exc}")
+        return None
+
+
+def block_view(p: torch.Tensor, row: PlanRow) -> torch.Tensor | None:
+    """The part of ``p`` a row with a ``view``/``block`` covers, as a view of its storage."""
+    data = p.data if isinstance(p, nn.Parameter) else p
+    try:
+        if row.view == "T":
+            data = data.t()
+        index = tuple(b if isinstance(b, int) else slice(b[0], b[1]) for b in row.block or ())
+        if row.view == "E":  # experts stored (experts, in, out): index the expert, then transpose
+            sub = data[index[0]]
+            return sub.t()[index[1:]] if len(index) > 1 else sub.t()
+        return data[index] if index else data
+    except (IndexError, RuntimeError, TypeError):
+        return None
+
+
+def effective_weight(model: nn.Module, name: str):
+    """Parametrized weights are planned by their effective tensor: see policy.parametrized."""
+    from initlab.policy.parametrized import effective_target
+
+    return effective_target(model, name)
+
+
 def _rows_slice(p, row: PlanRow) -> slice:
     if row.chunk is None:
         return slice(0, p.shape[0] if p.dim() else 1)
@@ -107,10 +149,12 @@ def _rows_slice(p, row: PlanRow) -> slice:
 
 
 def _zero_padding_rows(model: nn.Module, filled: set[str]) -> None:
-    """Embedding(padding_idx=...) keeps its padding row at 0, as torch's constructor does."""
-    for mname, m in model.named_modules():
-        name = f"{mname}.weight" if mname else "weight"
-        if isinstance(m, nn.Embedding) and m.padding_idx is not None and name in filled:
+    """Embedding(padding_idx=...) keeps its padding row at 0, as torch's constructor does
+    (tied tables too, whichever of their names the plan uses)."""
+    params = dict(model.named_parameters())
+    ids = {id(params[n]) for n in filled if n in params}
+    for m in model.modules():
+        if isinstance(m, nn.Embedding) and m.padding_idx is not None and id(m.weight) in ids:
             local, region = local_view(m.weight)
             idx = m.padding_idx
             if region is None:
@@ -132,13 +176,23 @@ def check_seed(seed) -> int:
 
 def execute(model: nn.Module, rows: list[PlanRow], seed: int, threads=None) -> None:
     """Validate all rows, then fill them (under no_grad)."""
+    from initlab.policy.parametrized import EffectiveWeight, fill_effective
+    from initlab.policy.sharding import fill_block
+
     seed = check_seed(seed)
     jobs = _validate(model, rows)
     with torch.no_grad():
         for p, row, init in jobs:
-            fill_row(p, _rows_slice(p, row), row.shape, init, seed=seed, key=row.key,
-                     spec=row.init, layout=row.layout, groups=row.groups, threads=threads)
-        _zero_padding_rows(model, {row.name for row in rows if row.role == "embedding"})
+            if isinstance(p, EffectiveWeight):
+                fill_effective(p, row, init, seed=seed, threads=threads)
+            elif row.block is not None or row.view is not None:
+                fill_block(p, block_view(p, row), row, init, seed=seed, threads=threads)
+            else:
+                fill_row(p, _rows_slice(p, row), row.shape, init, seed=seed, key=row.key,
+                         spec=row.init, layout=row.layout, groups=row.groups, threads=threads)
+        _zero_padding_rows(model, {row.name for row in rows
+                                   if row.role in ("embedding", "tied_embedding")
+                                   and row.init != "keep"})
 
 
 def _check_not_meta(model: nn.Module) -> None:
@@ -188,10 +242,12 @@ def apply(model: nn.Module, policy="auto", seed: int = 0, only=None, state_dict=
         full = build_plan(model, resolve(policy), example_input, targets=targets)
     rows = select_rows(full, names)
     execute(model, rows, seed, threads)
-    if freeze:
-        done = {r.name for r in rows}
-        for n, p in model.named_parameters():
-            if n not in done:
-                p.requires_grad_(False)
-    return Plan(rows, {**full.meta, "seed": seed,
+    done = Plan(rows, {**full.meta, "seed": seed,
                        **({"only": only if isinstance(only, str) else list(only)} if only else {})})
+    model.__dict__.setdefault("_initlab_plans", []).append(done)
+    if freeze:
+        initialized = {r.name for r in rows if r.init != "keep"}
+        for n, p in model.named_parameters():
+            if n not in initialized:
+                p.requires_grad_(False)
+    return done

@@ -167,9 +167,16 @@ def _torch_default(target: Target, ctx) -> Choice:
         if role == "attention_bias_kv":
             return Choice(spec("xavier_normal"), "MHA default: xavier_normal", layout=None)
         return Choice(spec("zeros"), "MHA default: in_proj_bias 0")
+    if role == "norm_weight" and target.identity == 0.0:
+        return Choice(spec("zeros"), "norm default: 0 (the norm scales by 1 + w)")
     if role in ("norm_weight", "norm_bias"):
         value = "ones" if role == "norm_weight" else "zeros"
         return Choice(spec(value), f"norm default: {value}")
+    if role == "tied_embedding":
+        return Choice(spec("normal", mean=0.0, std=1.0), "Embedding default: N(0, 1) (tied)")
+    if role == "expert_weight":
+        return Choice(spec("default"), "MoE expert as a Linear default: U(+-1/sqrt(fan_in))",
+                      layout=None)
     if role == "embedding":
         return Choice(spec("normal", mean=0.0, std=1.0), "Embedding default: N(0, 1)")
     if role == "activation_param":

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError, did_you_mean
-from initlab.policy.activations import NONE, ActivationInfo, call_with, detect_activations
+from initlab.policy.act_table import NONE, ActivationInfo
+from initlab.policy.activations import call_with, detect_activations
 from initlab.policy.roles import Target, iter_targets
 from initlab.policy.rules import CHOOSERS, Choice, Policy
 
@@ -38,15 +39,22 @@ class PlanRow:
     chunk: tuple[int, int] | None = None
     groups: int = 1
     role: str = ""
+    view: str | None = None        # "T": stored transposed ((in, out), HF Conv1D); "E": experts (in, out)
+    block: tuple | None = None     # index of this unit in the viewed tensor: ints and (start, stop)
+    suffix: str | None = None      # stream-key suffix of a block, e.g. "[q]"
 
     @property
     def key(self) -> str:
+        if self.suffix is not None:
+            return self.name + self.suffix
         return self.name if self.chunk is None else f"{self.name}[{self.chunk[0]}]"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["chunk"] = list(self.chunk) if self.chunk is not None else None
+        d["block"] = None if self.block is None else [
+            b if isinstance(b, int) else list(b) for b in self.block]
         return d
 
     @classmethod
@@ -64,6 +72,8 @@ class PlanRow:
         d["shape"] = tuple(d["shape"])
         if d.get("chunk") is not None:
             d["chunk"] = tuple(d["chunk"])
+        if d.get("block") is not None:
+            d["block"] = tuple(b if isinstance(b, int) else tuple(b) for b in d["block"])
         return cls(**d)
 
 
@@ -221,9 +231,13 @@ def _row(target: Target, choice: Choice, rule_label: str) -> PlanRow:
     gain = choice.gain
     if gain is None and isinstance(getattr(init, "gain", None), int | float):
         gain = float(init.gain)
+    reason = choice.reason
+    if target.note and target.note not in reason and target.role not in ("norm_weight",):
+        reason = f"{reason} [{target.note}]"
     return PlanRow(target.name, tuple(target.shape), layout, str(init),
                    fan_in, fan_out, gain, None if std is None else float(std), rule_label,
-                   choice.reason, target.chunk, target.groups, target.role)
+                   reason, target.chunk, target.groups, target.role, target.view,
+                   target.block, target.suffix)
 
 
 def build_plan(model: nn.Module, policy: Policy, example_input=None,
@@ -259,6 +273,10 @@ def build_plan(model: nn.Module, policy: Policy, example_input=None,
 
                 choice = Choice(get(rule.init), rule.reason or f"rule {rule.label}")
             label = rule.label
+            if choice.init == "keep":
+                label = "keep"
+            elif choice.reason.startswith("native"):
+                label = "native"
             used.add(i)
             break
         if choice is None:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.policy import choosers as _choosers  # noqa: F401  (registers the choosers)
+from initlab.policy import native as _native  # noqa: F401
+from initlab.policy import real_models as _real_models  # noqa: F401
 from initlab.policy import residual as _residual  # noqa: F401
 from initlab.policy.rules import Policy, Rule
 
@@ -20,14 +22,26 @@ _REGISTRY: dict[str, Callable[[], Policy] | Policy] = {}
 _TYPES_WEIGHTED = ("Linear", "_ConvNd")
 
 
+_UNRULED = ("token", "position_embedding", "relative_position", "layer_scale", "ssm", "other")
+
+
 def _tail(embedding: str = "normal(mean=0.0, std=1.0)", recurrent_input: str = "xavier_uniform",
-          recurrent: str = "orthogonal", attention: str = "xavier_uniform") -> list[Rule]:
-    """Rules for everything but the layers' main weights."""
+          recurrent: str = "orthogonal", attention: str = "xavier_uniform",
+          tied: str = "@tied_embedding", expert: str = "@expert") -> list[Rule]:
+    """Rules for everything but the layers' main weights.
+
+    Tensors with no principled rule (tokens, position tables, layer scales, SSM constants,
+    scalars, anything unclassified) get the model's own init or keep the model's values
+    (``@native_or_keep``); on the meta device without a model init, the role defaults.
+    """
     return [
-        Rule("zeros", role=("bias", "rnn_bias", "scalar_bias"), label="bias", reason="biases 0"),
-        Rule("ones", role="norm_weight", label="norm", reason="norm weight 1"),
+        Rule("@bias", role="bias", label="bias"),
+        Rule("zeros", role="rnn_bias", label="bias", reason="biases 0"),
+        Rule("@norm_scale", role="norm_weight", label="norm"),
         Rule("zeros", role="norm_bias", label="norm", reason="norm bias 0"),
+        Rule(tied, role="tied_embedding", label="tied", reason="tied embedding/output"),
         Rule(embedding, role="embedding", label="embedding", reason="embedding"),
+        Rule(expert, role="expert_weight", label="moe", reason="MoE expert"),
         Rule(recurrent_input, role="rnn_input_weight", label="rnn",
              reason="input weight, per gate"),
         Rule(recurrent, role="rnn_recurrent_weight", label="rnn",
@@ -39,8 +53,13 @@ def _tail(embedding: str = "normal(mean=0.0, std=1.0)", recurrent_input: str = "
         Rule("xavier_normal", role="attention_bias_kv", label="mha-bias-kv",
              reason="as torch: xavier_normal"),
         Rule("@prelu", role="activation_param", label="prelu"),
-        Rule("ones", role="scalar_scale", label="scalar", reason="scalar multiplier 1"),
         Rule("@gate", role="scalar_gate", label="scalar"),
+        Rule("@native_or_keep", role=(*_UNRULED, "scalar_bias", "scalar_scale", "scalar_gate"),
+             label="native"),
+        Rule("@role_default", role=_UNRULED, label="role-default"),
+        Rule("zeros", role="scalar_bias", label="scalar", reason="scalar bias 0"),
+        Rule("ones", role="scalar_scale", label="scalar", reason="scalar multiplier 1"),
+        Rule("ones", role="scalar_gate", label="scalar", reason="residual gate 1"),
     ]
 
 
@@ -59,7 +78,10 @@ def _family(family: str) -> Callable[[], Policy]:
 
 
 def _torch_default() -> Policy:
-    return Policy((Rule("@torch_default", label="torch_default"),), "error", "torch_default")
+    tail = [r for r in _tail() if r.init in ("@native_or_keep", "@role_default")
+            or r.role and set(r.role) <= {"scalar_bias", "scalar_scale", "scalar_gate"}]
+    return Policy((Rule("@torch_default", label="torch_default"), *tail), "error",
+                  "torch_default")
 
 
 def _zero_residual() -> Policy:
@@ -81,8 +103,10 @@ def _skipinit() -> Policy:
 
 
 def _gpt2() -> Policy:
-    return Policy((Rule("@gpt2_weight", role=("weight", "attention_in_weight"), label="gpt2"),
-                   *_tail(embedding="normal(mean=0.0, std=0.02)")), "error", "gpt2",
+    return Policy((Rule("@gpt2_weight", role=("weight", "attention_in_weight", "expert_weight"),
+                        label="gpt2"),
+                   *_tail(embedding="normal(mean=0.0, std=0.02)",
+                          tied="normal(mean=0.0, std=0.02)")), "error", "gpt2",
                   {"std": 0.02})
 
 
@@ -97,11 +121,20 @@ def _delta_orthogonal() -> Policy:
                            name="delta_orthogonal")
 
 
+def _hf() -> Policy:
+    """Each model's own init (HF ``_init_weights``, ``reset_parameters``), drawn from initlab's
+    keyed streams; what cannot be expressed as a spec keeps the model's values."""
+    return Policy((Rule("@native", label="hf"), *[r for r in _tail()
+                                                  if r.init in ("@native_or_keep", "@role_default")]),
+                  "error", "hf")
+
+
 _BUILTIN: dict[str, Callable[[], Policy]] = {
     "torch_default": _torch_default, "auto": _auto, "xavier": _family("xavier"),
     "kaiming": _family("kaiming"), "lecun": _family("lecun"),
     "orthogonal": _family("orthogonal"), "zero_residual": _zero_residual, "fixup": _fixup,
     "skipinit": _skipinit, "gpt2": _gpt2, "zero": _zero, "delta_orthogonal": _delta_orthogonal,
+    "hf": _hf,
 }
 _REGISTRY.update(_BUILTIN)
 
@@ -149,9 +182,10 @@ def spec_policy(init) -> Policy:
 
     s = str(get(init))
     weights = ("weight", "embedding", "rnn_input_weight", "rnn_recurrent_weight",
-               "attention_in_weight")
+               "attention_in_weight", "tied_embedding", "expert_weight")
     return Policy((Rule(s, role=weights, label=s, reason=f"spec policy: {s}"),
-                   *_tail(embedding=s, recurrent_input=s, recurrent=s, attention=s)),
+                   *_tail(embedding=s, recurrent_input=s, recurrent=s, attention=s, tied=s,
+                          expert=s)),
                   "error", s)
 
 

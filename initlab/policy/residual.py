@@ -28,7 +28,11 @@ __all__ = ["Branch", "find_branches", "GPT2_RESIDUAL"]
 _BLOCK_NAMES = {"BasicBlock": ("conv1", "conv2"), "Bottleneck": ("conv1", "conv2", "conv3")}
 _SHORTCUTS = ("downsample", "shortcut", "skip", "proj_shortcut")
 _WEIGHTED = ("linear", "conv", "conv_transpose")
-GPT2_RESIDUAL = ("*c_proj.weight", "*out_proj.weight", "*fc2.weight", "*.proj.weight")
+GPT2_RESIDUAL = ("*c_proj.weight", "*out_proj.weight", "*fc2.weight", "*.proj.weight",
+                 "*o_proj.weight", "*down_proj.weight", "*dense_4h_to_h.weight",
+                 "*attention.dense.weight", "*self_attention.dense.weight", "*.wo.weight",
+                 "*output.dense.weight", "*attn.out_proj.weight", "*mlp.fc_out.weight",
+                 "*w2.weight", "*experts.down_proj")
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
           *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
 
@@ -125,10 +129,11 @@ def _fixup_bias(target: Target, ctx) -> Choice | None:
 
 
 @chooser("gate")
-def _gate(target: Target, ctx) -> Choice:
+def _gate(target: Target, ctx) -> Choice | None:
+    """SkipInit/ReZero gates at 0; otherwise the model's own value (later rules), else 1."""
     if ctx.options.get("skipinit", False):
         return Choice(spec("zeros"), "SkipInit/ReZero: residual gate 0 (each block starts as identity)")
-    return Choice(spec("ones"), "residual gate 1 (plain residual; policy 'skipinit' sets 0)")
+    return None
 
 
 @chooser("zero_residual_norm")

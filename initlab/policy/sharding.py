@@ -17,7 +17,7 @@ import sys
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["is_sharded", "local_view", "fill_row"]
+__all__ = ["is_sharded", "local_view", "fill_row", "fill_block"]
 
 
 def is_sharded(param) -> bool:
@@ -153,3 +153,18 @@ def _fill_whole(dest, init, source, layout, groups):
     tmp = torch.empty(dest.shape, dtype=dest.dtype, device=dest.device)
     init.fill_(tmp, source, layout=layout, groups=groups)
     dest.copy_(tmp)
+
+
+def fill_block(param, dest, row, init, *, seed: int, threads=None) -> None:
+    """Fill a plan row's block (a transposed view, a fused section, one MoE expert) of an
+    unsharded parameter: drawn in the block's own (out, in) shape, then copied in."""
+    from initlab.errors import ConfigError
+    from initlab.rng import KeyedSource
+
+    if is_sharded(param):
+        raise ConfigError(
+            f"'{row.key}' is a block of a sharded parameter (fused, transposed or MoE layout); "
+            "expected an unsharded tensor. Hint: initialize before sharding, or shard with "
+            "Shard(0) after initlab.materialize on one rank.")
+    source = KeyedSource(seed, row.key, tuple(row.shape), spec=row.init, threads=threads)
+    _fill_whole(dest, init, source, row.layout, row.groups)
