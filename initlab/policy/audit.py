@@ -28,7 +28,7 @@ from initlab.errors import ConfigError
 from initlab.policy.plan import Plan, PlanRow
 from initlab.policy.sharding import local_view
 
-__all__ = ["audit", "AuditReport", "PLANS_KEY", "MATERIALIZED_KEY", "SAMPLE"]
+__all__ = ["audit", "AuditReport", "PLANS_KEY", "MATERIALIZED_KEY", "SAMPLE", "effective_originals"]
 
 PLANS_KEY = "_initlab_plans"
 """``model.__dict__`` key of the list of plans executed on the model."""
@@ -130,6 +130,26 @@ def _region(row: PlanRow, length: int) -> tuple[int, int]:
     return row.chunk[0] * size, (row.chunk[0] + 1) * size
 
 
+def effective_originals(model: nn.Module) -> dict[str, list[str]]:
+    """{effective name ("conv.weight"): [the parameters it is computed from]} for weights
+    under a parametrization (weight_norm, spectral_norm, ...): plan rows name the effective
+    tensor (see ``initlab.policy.parametrized``)."""
+    try:
+        from initlab.policy.parametrized import originals, parametrized_tensors
+    except ImportError:
+        return {}
+    out: dict[str, list[str]] = {}
+    for mname, m in model.named_modules():
+        found = originals(m)
+        if not found:
+            continue
+        prefix = f"{mname}." if mname else ""
+        for tname in parametrized_tensors(m):
+            out[prefix + tname] = sorted(prefix + o for o in found
+                                         if o.startswith((f"parametrizations.{tname}.", f"{tname}_")))
+    return out
+
+
 # ------------------------------------------------------------------------ value checks
 
 
@@ -144,6 +164,8 @@ def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> li
     if not (t.is_floating_point() and t.numel()):
         return []
     local = local_view(t)[0].detach()
+    if not local.numel():  # a rank holding no part of a sharded tensor
+        return []
     lo, hi = (float(v) for v in torch.aminmax(local.reshape(-1)))
     if math.isnan(lo) or math.isnan(hi):
         return [f"'{name}' holds NaN (never initialized: torch.empty garbage, or a broken init)"]
@@ -245,6 +267,28 @@ def _conflicts(names: list[str], writes: list[tuple[int, PlanRow]], length: int)
     return problems
 
 
+def _effective_std(model, effective, by_name) -> list[str]:
+    """The std check of parametrized weights, on the effective tensor they compute."""
+    problems = []
+    for eff, names in effective.items():
+        writes = [row for _, row in by_name.get(names[0], []) if row.name == eff and row.init != "keep"]
+        if not writes:
+            continue
+        mname, _, tname = eff.rpartition(".")
+        module = model.get_submodule(mname) if mname else model
+        try:
+            with torch.no_grad():
+                w = getattr(module, tname)
+        except Exception:  # a parametrization that cannot run here (e.g. meta originals)
+            continue
+        if w.is_meta or not w.is_floating_point():
+            continue
+        problem = _std_problem(eff, w, writes[-1])[1]
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def _provenance(kind, t, names, last: PlanRow | None, records, in_sd) -> str:
     if t.is_meta:
         return "untouched (on meta)"
@@ -282,10 +326,12 @@ def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
                           "Hint: audit(model, state_dict=torch.load(path)).")
     plans = _plans(model, plan)
     sd_keys = set(state_dict.keys()) if state_dict is not None else set()
+    effective = effective_originals(model)
     by_name: dict[str, list[tuple[int, PlanRow]]] = {}
     for i, p in enumerate(plans):
         for row in p.rows:
-            by_name.setdefault(row.name, []).append((i, row))
+            for name in effective.get(row.name, [row.name]):
+                by_name.setdefault(name, []).append((i, row))
     records = _records(plans)
     rows, problems, known = [], [], set()
     for kind, names, t in _groups(model):
@@ -310,8 +356,10 @@ def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
             if in_sd is None and not found:
                 latest = {}
                 for _, row in writes:
-                    latest[row.chunk] = row
+                    latest[row.key] = row
                 for row in latest.values():
+                    if row.name not in names:  # an effective weight: checked below
+                        continue
                     s, problem = _std_problem(names[0], t, row)
                     std = s if std is None else std
                     if problem:
@@ -324,6 +372,7 @@ def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
             "planned_std": None if last is None else last.std, "std": std, "problems": found,
         })
         problems += found
+    problems += _effective_std(model, effective, by_name)
     for name in sorted(set(by_name) - known):
         problems.append(f"plan row '{name}' names no tensor of {type(model).__name__} "
                         "(a plan for another model?)")

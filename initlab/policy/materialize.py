@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError
-from initlab.policy.apply import check_seed, execute, select_rows
-from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY
+from initlab.policy.apply import check_seed, execute
+from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY, effective_originals
 from initlab.policy.audit import audit as run_audit
 from initlab.policy.buffers import BUFFER_INITS, buffer_values, native_init_fn, run_native
 from initlab.policy.plan import Plan, PlanRow, build_plan
@@ -120,7 +120,19 @@ def _allocate(model: nn.Module, device: torch.device) -> None:
                 store[k] = memo[id(t)]
 
 
-def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict) -> dict[str, list[str]]:
+def _select(plan: Plan, meta_params: set[str], effective: dict[str, list[str]]):
+    """The rows that write meta parameters, and the parameter names they cover."""
+    rows, covered = [], set()
+    for r in plan.rows:
+        names = {r.name} if r.name in meta_params else set(effective.get(r.name, ())) & meta_params
+        if names:
+            rows.append(r)
+            covered |= names
+    return rows, covered
+
+
+def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict,
+                  effective: dict[str, list[str]]) -> dict[str, list[str]]:
     """{module name: [parameter names]} whose "keep" rows need the model's own init."""
     out: dict[str, list[str]] = {}
     missing = []
@@ -131,7 +143,7 @@ def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict) -> dict[str
         if native_init_fn(model, mname) is None:
             missing.append(r.name)
         else:
-            out.setdefault(mname, []).append(r.name)
+            out.setdefault(mname, []).extend(effective.get(r.name, [r.name]))
     if missing:
         raise ConfigError(
             f"materialize cannot keep {len(missing)} meta parameter(s) ({', '.join(missing[:6])}"
@@ -202,14 +214,16 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
     if isinstance(policy, Plan):
         plan = policy
     else:
-        targets = [t for t in iter_targets(model) if t.name in meta_params]
+        wanted = meta_params | {e for e, o in effective_originals(model).items() if set(o) & meta_params}
+        targets = [t for t in iter_targets(model) if t.name in wanted]
         plan = build_plan(model, resolve(policy), example_input, targets=targets) if targets else Plan([], {})
-    rows = select_rows(plan, meta_params)
+    effective = effective_originals(model)
+    rows, covered = _select(plan, meta_params, effective)
     kept = {n: v for n, v in model.__dict__.get(CONSTRUCTOR_VALUES, {}).items()
             if n in meta_params | meta_buffers}
-    keep_modules = _keep_modules(model, rows, kept)
+    keep_modules = _keep_modules(model, rows, kept, effective)
     found = buffer_values(model, meta_buffers - set(kept), seed=seed)
-    left = sorted(meta_params - {r.name for r in rows} - set(kept)) + found.left
+    left = sorted(meta_params - covered - set(kept)) + found.left
     if left:
         raise _left_error(left, found.errors)
     tensors = [(n, p) for n, p in model.named_parameters() if p.is_meta]

@@ -29,7 +29,8 @@ def test_a_correctly_applied_model_is_ok(policy):
     assert report.ok, report.problems
     names = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
     assert {r["name"] for r in report.rows} == names
-    assert all(r["provenance"].startswith("rule") for r in report.rows if r["kind"] == "parameter")
+    assert all(r["provenance"].startswith(("rule", "native: "))
+               for r in report.rows if r["kind"] == "parameter")
 
 
 def test_rows_say_provenance_and_stats():
