@@ -116,12 +116,26 @@ def fill_effective(eff: EffectiveWeight, row, init, *, seed: int, threads=None) 
     with torch.no_grad():
         if eff.kind == "parametrize":
             setattr(m, tname, w)   # right_inverse sets the originals
+            _check_represented(m, tname, w, row)
         elif eff.kind == "weight_norm":
             getattr(m, f"{tname}_v").copy_(w)
             getattr(m, f"{tname}_g").copy_(_norm_except(w, eff.dim))
             setattr(m, tname, w.clone())
         else:
             getattr(m, f"{tname}_orig").copy_(w)
+
+
+def _check_represented(m: nn.Module, tname: str, w: torch.Tensor, row) -> None:
+    """Warn when a parametrization cannot represent the planned tensor (orthogonal: any gain)."""
+    import warnings
+
+    got = getattr(m, tname)
+    if got.shape == w.shape and torch.allclose(got, w, rtol=1e-3, atol=1e-5):
+        return
+    want, have = float(w.std()), float(got.std())
+    warnings.warn(f"'{row.name}': its parametrization cannot represent the planned {row.init} "
+                  f"(effective std {have:.4g}, planned {want:.4g}); the effective tensor is the "
+                  "parametrization's image of it.", UserWarning, stacklevel=4)
 
 
 def _norm_except(w: torch.Tensor, dim: int) -> torch.Tensor:
