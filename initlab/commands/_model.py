@@ -1,8 +1,11 @@
-"""What the model-taking commands (``plan``, ``diagnose``) share: ``--input-shape`` parsing
-and building ``--model`` (a zoo name or ``MODULE:FACTORY`` from the current folder)."""
+"""What the model-taking commands (``plan``, ``diagnose``, ``audit``) share: ``--input-shape``
+and ``--model-arg`` parsing, and building ``--model`` (a zoo name, ``hf:MODEL_TYPE``,
+``timm:NAME``, ``torchvision:NAME`` or ``MODULE:FACTORY`` from the current folder)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 
@@ -27,13 +30,32 @@ def parse_shape(text: str, *, batch: bool) -> tuple[int, ...]:
     return shape
 
 
-def build_model(name: str, input_shape, num_classes: int, seed: int = 0, **kwargs):
+def parse_model_args(pairs) -> dict:
+    """``("hidden_size=64", "act=relu")`` -> ``{"hidden_size": 64, "act": "relu"}``: values
+    parsed as JSON when they are JSON (numbers, lists, true/false/null), else kept as text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"--model-arg expects KEY=VALUE; got {pair!r}; expected e.g. "
+                              "--model-arg hidden_size=256 or --model-arg widths=[256,128]")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def build_model(name: str, input_shape, num_classes: int, seed: int = 0, *, meta: bool = False,
+                **kwargs):
     """``initlab.lab.models.build`` under a forked RNG seeded with ``seed`` (the same weights
-    every time), with the current folder importable for ``MODULE:FACTORY``."""
+    every time), with the current folder importable for ``MODULE:FACTORY``; ``meta=True``
+    builds on the meta device (no memory: a full-size HF config can be planned)."""
     from initlab.lab import models
 
     if ":" in name and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    with torch.random.fork_rng(devices=[]):
+    device = torch.device("meta") if meta else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), device:
         torch.manual_seed(seed)
         return models.build(name, input_shape, num_classes, **kwargs)

@@ -17,56 +17,19 @@ import os
 import click
 import torch
 
-from initlab.commands._model import build_model, parse_shape
+from initlab.commands._model import build_model, parse_model_args, parse_shape
 from initlab.errors import ConfigError
 
 __all__ = ["command", "parse_model_args"]
 
-_LITERALS = {"true": True, "false": False, "none": None, "null": None}
-
-
-def _value(text: str):
-    """``"64"`` -> 64, ``"0.1"`` -> 0.1, ``"true"`` -> True, ``"[1, 2]"`` -> [1, 2], else the text."""
-    low = text.strip().lower()
-    if low in _LITERALS:
-        return _LITERALS[low]
-    for parse in (int, float, json.loads):
-        try:
-            return parse(text)
-        except ValueError:
-            continue
-    return text
-
-
-def parse_model_args(items: tuple[str, ...]) -> dict:
-    """``("hidden_size=64", "act=relu")`` -> ``{"hidden_size": 64, "act": "relu"}``.
-
-    Args:
-        items: the ``--model-arg`` values, each ``KEY=VALUE``.
-
-    Returns:
-        The keyword arguments, values parsed as int, float, bool, None, JSON or text.
-    """
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(f"--model-arg must be KEY=VALUE with KEY an identifier; got "
-                              f"{item!r}; expected e.g. --model-arg hidden_size=64")
-        out[key.strip()] = _value(value)
-    return out
-
 
 def _build(name, shape, num_classes, seed, kwargs, meta: bool):
-    if not meta:
-        return build_model(name, shape, num_classes, seed, **kwargs)
-    with torch.device("meta"):
-        return build_model(name, shape, num_classes, seed, **kwargs)
+    return build_model(name, shape, num_classes, seed, meta=meta, **kwargs)
 
 
 @click.command("audit")
 @click.option("--model", "model_name", required=True,
-              help="Built-in model name (initlab.lab.models) or MODULE:FACTORY.")
+              help="Built-in model name, hf:MODEL_TYPE, timm:NAME, torchvision:NAME or MODULE:FACTORY.")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="A keyword argument for the model's builder (repeatable).")
 @click.option("--policy", default="auto", show_default=True,

@@ -18,24 +18,10 @@ import time
 
 import click
 
+from initlab.commands._model import parse_model_args
 from initlab.errors import ConfigError
 
 __all__ = ["command", "parse_model_args"]
-
-
-def parse_model_args(pairs) -> dict:
-    """``KEY=VALUE`` strings to kwargs; values parsed as JSON when they are JSON."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--model-arg expects KEY=VALUE; got {pair!r}; expected e.g. "
-                              "--model-arg widths=[256,128]")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 @click.command("compare")

@@ -4,8 +4,11 @@ Example::
 
     initlab plan --model seed-cnn --policy auto --input-shape 1,28,28
     initlab plan --model mymodels:build_net --policy fixup --json plan.json
+    initlab plan --model hf:llama --model-arg hidden_size=256 --model-arg num_hidden_layers=2
 
-The model comes from the lab's zoo (``initlab.lab.models.build``: a built-in name) or is
+The model comes from the lab's zoo (``initlab.lab.models.build``: a built-in name), from
+another library (``hf:MODEL_TYPE`` with ``--model-arg`` config overrides, built on the meta
+device so full-size configs cost no memory; ``timm:NAME``; ``torchvision:NAME``), or is
 ``MODULE:FACTORY`` importable from the current folder (the factory is called with the
 keyword arguments it accepts among ``input_shape`` and ``num_classes``).
 """
@@ -18,14 +21,18 @@ import os
 import click
 import torch
 
-from initlab.commands._model import build_model, parse_shape
+from initlab.commands._model import build_model, parse_model_args, parse_shape
 
 __all__ = ["command"]
 
 
 @click.command("plan")
 @click.option("--model", "model_name", required=True,
-              help="Built-in model name (initlab.lab.models) or MODULE:FACTORY.")
+              help="Built-in model name, hf:MODEL_TYPE, timm:NAME, torchvision:NAME or "
+                   "MODULE:FACTORY.")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Model keyword argument (for hf: a config override; JSON value), "
+                   "repeatable: --model-arg hidden_size=256.")
 @click.option("--policy", default="auto", show_default=True,
               help="Preset (initlab list policies), a JSON policy file, or an initializer spec.")
 @click.option("--input-shape", default=None,
@@ -34,13 +41,18 @@ __all__ = ["command"]
 @click.option("--num-classes", default=10, show_default=True, type=int)
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the plan as JSON here (Plan.from_dict reads it back).")
-def command(model_name, policy, input_shape, num_classes, json_path):
+def command(model_name, model_args, policy, input_shape, num_classes, json_path):
     """Show the plan POLICY gives for MODEL: one row per parameter, with the reason."""
     import initlab
+    from initlab.lab.model_sources import is_external
     from initlab.policy import Policy
 
     shape = parse_shape(input_shape, batch=False) if input_shape is not None else None
-    model = build_model(model_name, shape or (1, 28, 28), num_classes)
+    meta = model_name.startswith("hf:") and shape is None
+    model = build_model(model_name, shape or (1, 28, 28), num_classes, meta=meta,
+                        **parse_model_args(model_args))
+    if is_external(model_name):
+        shape = None  # their inputs are not an image batch of --input-shape
     if policy.endswith(".json") and os.path.exists(policy):
         with open(policy) as f:
             policy = Policy.from_dict(json.load(f))

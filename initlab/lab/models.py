@@ -334,6 +334,10 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> 
     """A freshly constructed model (PyTorch default init) for the given input and classes."""
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ConfigError(f"num_classes must be a positive integer; got {num_classes!r}")
+    from initlab.lab.model_sources import build_external, is_external
+
+    if is_external(name):
+        return build_external(name, num_classes, kwargs)
     if ":" in name:
         return _call(name, _user_factory(name), input_shape, num_classes, kwargs)
     if name not in MODELS:
