@@ -373,6 +373,8 @@ class Frame:
             fname = getattr(obj, "__name__", attr)
             return self.call_named(fname, node, args, kwargs, by_name=True,
                                    where=self.child(attr))
+        if not hasattr(type(self.module), attr) and attr not in vars(self.module):
+            return Val(data=True)  # a branch for a submodule this model does not have
         self.consume((*args, *kwargs.values()), None, attr)
         return Val(data=True)
 
