@@ -13,6 +13,8 @@ forward, the activation goes to its parent's first weighted child registered bef
 
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
 from initlab.policy.act_source import Frame, Mods, Summary, Val, extend, method_ast, union
@@ -121,6 +123,8 @@ class _Structure:
             elif next(module.children(), None) is not None or (
                     qual in self.names and not type(module).__module__.startswith("torch.")):
                 self.summary(qual)
+                for name in _own_methods(type(module)):  # ALBERT's ff_chunk, passed as a value
+                    self.summary(qual, name)
 
     def sequential(self, qual: str, module: nn.Sequential) -> None:
         Frame(self, qual, module, None).call_mods(Mods(tuple(f"{qual}.{k}" for k in module._modules), True), [Val()], {})
@@ -142,6 +146,17 @@ class _Structure:
             if weighted:
                 via = f"{qual} ({type(module).__name__}) registered after {weighted[0]}"
                 self.record(weighted[0], ActivationInfo(act.name, act.param, via))
+
+
+_NOT_FORWARD = {"extra_repr", "reset_parameters", "init_weights", "_init_weights", "forward"}
+
+
+def _own_methods(cls: type) -> list[str]:
+    """The methods ``cls`` itself defines besides forward (helpers it may call indirectly)."""
+    if cls.__module__.startswith("torch."):
+        return []
+    return [name for name, value in vars(cls).items() if inspect.isfunction(value)
+            and not name.startswith("__") and name not in _NOT_FORWARD]
 
 
 def structure_detect(model: nn.Module, names: set[str]) -> tuple[dict[str, ActivationInfo], str]:

@@ -49,6 +49,9 @@ def _hf_cases():
         "bert": (lambda: T.BertModel(T.BertConfig(hidden_size=32, intermediate_size=64, **small)),
                  "ids", "gelu", ".intermediate.dense",
                  (".output.dense", ".attention.self.query", ".attention.output.dense")),
+        "albert": (lambda: T.AlbertModel(T.AlbertConfig(
+            hidden_size=32, intermediate_size=64, embedding_size=16, **small)),
+                   "ids", "gelu", ".ffn", (".ffn_output", ".attention.query", ".attention.dense")),
         "t5": (lambda: T.T5ForConditionalGeneration(T.T5Config(
             d_model=32, d_ff=64, num_layers=1, num_heads=2, d_kv=16, vocab_size=100,
             feed_forward_proj="gated-gelu")),
@@ -65,7 +68,7 @@ def _hf_cases():
     }
 
 
-HF = ("gpt2", "gptj", "llama", "bloom", "phi", "bert", "t5", "clip_text", "clip_vision")
+HF = ("gpt2", "gptj", "llama", "bloom", "phi", "bert", "albert", "t5", "clip_text", "clip_vision")
 
 
 def _inputs(kind: str, device: str = "cpu"):
