@@ -180,8 +180,8 @@ def activation_of_module(module: nn.Module) -> ActivationInfo | None:
         module: any module.
 
     Returns:
-        The activation (torch type, then Hugging Face type or class name, then a parameter-free
-        leaf whose class name says it, e.g. ``BloomGelu``), or None.
+        The activation (torch type, then Hugging Face type or class name, then a leaf without
+        weight matrices whose class name says it, e.g. ``BloomGelu``), or None.
     """
     mro = type(module).__mro__
     for cls in mro:
@@ -192,7 +192,8 @@ def activation_of_module(module: nn.Module) -> ActivationInfo | None:
         name = hf.get(cls) or _HF_CLASSES.get(cls.__name__)
         if name is not None:
             return ActivationInfo(name, None, type(module).__name__)
-    if next(module.children(), None) is None and not isinstance(module, _TRANSPARENT_MODULES):
+    if next(module.children(), None) is None and not isinstance(module, _TRANSPARENT_MODULES) \
+            and all(p.dim() < 2 for p in module.parameters(recurse=False)):  # not a layer
         name = activation_of_name(type(module).__name__)
         if name is not None and not _NORM_NAME.search(type(module).__name__):
             return ActivationInfo(name, None, type(module).__name__)

@@ -174,6 +174,11 @@ def test_activation_classes_by_name_without_transformers():
     assert activation_of_module(NewGELUActivation()).name == "gelu"
     assert activation_of_module(QuickGELU()).name == "gelu"
     assert activation_of_module(nn.Linear(2, 2)) is None
+
+    class GeluLinear(nn.Linear):  # a layer, whatever its name says
+        pass
+
+    assert activation_of_module(GeluLinear(2, 2)) is None
     assert activation_of_module(nn.Sequential(nn.Linear(2, 2), nn.ReLU())) is None
     assert activation_of_name("bloom_gelu_forward") == "gelu"
     assert activation_of_name("gelu_pytorch_tanh") == "gelu"
