@@ -202,4 +202,5 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
         _load(model, state_dict, dev)
     if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         return model.to(dev)
-    return materialize(model, _policy(policy), seed=seed, device=dev, audit=audit)
+    return materialize(model, _policy(policy), seed=seed, device=dev, audit=audit,
+                       keep=set(state_dict) if state_dict is not None else None)

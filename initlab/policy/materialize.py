@@ -178,7 +178,7 @@ def _fill_kept(model, names: set[str], kept: dict) -> None:
 
 def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
                 example_input=None, check_memory: bool = True, threads: int | None = None,
-                audit: bool = True) -> nn.Module:
+                audit: bool = True, keep=None) -> nn.Module:
     """Allocate a meta-device ``model`` on ``device`` and initialize it by ``policy``.
 
     Args:
@@ -190,10 +190,22 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
         check_memory: refuse (before allocating) when the tensors do not fit in memory.
         threads: threads filling the random streams (None: initlab's default).
         audit: end with :func:`initlab.audit` and raise when a tensor escaped.
+        keep: names of parameters not on meta whose values are kept (e.g. loaded from a
+            checkpoint). Other parameters that model code created off the meta device (XLNet's
+            ``torch.FloatTensor(...)``: uninitialized memory; wav2vec2's ``uniform_()``) are
+            initialized by the plan, as ``apply`` would.
 
     Returns:
-        The model (the same object). Tensors not on the meta device keep their values and
-        move to ``device``. The executed plan is recorded in ``model._initlab_plans``.
+        The model (the same object). Buffers not on the meta device (and ``keep``) keep
+        their values and move to ``device``. The executed plan is recorded in
+        ``model._initlab_plans``.
+
+    Example:
+        >>> with torch.device("meta"):
+        ...     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> net = materialize(net, "auto", seed=0)
+        >>> net[0].weight.device.type
+        'cpu'
     """
     from initlab.policy.presets import resolve
 
@@ -203,8 +215,11 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
     seed = check_seed(seed)
     meta_params = {n for n, p in model.named_parameters() if p.is_meta}
     meta_buffers = {n for n, b in model.named_buffers() if b is not None and b.is_meta}
+    kept_params = set(keep or ())
+    off_meta = ({n for n, p in model.named_parameters() if not p.is_meta} - kept_params
+                if meta_params or meta_buffers else set())
     constructor = sorted(n for n, t in [*model.named_parameters(), *model.named_buffers()]
-                         if t is not None and not t.is_meta)
+                         if t is not None and not t.is_meta and n not in off_meta)
     if not meta_params and not meta_buffers:
         raise ConfigError(
             f"{type(model).__name__} has no tensors on the meta device; materialize() expects a "
@@ -214,11 +229,12 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
     if isinstance(policy, Plan):
         plan = policy
     else:
-        wanted = meta_params | {e for e, o in effective_originals(model).items() if set(o) & meta_params}
+        planned = meta_params | off_meta
+        wanted = planned | {e for e, o in effective_originals(model).items() if set(o) & planned}
         targets = [t for t in iter_targets(model) if t.name in wanted]
         plan = build_plan(model, resolve(policy), example_input, targets=targets) if targets else Plan([], {})
     effective = effective_originals(model)
-    rows, covered = _select(plan, meta_params, effective)
+    rows, covered = _select(plan, meta_params | off_meta, effective)
     kept = {n: v for n, v in model.__dict__.get(CONSTRUCTOR_VALUES, {}).items()
             if n in meta_params | meta_buffers}
     keep_modules = _keep_modules(model, rows, kept, effective)

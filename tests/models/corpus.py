@@ -91,6 +91,33 @@ CORPUS: dict[str, Entry] = {e.model_type if not e.tags else e.tags[0]: e for e i
     Entry("resnet", auto="AutoModelForImageClassification", kind="vision",
           overrides={"hidden_sizes": [16, 32], "depths": [1, 1], "embedding_size": 16}),
     Entry("clip", auto="AutoModel", kind="clip"),
+    Entry("gpt_bigcode", overrides={"multi_query": True}, tied=True),
+    Entry("codegen", overrides={"n_embd": 64, "n_head": 4, "rotary_dim": 8, "n_ctx": 64}),
+    Entry("mpt", overrides={"d_model": 64, "n_heads": 4, "n_layers": 2, "expansion_ratio": 2},
+          tied=True),
+    Entry("stablelm"),
+    Entry("qwen3"),
+    Entry("granite"),
+    Entry("cohere", tied=True),
+    Entry("mt5", auto="AutoModelForSeq2SeqLM", kind="seq2seq"),
+    Entry("pegasus", auto="AutoModelForSeq2SeqLM", kind="seq2seq", tied=True),
+    Entry("marian", auto="AutoModelForSeq2SeqLM", kind="seq2seq", tied=True,
+          overrides={"decoder_vocab_size": 256}),
+    Entry("mbart", auto="AutoModelForSeq2SeqLM", kind="seq2seq", tied=True),
+    Entry("xlnet", auto="AutoModelForCausalLM", kind="lm", tied=True,
+          overrides={"n_head": 4, "d_inner": 128}),
+    Entry("funnel", auto="AutoModelForMaskedLM", kind="encoder",
+          overrides={"block_sizes": [1, 1], "d_head": 16, "n_head": 4}),
+    Entry("mobilebert", auto="AutoModelForMaskedLM", kind="encoder",
+          overrides={"embedding_size": 32, "intra_bottleneck_size": 32,
+                     "true_hidden_size": 32}),
+    Entry("beit", auto="AutoModelForImageClassification", kind="vision"),
+    Entry("deit", auto="DeiTForImageClassification", kind="vision"),
+    Entry("dinov2", auto="AutoModelForImageClassification", kind="vision"),
+    Entry("wav2vec2", auto="AutoModelForCTC", kind="ctc",
+          overrides={"conv_dim": [16, 16], "conv_stride": [5, 2], "conv_kernel": [10, 3],
+                     "num_feat_extract_layers": 2,
+                     "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4}),
 )}
 
 
@@ -110,7 +137,7 @@ def config(name: str):
         if key in entry.overrides or hasattr(cfg, key):
             try:
                 setattr(cfg, key, value)
-            except AttributeError:  # a derived property (Falcon's head_dim)
+            except (AttributeError, NotImplementedError):  # derived (Falcon's head_dim)
                 pass
     return cfg
 
@@ -122,11 +149,12 @@ def build(name: str, *, meta: bool = False, seed: int = 0) -> torch.nn.Module:
     transformers.logging.set_verbosity_error()
     entry = CORPUS[name]
     cls = getattr(transformers, entry.auto)
+    make = cls.from_config if entry.auto.startswith("Auto") else cls
     torch.manual_seed(seed)
     if meta:
         with torch.device("meta"):
-            return cls.from_config(config(name))
-    return cls.from_config(config(name))
+            return make(config(name))
+    return make(config(name))
 
 
 def inputs(name: str, model=None, batch: int = 2, seq: int = 8) -> dict[str, torch.Tensor]:
@@ -142,6 +170,8 @@ def inputs(name: str, model=None, batch: int = 2, seq: int = 8) -> dict[str, tor
         return {"pixel_values": torch.randn(batch, 3, 32, 32, generator=g)}
     if kind == "clip":
         return {"input_ids": ids, "pixel_values": torch.randn(batch, 3, 32, 32, generator=g)}
+    if kind == "ctc":
+        return {"input_values": torch.randn(batch, 1600, generator=g)}
     if kind == "audio":
         return {"input_features": torch.randn(batch, 16, 64, generator=g),
                 "decoder_input_ids": ids}

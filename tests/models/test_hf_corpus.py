@@ -36,8 +36,12 @@ def _quiet():
 def test_apply_auto_as_typed(name):
     model = corpus.build(name)
     plan = initlab.apply(model, "auto", seed=0)
+    from initlab.policy.audit import effective_originals
+
     planned = {r.name for r in plan}
-    effective = {n for n, _ in model.named_parameters()}
+    behind = effective_originals(model)  # parametrized weights are planned by their effective name
+    effective = {n for n, _ in model.named_parameters()} - {o for v in behind.values() for o in v}
+    effective |= set(behind)
     assert planned <= effective
     # every tensor has an answer: a rule, the model's own init, or its kept values
     assert effective - planned == set(), sorted(effective - planned)[:5]

@@ -221,7 +221,7 @@ def test_cli_audit_user_errors_exit_2(capsys):
         main(["audit", "--model", "mlp", "--model-arg", "oops"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("Error: --model-arg must be KEY=VALUE") and err.count("\n") == 1
+    assert err.startswith("Error: --model-arg expects KEY=VALUE") and err.count("\n") == 1
     with pytest.raises(SystemExit) as exc:
         main(["audit", "--model", "mlp", "--policy", "atuo"])
     assert exc.value.code == 2

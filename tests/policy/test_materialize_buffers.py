@@ -68,11 +68,20 @@ def test_buffer_labels_name_the_models_own_init():
     assert labels["model.rotary_emb.inv_freq"].endswith("._init_weights")
 
 
-def test_a_tensor_created_off_meta_keeps_its_constructor_values():
+def test_a_parameter_created_off_meta_is_found_and_initialized():
     meta = build("wav2vec2", "meta")
     assert not meta.wav2vec2.masked_spec_embed.is_meta  # torch.Tensor(n) ignores the device
     before = meta.wav2vec2.masked_spec_embed.detach().clone()
     model = initlab.materialize(meta, COVER, seed=0)
+    ref = build("wav2vec2", "cpu")
+    initlab.apply(ref, COVER, seed=0)
+    # initialized by the plan, as apply does: not silently kept
+    assert torch.equal(model.wav2vec2.masked_spec_embed, ref.wav2vec2.masked_spec_embed)
+    assert not torch.equal(model.wav2vec2.masked_spec_embed, before)
+    # unless the caller says its values are to be kept (a loaded checkpoint)
+    meta = build("wav2vec2", "meta")
+    before = meta.wav2vec2.masked_spec_embed.detach().clone()
+    model = initlab.materialize(meta, COVER, seed=0, keep={"wav2vec2.masked_spec_embed"})
     assert torch.equal(model.wav2vec2.masked_spec_embed, before)
     row = {r["name"]: r for r in initlab.audit(model).rows}["wav2vec2.masked_spec_embed"]
     assert row["provenance"] == "constructor, not meta"
