@@ -1,8 +1,9 @@
 """``initlab.diagnose``: one forward and one backward pass with hooks, then verdicts.
 
-The model is run in training mode (BatchNorm uses batch statistics, as in the first
-training step) with dropout switched off (the statistics are those of the network, not of
-a dropout mask), under a forked RNG seeded with ``seed`` (random modules such as RReLU do
+The model is run in eval mode except its batch norms, which run in training mode (they
+use batch statistics, as in the first training step): dropout is off, module or
+functional (Hugging Face attention reads ``self.training``), so the statistics are those of
+the network, not of a dropout mask; so are drop-path and MoE jitter, under a forked RNG seeded with ``seed`` (random modules such as RReLU do
 not read or advance the global state). Gradients are taken with ``torch.autograd.grad``,
 so no ``.grad`` of the model is touched. Everything diagnose changes is put back in
 ``finally``: every module's train/eval mode, every parameter's ``requires_grad``, the
@@ -11,14 +12,16 @@ buffers (BatchNorm running statistics), and the hooks.
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from initlab.diagnosis.hooks import Recorder, leaf_modules
+from initlab.diagnosis.inputs import Inputs, as_inputs
+from initlab.diagnosis.losses import LossResult, compute_loss, output_tensor
 from initlab.diagnosis.params import param_rows, prepare
 from initlab.diagnosis.report import Report
 from initlab.diagnosis.spectrum import jacobian_spectrum, resolve
@@ -29,7 +32,7 @@ from initlab.errors import ConfigError
 __all__ = ["diagnose"]
 
 _SHAPE_ERROR = re.compile(r"shape|size|dimension|channels|expected|mat1|must match", re.I)
-_DROPOUT = (nn.modules.dropout._DropoutNd,)
+_BATCH_NORM = (nn.modules.batchnorm._BatchNorm,)
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -50,20 +53,21 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _check_inputs(model, x) -> list[tuple[str, nn.Module]]:
+def _check_inputs(model, x) -> tuple[Inputs, list[tuple[str, nn.Module]]]:
     if not isinstance(model, nn.Module):
         raise ConfigError(f"diagnose needs an nn.Module; got {type(model).__name__}. "
                           "Hint: pass the model object, not its class or state_dict")
-    if not isinstance(x, torch.Tensor):
-        raise ConfigError(f"diagnose needs x as a torch.Tensor batch; got {type(x).__name__}. "
-                          "Hint: torch.as_tensor(x), with the batch on dim 0")
-    if (x.is_floating_point() or x.is_complex()) and not all_finite(x):
-        bad = int(x.numel() - torch.isfinite(x).sum().item())
-        if bad:
-            raise ConfigError(
-                f"Input x has non-finite values: got {bad} NaN/Inf of {x.numel()} elements; "
-                "expected finite values. Hint: check the data loading and normalization"
-            )
+    inputs = as_inputs(x)
+    for key, t in inputs.tensors():
+        if (t.is_floating_point() or t.is_complex()) and not all_finite(t):
+            bad = int(t.numel() - torch.isfinite(t).sum().item())
+            if bad:
+                where = "x" if isinstance(x, torch.Tensor) else f"x[{key!r}]"
+                raise ConfigError(
+                    f"Input {where} has non-finite values: got {bad} NaN/Inf of {t.numel()} "
+                    "elements; expected finite values. Hint: check the data loading and "
+                    "normalization"
+                )
     leaves = leaf_modules(model)
     only_root = len(leaves) == 1 and leaves[0][1] is model
     if only_root and next(model.parameters(), None) is None:
@@ -72,19 +76,21 @@ def _check_inputs(model, x) -> list[tuple[str, nn.Module]]:
             "submodules and no parameters; expected layers such as nn.Linear or nn.Conv2d. "
             "Hint: build the model from nn.Module layers rather than functional calls"
         )
-    return leaves
+    return inputs, leaves
 
 
-def _shape_error(exc: RuntimeError, x, recorder: Recorder, leaves) -> ConfigError | None:
+def _shape_error(exc: RuntimeError, inputs: Inputs, recorder: Recorder, leaves
+                 ) -> ConfigError | None:
     if not _SHAPE_ERROR.search(str(exc)):
         return None
     names = dict(leaves)
     first = recorder.entered[0] if recorder.entered else leaves[0][0]
     failed = recorder.in_flight[-1] if recorder.in_flight else "the model's own forward code"
     module = names.get(first)
+    shape = inputs.describe()
     return ConfigError(
-        f"Input of shape {tuple(x.shape)} does not fit the model: its first layer '{first}' is "
-        f"{_one_line(module)} and expects {_expects(module)}; got shape {tuple(x.shape)} "
+        f"Input of shape {shape} does not fit the model: its first layer '{first}' is "
+        f"{_one_line(module)} and expects {_expects(module)}; got shape {shape} "
         f"(failed in {failed}: {_one_line(exc)[:200]}). "
         "Hint: pass a batch shaped like the data the model was built for (CLI: --input-shape)"
     )
@@ -107,11 +113,12 @@ def _seed(seed: int, device: torch.device) -> None:
 
 @contextmanager
 def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
-    """Train mode without dropout, all float params requiring grad; all restored after.
+    """Eval mode but batch norms in training mode, all float params requiring grad; all
+    restored after.
 
-    ``model.train()`` runs only when some module is not in training mode already (a
-    module's own ``train`` override then runs as usual); flags are written only where they
-    change (``nn.Module.__setattr__`` is slow next to a small model's forward).
+    ``model.eval()`` runs only when some module other than a batch norm is in training
+    mode (a module's own ``train`` override then runs as usual); flags are written only
+    where they change (``nn.Module.__setattr__`` is slow next to a small model's forward).
     """
     modules = list(model.modules())
     params = list(model.parameters())
@@ -120,11 +127,11 @@ def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     devices = [device] if device.type == "cuda" else []
     try:
-        if not all(modes):
-            model.train()
+        if any(t and not isinstance(m, _BATCH_NORM) for m, t in zip(modules, modes)):
+            model.eval()
         for m in modules:
-            if isinstance(m, _DROPOUT) and m.training:
-                m.eval()
+            if isinstance(m, _BATCH_NORM) and not m.training:
+                m.train()
         for p, flag in zip(params, grads):
             if not flag and (p.is_floating_point() or p.is_complex()):
                 p.requires_grad_(True)
@@ -143,31 +150,6 @@ def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
                 b.copy_(saved)
 
 
-def _first_tensor(out):
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise ConfigError(f"The model returned {type(out).__name__}; expected a tensor (or a tuple "
-                      "whose first item is the output). Hint: wrap the model to return a tensor")
-
-
-def _loss(out, y, loss_fn):
-    if loss_fn is not None:
-        return loss_fn(out, y) if y is not None else loss_fn(out)
-    out = _first_tensor(out)
-    if y is None:  # probe: mean over the batch of each sample's sum of squares
-        return out.square().sum() / max(out.shape[0], 1)
-    try:
-        return F.cross_entropy(out, y)
-    except (RuntimeError, ValueError, IndexError) as exc:
-        raise ConfigError(
-            f"Targets y do not fit cross entropy on the output: got y {tuple(y.shape)} "
-            f"{y.dtype} for output {tuple(out.shape)} ({_one_line(exc)[:120]}); expected class "
-            "indices of shape (N,). Hint: pass loss_fn=... for other targets"
-        ) from None
-
-
 # ----------------------------------------------------------------------------- diagnose
 def _apply_init(model, init, seed):
     try:
@@ -179,31 +161,31 @@ def _apply_init(model, init, seed):
     return apply(model, init, seed=seed)
 
 
-def _run(model, x, y, loss_fn, leaves, named, parts):
-    """Forward + backward with hooks; returns (recorder, output, grads by name, loss finite).
+def _run(model, inputs: Inputs, y, loss_fn, leaves, named, parts):
+    """Forward + backward with hooks; returns (recorder, output, grads by name, loss).
 
     ``named``: the (name, parameter) pairs; ``parts``: their sums and norms, taken before
     the forward (the zero-weight test of the pre-hooks reads the norms).
     """
-    channels_last = x.dim() <= 2
+    channels_last = inputs.primary.dim() <= 2
     norms = {id(p): parts[n][1] for n, p in named if n in parts}
     recorder = Recorder(leaves, channels_last=channels_last, norms=norms).attach()
     named = [(n, p) for n, p in named if p.requires_grad]
     grads: dict = {}
     try:
         try:
-            out = model(x)
+            out = inputs.call(model)
         except RuntimeError as exc:
-            err = _shape_error(exc, x, recorder, leaves)
+            err = _shape_error(exc, inputs, recorder, leaves)
             if err is None:
                 raise
             raise err from exc
         recorder.finish()
-        loss = _loss(out, y, loss_fn)
-        loss_finite = bool(torch.isfinite(loss.detach()).all())
+        loss = compute_loss(out, y, loss_fn, inputs, model)
+        loss_finite = bool(torch.isfinite(loss.loss.detach()).all())
         forward_finite = not any(r.get("nonfinite") for r in recorder.rows)
-        if loss_finite and forward_finite and loss.requires_grad and named:
-            values = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        if loss_finite and forward_finite and loss.loss.requires_grad and named:
+            values = torch.autograd.grad(loss.loss, [p for _, p in named], allow_unused=True)
             grads = {n: g for (n, _), g in zip(named, values)}
     finally:
         recorder.remove()
@@ -213,7 +195,44 @@ def _run(model, x, y, loss_fn, leaves, named, parts):
             f"{len(leaves)} leaf modules, none called; expected layers called by forward. "
             "Hint: build the model from nn.Module layers rather than functional calls"
         )
-    return recorder, out, grads, loss_finite
+    return recorder, out, grads, loss
+
+
+def _output_figures(out, loss: LossResult) -> dict:
+    """The headline figures of the output: loss value, its classes, the logits' std."""
+    figures: dict = {"loss_value": math.nan, "num_classes": loss.num_classes,
+                     "logit_std": math.nan}
+    value = loss.loss.detach()
+    if value.numel() == 1:
+        figures["loss_value"] = float(value)
+    try:
+        logits = output_tensor(out).detach()
+    except ConfigError:
+        return figures
+    if logits.is_floating_point() and logits.numel() >= 2:
+        figures["logit_std"] = float(logits.float().std())
+    return figures
+
+
+def _spectrum(method: str, model, inputs: Inputs, seed) -> tuple[dict | None, str | None]:
+    """The Jacobian spectrum, or (None, a one-line note) when it cannot run.
+
+    A failure is retried once with PyTorch's math attention kernel: the fused CPU kernels
+    are not differentiable in every argument (HF Swin's attention mask under torch.func).
+    """
+    try:
+        return jacobian_spectrum(model, inputs, method, seed=seed), None
+    except Exception as exc:  # noqa: BLE001 - any failure in the model's code under torch.func
+        first = exc
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel(SDPBackend.MATH):
+            return jacobian_spectrum(model, inputs, method, seed=seed), None
+    except Exception:  # noqa: BLE001 - report the first failure, the model's own
+        pass
+    return None, (f"spectrum ({method}) skipped: {type(first).__name__}: "
+                  f"{_one_line(first)[:160]}")
 
 
 def _attach_params(layers: list[dict], params: list[dict]) -> None:
@@ -229,43 +248,72 @@ def _attach_params(layers: list[dict], params: list[dict]) -> None:
                 row[f"{p['name']}.{key}"] = value
 
 
-def diagnose(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, loss_fn=None,
+def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
              *, init=None, seed: int = 0, spectrum="auto") -> Report:
     """Diagnose ``model`` at init on the batch ``x``: signal propagation and verdicts.
 
-    ``y`` and ``loss_fn``: the loss is ``loss_fn(model(x), y)``; cross entropy when only
-    ``y`` is given; without either, the mean over the batch of each sample's sum of
-    squared outputs (a probe). ``init``: a policy name, Policy, Plan or initializer spec,
-    applied in place first with ``initlab.apply(model, init, seed=seed)``; parameters are
-    then compared with the std their plan row expects. ``spectrum``: ``"auto"`` (exact on
-    small models, skipped otherwise), ``"exact"``, ``"lanczos"`` (randomized), ``"off"``.
+    Args:
+        model: any ``nn.Module`` (Hugging Face models included).
+        x: the batch: a tensor, a tuple of positional inputs, or a dict of keyword inputs
+            (``input_ids``, ``attention_mask``, ``pixel_values``, ``labels``, ...).
+        y: class indices for a cross entropy on the output (logits).
+        loss_fn: ``loss_fn(output, y)`` (``loss_fn(output)`` without y) instead.
+        init: a policy name, Policy, Plan or initializer spec, applied in place first with
+            ``initlab.apply(model, init, seed=seed)``; parameters are then compared with
+            the std their plan row expects.
+        seed: seeds the forked RNG of the run and the spectrum's probes.
+        spectrum: ``"auto"`` (exact on small models with a float input, skipped
+            otherwise), ``"exact"``, ``"lanczos"`` (randomized), ``"off"``. A spectrum
+            that cannot run is a note in ``report.notes``, not an error.
+
+    Returns:
+        The :class:`Report`. The loss (``report.meta["loss"]``): ``loss_fn``; the model's
+        own ``.loss`` (``model_loss``, when it computed one); cross entropy against ``y``;
+        next-token cross entropy for a language model given ``input_ids``; else the mean
+        over the batch of each sample's sum of squared outputs (a probe).
     """
-    leaves = _check_inputs(model, x)
+    inputs, leaves = _check_inputs(model, x)
     plan = _apply_init(model, init, seed) if init is not None else None
     first_param = next(model.parameters(), None)
-    device = first_param.device if first_param is not None else x.device
+    device = first_param.device if first_param is not None else inputs.primary.device
+    notes: list[str] = []
     with _diagnosis_state(model, seed, device):
         named = list(model.named_parameters())
         parts, unit_rows = prepare(model, named)  # one host sync for every parameter
-        recorder, out, grads, loss_finite = _run(model, x, y, loss_fn, leaves, named, parts)
+        recorder, out, grads, loss = _run(model, inputs, y, loss_fn, leaves, named, parts)
         params = param_rows(model, grads, plan, parts, unit_rows)
-        out_t = _first_tensor(out)
-        method = resolve(spectrum, model, x, out_t[0].numel() if out_t.dim() else 1)
-        spec = None
+        out_t = output_tensor(out) if loss_fn is None else _loose_output(out)
+        loss_finite = bool(torch.isfinite(loss.loss.detach()).all())
         nonfinite = (not loss_finite) or any(r.get("nonfinite") for r in recorder.rows)
-        if method is not None and not nonfinite:
-            spec = jacobian_spectrum(model, x, method, seed=seed)
+        out_dim = (out_t[0].numel() if out_t.dim() else 1) if out_t is not None else 1
+        method = resolve(spectrum, model, inputs, out_dim)
+        spec = None
+        if method is not None and out_t is not None and not nonfinite:
+            spec, note = _spectrum(method, model, inputs, seed)
+            notes += [note] if note else []
     layers = recorder.rows
     _attach_params(layers, params)
     init_name = str(init) if init is not None and not hasattr(init, "rows") else (
         "plan" if init is not None else None)
+    figures = _output_figures(out, loss) if loss_fn is None else {}
     meta = {
         "model": type(model).__name__,
-        "input_shape": list(x.shape),
-        "loss": "loss_fn" if loss_fn is not None else ("cross_entropy" if y is not None
-                                                       else "sum_of_squares_probe"),
+        "input_shape": inputs.shapes(),
+        "loss": loss.kind,
         "init": init_name,
         "seed": seed,
+        **figures,
     }
-    ctx = Context(layers, params, init=init_name, loss_nonfinite=not loss_finite)
-    return Report(layers, params, evaluate(ctx), spec, meta)
+    ctx = Context(layers, params, init=init_name, loss_nonfinite=not loss_finite,
+                  loss_kind=loss.kind, loss_value=figures.get("loss_value", math.nan),
+                  num_classes=figures.get("num_classes"),
+                  logit_std=figures.get("logit_std", math.nan))
+    return Report(layers, params, evaluate(ctx), spec, meta, notes)
+
+
+def _loose_output(out) -> torch.Tensor | None:
+    """The output tensor when there is one (a custom loss_fn may take anything)."""
+    try:
+        return output_tensor(out)
+    except ConfigError:
+        return None

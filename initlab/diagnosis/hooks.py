@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import torch
 from torch import nn
@@ -45,6 +46,9 @@ _NORMS: tuple[type, ...] = (
 )
 
 
+_NORM_NAME = re.compile(r"norm", re.I)  # LlamaRMSNorm, T5LayerNorm, ...: a norm by its name
+
+
 @functools.lru_cache(maxsize=512)
 def _layout(cls: type) -> bool | None:
     """Whether a module type's output has its units last (True), at dim 1 (False), or None."""
@@ -64,15 +68,18 @@ def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def module_kind(module: nn.Module) -> str:
-    """``activation``, ``norm``, ``weighted`` (a weight of 2+ dims) or ``other``."""
+    """``activation``, ``norm``, ``embedding`` (a table lookup), ``weighted`` (a weight of
+    2+ dims) or ``other``. A norm is a torch norm class, or a module named like one
+    (``LlamaRMSNorm``, ``T5LayerNorm``) whose parameters are at most vectors."""
     if activation_kind(module) is not None:
         return "activation"
-    if isinstance(module, _NORMS):
-        return "norm"
     weight = getattr(module, "weight", None)
-    if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
-        return "weighted"
-    return "other"
+    matrix = isinstance(weight, torch.Tensor) and weight.dim() >= 2
+    if isinstance(module, _NORMS) or (not matrix and _NORM_NAME.search(type(module).__name__)):
+        return "norm"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    return "weighted" if matrix else "other"
 
 
 def _first_tensor(value):

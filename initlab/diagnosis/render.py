@@ -117,6 +117,26 @@ def _html_verdicts(label: str, report) -> str:
     return f"<p class='bad'>{html.escape(label)}:</p><ul>{items}</ul>"
 
 
+def _headline(report) -> str:
+    """The loss used and, for a classifier or LM, loss / ln C and the logit std."""
+    meta = report.meta
+    text = f"loss: {meta.get('loss', '?')}"
+    value, classes = meta.get("loss_value"), meta.get("num_classes")
+    if isinstance(value, float) and math.isfinite(value):
+        text += f" = {value:.4g}"
+        if classes and classes >= 2:
+            text += f" ({value / math.log(classes):.3g} x ln C, C={classes})"
+    std = meta.get("logit_std")
+    if isinstance(std, float) and math.isfinite(std):
+        text += f"; output logit std {std:.3g}"
+    return text
+
+
+def _html_notes(report) -> str:
+    lines = [_headline(report), *(f"note: {n}" for n in report.notes)]
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
 _STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
           "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
           ".ok{color:#070}.bad{color:#a00;font-weight:bold}img{max-width:100%}")
@@ -127,7 +147,7 @@ def html_page(reports: dict, title: str = "initlab diagnose") -> str:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
              "<h2>Verdicts</h2>"]
-    parts += [_html_verdicts(str(label), r) for label, r in reports.items()]
+    parts += [_html_verdicts(str(label), r) + _html_notes(r) for label, r in reports.items()]
     parts.append(f"<h2>Signal propagation</h2><img alt='signal propagation plot' "
                  f"src='data:image/png;base64,{_png_base64(reports)}'>")
     rows = [{"run": str(label), **summary(r)} for label, r in reports.items()]
@@ -176,6 +196,8 @@ def rich_report(report):
         parts.append(Text(f"Jacobian spectrum ({s['method']}, {s['samples']} samples): "
                           f"{s['frac_in_0.5_2']:.1%} of singular values in (0.5, 2), "
                           f"max {s['max']:.3g}"))
+    parts.append(Text(_headline(report)))
+    parts += [Text(f"note: {n}", style="yellow") for n in report.notes]
     parts.append(_rich_verdicts(report))
     return Group(*parts)
 

@@ -75,6 +75,9 @@ def summary(report: Report) -> dict:
     dead = [r["dead_frac"] for r in report.layers if "dead_frac" in r]
     sat = [r["saturated_frac"] for r in report.layers if "saturated_frac" in r]
     spec = report.spectrum or {}
+    value, classes = report.meta.get("loss_value"), report.meta.get("num_classes")
+    over = (value / math.log(classes) if isinstance(value, float) and math.isfinite(value)
+            and classes and classes >= 2 else None)
     return {
         "healthy": report.healthy,
         "verdicts": [v.name for v in report.verdicts],
@@ -84,6 +87,9 @@ def summary(report: Report) -> dict:
         "max_saturated_frac": max(sat) if sat else None,
         "spectrum_frac_in_0.5_2": spec.get("frac_in_0.5_2"),
         "spectrum_max": spec.get("max"),
+        "loss": report.meta.get("loss"),
+        "loss_over_ln_classes": over,
+        "logit_std": report.meta.get("logit_std"),
     }
 
 
@@ -96,6 +102,7 @@ class Report:
     verdicts: list[Verdict] = field(default_factory=list)
     spectrum: dict | None = None
     meta: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # one line each: what could not run
 
     @property
     def healthy(self) -> bool:
@@ -120,6 +127,7 @@ class Report:
             "healthy": self.healthy,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "spectrum": self.spectrum,
+            "notes": list(self.notes),
             "layers": self.layers,
             "params": self.params,
         })
@@ -132,7 +140,7 @@ class Report:
         verdicts = [Verdict(v["name"], tuple(v["layers"]), v["message"], v["suggestion"])
                     for v in d.get("verdicts", [])]
         return cls(restore(d["layers"]), restore(d.get("params", [])), verdicts,
-                   d.get("spectrum"), d.get("meta", {}))
+                   d.get("spectrum"), d.get("meta", {}), list(d.get("notes", [])))
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
         """The report as JSON (NaN as null); also written to ``path`` when given."""

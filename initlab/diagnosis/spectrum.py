@@ -26,6 +26,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from initlab.diagnosis.inputs import Inputs, as_inputs
+from initlab.diagnosis.losses import output_tensor
 from initlab.errors import ConfigError
 
 __all__ = ["METHODS", "resolve", "jacobian_spectrum", "AUTO_MAX_SIDE", "AUTO_MAX_PARAMS"]
@@ -33,17 +35,6 @@ __all__ = ["METHODS", "resolve", "jacobian_spectrum", "AUTO_MAX_SIDE", "AUTO_MAX
 AUTO_MAX_SIDE = 128  # "auto" computes the spectrum when min(in_dim, out_dim) <= this ...
 AUTO_MAX_PARAMS = 5_000_000  # ... and the model has at most this many parameters
 LOW, HIGH = 0.5, 2.0
-
-
-def _first(value):
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)) and value:
-        return _first(value[0])
-    raise ConfigError(
-        f"Cannot take the Jacobian of a model returning {type(value).__name__}; expected a "
-        "tensor (or a tuple whose first item is one). Hint: pass spectrum='off'"
-    )
 
 
 def _coupled(model: nn.Module) -> bool:
@@ -68,15 +59,14 @@ def _no_running_stats(model: nn.Module):
             m.track_running_stats = flag
 
 
-def _sample_fn(model: nn.Module, x: torch.Tensor, i: int) -> Callable:
-    """x_i (one sample, no batch dim) -> model output i, flattened."""
+def _sample_fn(model: nn.Module, inputs: Inputs, key, i: int) -> Callable:
+    """x_i (input ``key`` of sample i, no batch dim) -> model output i, flattened."""
     if _coupled(model):
         def f(xi):
-            batch = torch.cat([x[:i], xi.unsqueeze(0), x[i + 1:]])
-            return _first(model(batch))[i].reshape(-1)
+            return output_tensor(inputs.replaced(i, key, xi).call(model))[i].reshape(-1)
     else:
         def f(xi):
-            return _first(model(xi.unsqueeze(0)))[0].reshape(-1)
+            return output_tensor(inputs.sample(i, key, xi).call(model))[0].reshape(-1)
     return f
 
 
@@ -140,8 +130,11 @@ METHODS: dict[str, Callable[..., dict]] = {"exact": _exact, "lanczos": _lanczos}
 _ALIASES = {"estimate": "lanczos", "randomized": "lanczos", "off": None, "none": None}
 
 
-def resolve(spectrum, model: nn.Module, x: torch.Tensor, out_dim: int) -> str | None:
-    """The method to run for the ``spectrum=`` argument, or None to skip."""
+def resolve(spectrum, model: nn.Module, x, out_dim: int) -> str | None:
+    """The method to run for the ``spectrum=`` argument, or None to skip.
+
+    ``x``: the batch (a tensor, tuple or dict); ``auto`` needs a floating-point input.
+    """
     if spectrum is None or spectrum is False:
         return None
     if spectrum is True:
@@ -152,6 +145,10 @@ def resolve(spectrum, model: nn.Module, x: torch.Tensor, out_dim: int) -> str | 
         )
     name = _ALIASES.get(spectrum, spectrum)
     if name == "auto":
+        inputs = as_inputs(x)
+        if inputs.float_key is None:
+            return None
+        x = inputs.get(inputs.float_key)
         in_dim = x[0].numel() if x.dim() > 0 else 1
         params = sum(p.numel() for p in model.parameters())
         small = min(in_dim, out_dim) <= AUTO_MAX_SIDE and params <= AUTO_MAX_PARAMS
@@ -164,20 +161,27 @@ def resolve(spectrum, model: nn.Module, x: torch.Tensor, out_dim: int) -> str | 
     return name
 
 
-def jacobian_spectrum(model: nn.Module, x: torch.Tensor, method: str, *, samples: int = 4,
+def jacobian_spectrum(model: nn.Module, x, method: str, *, samples: int = 4,
                       seed: int = 0, steps: int = 48, probes: int = 2) -> dict:
-    """Jacobian singular-value summary over the first ``samples`` inputs of ``x``."""
-    if not x.is_floating_point():
-        raise ConfigError(f"The Jacobian spectrum needs a floating-point input; got {x.dtype}. "
+    """Jacobian singular-value summary over the first ``samples`` inputs of ``x``.
+
+    ``x``: a tensor, tuple or dict of inputs; the Jacobian is taken with respect to its
+    first floating-point input (``pixel_values``, ``inputs_embeds``, ...).
+    """
+    inputs = as_inputs(x)
+    key = inputs.float_key
+    if key is None:
+        kinds = ", ".join(f"{k} {t.dtype}" for k, t in inputs.tensors())
+        raise ConfigError(f"The Jacobian spectrum needs a floating-point input; got {kinds}. "
                           "Hint: pass spectrum='off' for integer (token) inputs")
     generator = torch.Generator().manual_seed(seed)
     coupled = _coupled(model)
-    x = x.detach()
+    x = inputs.get(key).detach()
     k = min(samples, x.shape[0])
     results = []
     with _no_running_stats(model):
         for i in range(k):
-            f = _sample_fn(model, x, i)
+            f = _sample_fn(model, inputs, key, i)
             with torch.no_grad():
                 out_dim = f(x[i]).numel()
             results.append(METHODS[method](f, x[i], out_dim, coupled, steps=steps,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,6 +76,28 @@ _KINDS: tuple[tuple[type, ActivationKind], ...] = (
 )
 
 
+# Activation classes of libraries initlab does not import (Hugging Face transformers' ACT2FN,
+# timm), by class name: any class of that name, or a subclass of one.
+_NAMED_KINDS: dict[str, ActivationKind] = {
+    **{n: ActivationKind("gelu") for n in (
+        "GELUActivation", "NewGELUActivation", "FastGELUActivation", "GELUTanh",
+        "PytorchGELUTanh", "AccurateGELUActivation", "ClippedGELUActivation",
+        "GELUPytorchTanh", "QuickGELUActivation", "QuickGELU", "GELUTanhApproximation")},
+    "SiLUActivation": ActivationKind("silu"),
+    "SwishActivation": ActivationKind("silu"),
+    "MishActivation": ActivationKind("mish"),
+    "ReLUSquaredActivation": ActivationKind("relu", can_die=True),
+    "LaplaceActivation": ActivationKind("gelu"),
+}
+
+
+# ... and any other class named like a smooth activation (BloomGelu, ...)
+_NAME_PATTERNS: tuple[tuple[re.Pattern, ActivationKind], ...] = (
+    (re.compile(r"gelu", re.I), ActivationKind("gelu")),
+    (re.compile(r"silu|swish", re.I), ActivationKind("silu")),
+)
+
+
 def activation_kind(module: nn.Module) -> ActivationKind | None:
     """The activation a leaf module applies, or None when it is not an activation."""
     return _kind_of(type(module))
@@ -85,7 +108,11 @@ def _kind_of(cls: type) -> ActivationKind | None:
     for base, kind in _KINDS:
         if issubclass(cls, base):
             return kind
-    return None
+    for base in cls.__mro__:
+        if base.__name__ in _NAMED_KINDS:
+            return _NAMED_KINDS[base.__name__]
+    name = cls.__name__
+    return next((kind for pattern, kind in _NAME_PATTERNS if pattern.search(name)), None)
 
 
 def _unit_dim(t: torch.Tensor, channels_last: bool) -> int:

@@ -4,19 +4,24 @@ Every rule is a function registered in :data:`RULES` (name -> rule) that reads t
 returns a :class:`Verdict` or None. Thresholds live in :data:`THRESHOLDS`, one place.
 
 The *signal path* the depth ratios are taken over: the outputs of the activation modules
-when the model has at least two, else the outputs of its weighted layers (a linear
-network). Forward ratios use the per-element std (fan-in scaling keeps it flat); backward
+when the model has any, else the outputs of its weighted layers (a linear network). Forward ratios use the per-element std (fan-in scaling keeps it flat); backward
 ratios use the gradient's norm (fan-in scaling keeps the norm of the back-propagated
 gradient flat across width changes, pooling and flattening, its per-element size not).
+Embedding lookups are not on the path (their output std is the table's, a parameter
+choice); the path is judged in :func:`segments` between norm layers (a transformer's
+residual stream legitimately grows with depth). For classifiers and language models the
+headline is the loss at init against ln(classes) (``initial_loss``), with the output logit
+std in its message.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-__all__ = ["Verdict", "THRESHOLDS", "RULES", "evaluate", "signal_path"]
+__all__ = ["Verdict", "THRESHOLDS", "RULES", "evaluate", "signal_path", "segments"]
 
 THRESHOLDS: dict[str, float] = {
     "vanishing_forward": 0.25,  # std at the last / first layer of the signal path below this
@@ -36,6 +41,10 @@ THRESHOLDS: dict[str, float] = {
     # (Kaiming, 20 ReLU layers of 64: last/first ~0.25 happens, at ~0.93 per layer).
     "per_layer_rate": 0.9,
     "severe_ratio": 100.0,
+    # cross-entropy loss at init above this many times ln(classes): logits far from O(1)
+    # (a healthy classifier or LM starts near ln C; GPT-2 with a tied N(0, 1) embedding /
+    # LM head, d=64: 32 against ln V = 6.9)
+    "initial_loss": 2.0,
 }
 
 
@@ -62,6 +71,10 @@ class Context:
     params: list[dict]
     init: str | None = None
     loss_nonfinite: bool = False
+    loss_kind: str | None = None  # which loss diagnose used (see diagnosis.losses)
+    loss_value: float = math.nan
+    num_classes: int | None = None  # the loss is a cross entropy over this many classes
+    logit_std: float = math.nan  # std of the output tensor (the logits)
 
     @property
     def activations(self) -> set[str]:
@@ -75,9 +88,31 @@ def _finite(v) -> bool:
 def signal_path(layers: list[dict]) -> list[dict]:
     """The rows the depth ratios are taken over (see the module docstring)."""
     acts = [r for r in layers if r["kind"] == "activation" and "std" in r]
-    if len(acts) >= 2:
+    if acts:
         return acts
     return [r for r in layers if r["kind"] == "weighted" and "std" in r]
+
+
+def segments(layers: list[dict], path: list[dict]) -> list[list[dict]]:
+    """``path`` cut wherever a norm layer runs between two of its rows.
+
+    A norm resets the scale of the signal (a pre-norm residual stream grows with depth by
+    design; a norm's backward scales the gradient by 1 / the std of its input), so a depth
+    ratio means something only between norms: in a transformer every block is its own
+    segment, in a plain MLP or CNN the whole path is one.
+    """
+    norms = [r["depth"] for r in layers if r["kind"] == "norm"]
+    if not norms or not path:
+        return [path] if path else []
+    out, current = [], [path[0]]
+    for prev, row in zip(path, path[1:]):
+        i = bisect.bisect_right(norms, prev["depth"])
+        if i < len(norms) and norms[i] < row["depth"]:
+            out.append(current)
+            current = []
+        current.append(row)
+    out.append(current)
+    return out
 
 
 def _family(ctx: Context) -> str:
@@ -103,8 +138,7 @@ def _with_init(ctx: Context, text: str) -> str:
 
 
 def _ratio_rule(name: str, stat: str, first_over_last: bool, below: bool):
-    def rule(ctx: Context) -> Verdict | None:
-        path = [r for r in signal_path(ctx.layers) if _finite(r.get(stat))]
+    def judge(ctx: Context, path: list[dict]) -> tuple[float, Verdict] | None:
         if len(path) < 2:
             return None
         first, last = path[0], path[-1]
@@ -127,7 +161,12 @@ def _ratio_rule(name: str, stat: str, first_over_last: bool, below: bool):
                f"{'<' if below else '>'} {limit:g}")
         fix = "shrink" if below else "grow"
         sug = _with_init(ctx, f"signals {fix} with depth; use {_SCALE_FIX[_family(ctx)]}")
-        return Verdict(name, (first["layer"], last["layer"]), msg, sug)
+        return shrink, Verdict(name, (first["layer"], last["layer"]), msg, sug)
+
+    def rule(ctx: Context) -> Verdict | None:
+        path = [r for r in signal_path(ctx.layers) if _finite(r.get(stat))]
+        found = [v for seg in segments(ctx.layers, path) if (v := judge(ctx, seg))]
+        return min(found, key=lambda item: item[0])[1] if found else None  # the worst
 
     return rule
 
@@ -158,12 +197,18 @@ def _saturation_fix(ctx: Context) -> str:
                       "initlab.lsuv_(model, x)")
 
 
-def _learns_later(p: dict, first_rows: dict[str, dict]) -> bool:
-    """An all-zero weight reading diverse inputs (Fixup, zero-residual, a zero read-out):
-    its units get distinct gradients once the layers after it move."""
-    row = first_rows.get(p["module"], {})
-    diverse = row.get("input_dup_units_frac")
-    return p.get("rms") == 0 and _finite(diverse) and diverse < 0.5
+def _learns_later(p: dict, first_rows: dict[str, dict], head: str | None) -> bool:
+    """An all-zero weight reading diverse inputs (Fixup, zero-residual, a zero-initialized
+    classifier / regression / LM head): its units get distinct gradients once the loss or
+    the layers after it tell them apart (a head's rows for classes absent from a small
+    batch share a gradient). The head, the last weighted layer, also when its input is
+    too small a batch to measure (fewer than 8 samples)."""
+    if p.get("rms") != 0:
+        return False
+    dup = first_rows.get(p["module"], {}).get("input_dup_units_frac")
+    if p["module"] == head and not _finite(dup):  # a batch too small to tell: a read-out
+        return True
+    return _finite(dup) and dup < 0.5
 
 
 def _symmetry(ctx: Context) -> Verdict | None:
@@ -171,8 +216,9 @@ def _symmetry(ctx: Context) -> Verdict | None:
     first_rows: dict[str, dict] = {}
     for r in ctx.layers:
         first_rows.setdefault(r["module"], r)
+    head = next((r["module"] for r in reversed(ctx.layers) if r["kind"] == "weighted"), None)
     hit = [p for p in ctx.params if _finite(p.get("stuck_rows_frac"))
-           and p["stuck_rows_frac"] > limit and not _learns_later(p, first_rows)]
+           and p["stuck_rows_frac"] > limit and not _learns_later(p, first_rows, head)]
     if not hit:
         return None
     worst = max(hit, key=lambda p: p["stuck_rows_frac"])
@@ -181,6 +227,26 @@ def _symmetry(ctx: Context) -> Verdict | None:
            f"{worst['stuck_rows_frac']:.3g}; they cannot learn distinct features")
     sug = _with_init(ctx, "a constant init makes units identical: use a random init")
     return Verdict("broken_symmetry", tuple(p["module"] for p in hit), msg, sug)
+
+
+def _initial_loss(ctx: Context) -> Verdict | None:
+    """A cross entropy at init far above ln C: the logits are too large (overconfident)."""
+    if not ctx.num_classes or ctx.num_classes < 2 or not _finite(ctx.loss_value):
+        return None
+    ln_c = math.log(ctx.num_classes)
+    ratio = ctx.loss_value / ln_c
+    limit = THRESHOLDS["initial_loss"]
+    if ratio <= limit:
+        return None
+    weighted = [r["layer"] for r in ctx.layers if r["kind"] == "weighted"]
+    where = (weighted[-1],) if weighted else ("loss",)
+    msg = (f"{ctx.loss_kind or 'cross entropy'} at init {ctx.loss_value:.3g} = {ratio:.3g} x "
+           f"ln C ({ln_c:.3g}, C={ctx.num_classes}); output logit std "
+           f"{ctx.logit_std:.3g}; threshold > {limit:g} x ln C")
+    sug = _with_init(ctx, "the logits are far from O(1) at init: scale the output layer "
+                     "down (a tied embedding / LM head: std about 1/sqrt(d) or the model's "
+                     "initializer_range, not N(0, 1)), or zero-init the classifier head")
+    return Verdict("initial_loss", where, msg, sug)
 
 
 def _non_finite(ctx: Context) -> Verdict | None:
@@ -202,6 +268,7 @@ def _non_finite(ctx: Context) -> Verdict | None:
 
 RULES: dict[str, Callable[[Context], Verdict | None]] = {
     "non_finite": _non_finite,
+    "initial_loss": _initial_loss,
     "vanishing_forward": _ratio_rule("vanishing_forward", "std", False, True),
     "exploding_forward": _ratio_rule("exploding_forward", "std", False, False),
     "vanishing_gradient": _ratio_rule("vanishing_gradient", "grad_norm", True, True),

@@ -48,8 +48,8 @@ def test_model_without_leaf_modules_is_an_error():
 def test_not_a_module_or_not_a_tensor():
     with pytest.raises(initlab.ConfigError, match=r"diagnose needs an nn.Module; got type"):
         initlab.diagnose(nn.Linear, torch.ones(2, 3))
-    with pytest.raises(initlab.ConfigError, match=r"diagnose needs x as a torch.Tensor batch; "
-                       r"got list"):
+    with pytest.raises(initlab.ConfigError, match=r"diagnose needs x as a torch.Tensor, a tuple "
+                       r"of positional inputs or a dict of keyword inputs; got list"):
         initlab.diagnose(nn.Linear(3, 2), [[1.0, 2.0, 3.0]])
 
 
