@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "did_you_mean", "shown"]
+__all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "ConfigTypeError",
+           "ConfigRuntimeError", "ConfigNotImplementedError", "ConfigZeroDivisionError",
+           "ConfigIndexError", "ConfigAttributeError", "UnknownNonlinearityError", "compatible_error", "did_you_mean", "shown"]
 
 
 def shown(text, limit: int = 120) -> str:
@@ -41,3 +43,67 @@ class ConfigError(InitlabError, ValueError):
 
 class DataError(InitlabError, ValueError):
     """A data file is missing, truncated or corrupted."""
+
+
+# --- classes compatible with the builtin exceptions torch raises ----------------------------
+# ``initlab.init``'s drop-ins for ``torch.nn.init`` raise where torch raises, and an instance of
+# the class torch raises, so ``except RuntimeError:`` in user code keeps working.
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """An argument has a type the operation cannot take (torch raises TypeError)."""
+
+
+class ConfigRuntimeError(ConfigError, RuntimeError):
+    """An argument torch's kernels refuse at run time (torch raises RuntimeError)."""
+
+
+class ConfigNotImplementedError(ConfigRuntimeError, NotImplementedError):
+    """An operation torch has no kernel for, e.g. a dtype (torch raises NotImplementedError)."""
+
+
+class ConfigZeroDivisionError(ConfigError, ZeroDivisionError):
+    """A zero fan or zero groups (torch raises ZeroDivisionError)."""
+
+
+class ConfigIndexError(ConfigError, IndexError):
+    """An index out of range, e.g. the centre of an empty kernel (torch raises IndexError)."""
+
+
+class ConfigAttributeError(ConfigError, AttributeError):
+    """An argument of the wrong type whose method torch calls, e.g. ``mode.lower()``."""
+
+
+class UnknownNonlinearityError(UnknownNameError, ValueError):
+    """An unknown nonlinearity name (torch's calculate_gain raises ValueError)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+# most specific first: the first base class an exception is an instance of decides
+_COMPATIBLE: tuple[tuple[type[BaseException], type[ConfigError]], ...] = (
+    (NotImplementedError, ConfigNotImplementedError),
+    (RuntimeError, ConfigRuntimeError),
+    (TypeError, ConfigTypeError),
+    (ZeroDivisionError, ConfigZeroDivisionError),
+    (IndexError, ConfigIndexError),
+    (AttributeError, ConfigAttributeError),
+    (ValueError, ConfigError),
+)
+
+
+def compatible_error(exc: BaseException) -> type[ConfigError] | None:
+    """The initlab error class that is also an instance of ``exc``'s builtin class, or None.
+
+    Args:
+        exc: an exception raised by a torch operation.
+
+    Returns:
+        A ConfigError subclass for RuntimeError, NotImplementedError, TypeError,
+        ZeroDivisionError, IndexError, AttributeError and ValueError; None for any other.
+    """
+    for base, cls in _COMPATIBLE:
+        if isinstance(exc, base):
+            return cls
+    return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from initlab.errors import ConfigError
+import torch
+
+from initlab.errors import ConfigError, shown
 from initlab.init.registry import Initializer, register, set_float
 
 __all__ = ["Uniform", "Normal", "TruncNormal", "TruncNormalStd", "Constant", "Ones", "Zeros",
@@ -115,22 +117,67 @@ class TruncNormalStd(TruncNormal):
         return self.mean + self.a * self.std, self.mean + self.b * self.std
 
 
+def _nested_tuple(value):
+    return tuple(_nested_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def _nested_list(value):
+    return [_nested_list(v) for v in value] if isinstance(value, tuple) else value
+
+
 @register("constant", aliases=("const",), torch_equivalent="constant_")
 @dataclass(frozen=True)
 class Constant(Initializer):
-    """Every entry equal to val."""
+    """Every entry equal to val: a number, or an array broadcast to the tensor (Keras/JAX)."""
 
-    val: float = 0.0
+    val: float | tuple = 0.0
     random = False
 
     def __post_init__(self):
+        value = self.val
+        if isinstance(value, list | tuple) or (isinstance(value, torch.Tensor) and value.dim()) or (
+                hasattr(value, "__array__") and getattr(value, "ndim", 0)):
+            try:
+                array = torch.as_tensor(value if not isinstance(value, tuple) else _nested_list(value),
+                                        dtype=torch.float64)
+            except (TypeError, ValueError, RuntimeError):
+                raise ConfigError(
+                    f"Invalid val={shown(repr(value))} for initializer 'constant'; expected a "
+                    "number or a rectangular array of numbers, e.g. [[1.0, 0.0], [0.0, 1.0]]."
+                ) from None
+            object.__setattr__(self, "val", _nested_tuple(array.tolist()))
+            return
         set_float(self, "val")
 
+    @property
+    def elementwise(self) -> bool:  # an array is placed by position: shards cannot fill alone
+        return not isinstance(self.val, tuple)
+
+    def get_config(self):
+        return {"val": _nested_list(self.val)}
+
     def fill_(self, tensor, source, *, layout=None, groups=1):
-        return tensor.fill_(self.val)
+        if not isinstance(self.val, tuple):
+            return tensor.fill_(self.val)
+        array = torch.tensor(_nested_list(self.val), dtype=torch.float64)
+        try:
+            wide = torch.broadcast_to(array, tensor.shape)
+        except RuntimeError:
+            raise ConfigError(
+                f"constant: the array of shape {tuple(array.shape)} does not broadcast to the "
+                f"tensor's shape {tuple(tensor.shape)}; expected a shape that broadcasts "
+                "(numpy rules). Hint: give one value per output unit, or a full array."
+            ) from None
+        return tensor.copy_(wide.to(dtype=tensor.dtype, device=tensor.device))
 
     def expected_std(self, shape, *, layout=None, groups=1):
-        return 0.0
+        if not isinstance(self.val, tuple):
+            return 0.0
+        array = torch.tensor(_nested_list(self.val), dtype=torch.float64)
+        try:
+            return float(torch.broadcast_to(array, tuple(shape)).std(correction=0))
+        except RuntimeError:
+            return None
 
 
 @register("ones", torch_equivalent="ones_")

@@ -34,9 +34,9 @@ import torch
 
 from initlab.errors import ConfigError
 
-__all__ = ["fans", "LAYOUTS", "fan_for_mode", "MODES"]
+__all__ = ["fans", "axis_fans", "normalize_axes", "LAYOUTS", "fan_for_mode", "MODES"]
 
-MODES = ("fan_in", "fan_out", "fan_avg")
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
 
 def _shape_of(weight_or_shape) -> tuple[int, ...]:
@@ -125,7 +125,82 @@ def fans(weight_or_shape, layout: str | None = None, groups: int = 1) -> tuple[i
     return LAYOUTS[layout](shape, groups)
 
 
+def select_fan(fan_in: float, fan_out: float, mode: str) -> float:
+    """The fan a mode selects: fan_in, fan_out, their mean (fan_avg) or geometric mean.
+
+    Args:
+        fan_in: the fan-in.
+        fan_out: the fan-out.
+        mode: one of MODES.
+
+    Returns:
+        The fan.
+    """
+    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0,
+            "fan_geo_avg": math.sqrt(fan_in * fan_out)}[mode]
+
+
 def fan_for_mode(shape, mode: str, layout=None, groups=1) -> float:
-    """The fan a mode selects: fan_in, fan_out, or their mean (fan_avg)."""
+    """The fan a mode selects (see :func:`select_fan`) for a weight stored with ``layout``."""
     fan_in, fan_out = fans(shape, layout=layout, groups=groups)
-    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    return select_fan(fan_in, fan_out, mode)
+
+
+def normalize_axes(axes, what: str = "axis") -> int | tuple[int, ...] | None:
+    """An axis spec as JAX takes it: None, an int, or a tuple of ints (a list becomes a tuple).
+
+    Args:
+        axes: None, an int, or a sequence of ints.
+        what: the argument's name, for the error message.
+
+    Returns:
+        None, the int, or a tuple of ints.
+    """
+    if axes is None or (isinstance(axes, int) and not isinstance(axes, bool)):
+        return axes
+    if isinstance(axes, list | tuple) and all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        return tuple(axes)
+    raise ConfigError(
+        f"Invalid {what}={axes!r}; expected an int or a tuple of ints (JAX's convention, e.g. "
+        "in_axis=-2, out_axis=-1, batch_axis=()).")
+
+
+def _positions(shape, axes, what) -> tuple[int, ...]:
+    n = len(shape)
+    out = []
+    for a in (axes,) if isinstance(axes, int) else axes:
+        if not -n <= a < n:
+            raise ConfigError(
+                f"{what}={axes!r} is out of range for a tensor of shape {tuple(shape)} ({n} dims); "
+                f"expected axes in [-{n}, {n - 1}].")
+        out.append(a % n)
+    return tuple(out)
+
+
+def axis_fans(weight_or_shape, in_axis, out_axis, batch_axis=()) -> tuple[int, int]:
+    """(fan_in, fan_out) by JAX's per-axis rule: the named axes times the receptive field.
+
+    The receptive field is the product of the axes that are neither input, output nor batch
+    axes; e.g. a (3, 3, in, out) Flax kernel with in_axis=-2, out_axis=-1 has fan_in = 9·in.
+
+    Args:
+        weight_or_shape: a tensor or a shape.
+        in_axis: the input axis or axes.
+        out_axis: the output axis or axes.
+        batch_axis: axes of independent matrices (counted in neither fan).
+
+    Returns:
+        (fan_in, fan_out).
+    """
+    shape = _shape_of(weight_or_shape)
+    ins = _positions(shape, in_axis, "in_axis")
+    outs = _positions(shape, out_axis, "out_axis")
+    batch = _positions(shape, batch_axis, "batch_axis")
+    named = [*ins, *outs, *batch]
+    if len(set(named)) != len(named):
+        raise ConfigError(
+            f"in_axis={in_axis!r}, out_axis={out_axis!r}, batch_axis={batch_axis!r} overlap for "
+            f"shape {tuple(shape)}; expected distinct axes.")
+    rf = math.prod(s for i, s in enumerate(shape) if i not in named)
+    return math.prod(shape[i] for i in ins) * rf, math.prod(shape[i] for i in outs) * rf

@@ -28,17 +28,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError, UnknownNonlinearityError, shown
 
-__all__ = ["gain", "calculate_gain", "GAINS", "second_moment", "TORCH_GAIN_NAMES"]
+__all__ = ["gain", "calculate_gain", "GAINS", "second_moment", "TORCH_GAIN_NAMES",
+           "is_torch_gain_name", "torch_gain"]
 
 
 def _slope(param, default=0.01, what="negative_slope"):
+    """The activation's parameter: torch's rule, an int (not a bool) or a float, inf/NaN too."""
     if param is None:
         return default
-    if isinstance(param, bool) or not isinstance(param, int | float) or not math.isfinite(param):
+    if isinstance(param, bool) or not isinstance(param, int | float):
         raise ConfigError(
-            f"Invalid {what} {param!r} for the gain; expected a finite number, e.g. 0.2."
+            f"Invalid {what} {shown(repr(param))} for the gain; expected a number (an int or "
+            "a float, not a bool), e.g. 0.2."
         )
     return param
 
@@ -51,8 +54,35 @@ _TORCH: dict[str, Callable] = {
     "relu": lambda p: math.sqrt(2.0),
     "leaky_relu": lambda p: math.sqrt(2.0 / (1 + _slope(p) ** 2)),
     "selu": lambda p: 3.0 / 4,
+    "identity": lambda p: 1,
 }
-TORCH_GAIN_NAMES = tuple(_TORCH)
+TORCH_GAIN_NAMES = tuple(n for n in _TORCH if n != "identity")
+_TAKES_PARAM = ("leaky_relu", "elu", "celu", "softplus")
+
+
+def is_torch_gain_name(nonlinearity) -> bool:
+    """Whether ``nonlinearity`` is spelled as a name torch's calculate_gain knows (or identity).
+
+    Args:
+        nonlinearity: anything.
+
+    Returns:
+        True for the exact strings in torch's table (no case folding, as in torch).
+    """
+    return isinstance(nonlinearity, str) and nonlinearity in _TORCH
+
+
+def torch_gain(nonlinearity: str, param=None) -> float:
+    """torch's calculate_gain for one of its own names (``param`` read by leaky_relu only).
+
+    Args:
+        nonlinearity: a name for which :func:`is_torch_gain_name` is true.
+        param: the leaky_relu negative slope (None: 0.01); other names ignore it.
+
+    Returns:
+        torch's gain, value for value.
+    """
+    return _TORCH[nonlinearity](param)
 
 
 def _ident(p):
@@ -159,10 +189,12 @@ def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = Fals
     if name not in _FUNCS:
         from initlab.errors import did_you_mean
 
-        raise UnknownNameError(
+        raise UnknownNonlinearityError(
             f"Unknown nonlinearity '{nonlinearity}'.{did_you_mean(name, list(_FUNCS))} "
             f"Known: {sorted(_FUNCS)}. Hint: pass the function itself for an exact gain."
         )
+    if name not in _TAKES_PARAM:
+        param = None  # as torch: a name without a parameter ignores it
     if name in _TORCH and not (exact or centered):
         return _TORCH[name](param)
     _FUNCS[name](param)  # validates param

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from initlab.errors import ConfigError
-from initlab.init.orthogonal import _need_dims
-from initlab.init.registry import Initializer, register
+from initlab.init._orthogonal import _need_dims
+from initlab.init.registry import Initializer, register, set_float
 
 __all__ = ["Eye", "Dirac", "Identity", "ZeroHadamard", "hadamard", "zero_matrix"]
 
@@ -83,21 +83,28 @@ class Dirac(Initializer):
 @register("identity")
 @dataclass(frozen=True)
 class Identity(Initializer):
-    """Linear: partial identity (eye); Conv/ConvTranspose: Dirac per group."""
+    """Linear: partial identity (eye); Conv/ConvTranspose: Dirac per group; times gain."""
 
+    gain: float = 1.0
     random = False
     elementwise = False
+    quiet_defaults = ("gain",)
+
+    def __post_init__(self):
+        set_float(self, "gain")
 
     def fill_(self, tensor, source, *, layout=None, groups=1):
         _need_dims(self, tensor.shape, 2, None, " (a Linear or ConvNd weight)")
         if tensor.dim() == 2:
-            return Eye().fill_(tensor, source)
-        return Dirac().fill_(tensor, source, groups=groups)
+            Eye().fill_(tensor, source)
+        else:
+            Dirac().fill_(tensor, source, groups=groups)
+        return tensor if self.gain == 1.0 else tensor.mul_(self.gain)
 
     def expected_std(self, shape, *, layout=None, groups=1):
-        if len(shape) == 2:
-            return _rms(min(shape), shape)
-        return Dirac().expected_std(shape, groups=groups)
+        base = _rms(min(shape), shape) if len(shape) == 2 else Dirac().expected_std(
+            shape, groups=groups)
+        return None if base is None else abs(self.gain) * base
 
 
 def hadamard(rows: int, cols: int, *, dtype=torch.float32, device=None) -> torch.Tensor:

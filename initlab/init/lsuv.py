@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from initlab.errors import ConfigError
-from initlab.init.orthogonal import haar_orthogonal
+from initlab.init._orthogonal import haar_orthogonal
 from initlab.init.source import TorchSource
 
 __all__ = ["LSUVRecord", "LSUVResult", "LSUVWarning", "lsuv_"]

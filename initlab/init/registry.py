@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ast
 import math
+import numbers
 import warnings
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -53,6 +54,9 @@ class Initializer:
     random: ClassVar[bool] = True
     example_shape: ClassVar[tuple[int, ...]] = (64, 32)
     example_config: ClassVar[dict[str, Any]] = {}
+    # fields left out of get_config() while they hold their default (added later, so older
+    # serialized specs and plans stay as they were)
+    quiet_defaults: ClassVar[tuple[str, ...]] = ()
 
     # --- what a subclass implements -------------------------------------------------
     def fill_(self, tensor: torch.Tensor, source, *, layout=None, groups=1) -> torch.Tensor:
@@ -65,7 +69,15 @@ class Initializer:
 
     # --- config and serialization ----------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        """The spec's arguments, JSON-safe (tuples become lists in JSON)."""
+        config = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not f.init or (f.name in self.quiet_defaults and f.default is not MISSING
+                              and value == f.default):
+                continue
+            config[f.name] = value
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
@@ -86,6 +98,30 @@ class Initializer:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "config": self.get_config()}
 
+    def to_keras_config(self) -> dict[str, Any]:
+        """Keras 3's serialized form of this spec (see :mod:`initlab.init.keras_interop`)."""
+        from initlab.init.keras_interop import to_keras_config
+
+        return to_keras_config(self)
+
+    def to_keras(self):
+        """The equivalent Keras initializer object (Keras must be installed)."""
+        from initlab.init.keras_interop import to_keras
+
+        return to_keras(self)
+
+    def to_jax_config(self) -> dict[str, Any]:
+        """The equivalent ``jax.nn.initializers`` function name and arguments."""
+        from initlab.init.jax_interop import to_jax_config
+
+        return to_jax_config(self)
+
+    def to_jax(self):
+        """The equivalent JAX initializer function (JAX must be installed)."""
+        from initlab.init.jax_interop import to_jax
+
+        return to_jax(self)
+
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{self.name}({args})"
@@ -105,9 +141,9 @@ class Initializer:
                 "seed=..., device=...) to allocate and initialize a meta model."
             )
         if tensor.numel() == 0:
-            warnings.warn(
-                f"Initializing a zero-element tensor (shape {tuple(tensor.shape)}) with "
-                f"{self.name} is a no-op.",
+            warnings.warn(  # torch's text first, so filters written for torch's match
+                f"Initializing zero-element tensors is a no-op (shape {tuple(tensor.shape)}, "
+                f"{self.name}).",
                 UserWarning,
                 stacklevel=2,
             )
@@ -130,6 +166,10 @@ def set_float(spec, name: str, *, low=None, low_open=False, allow_none=False) ->
     value = getattr(spec, name)
     if value is None and allow_none:
         return
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()  # a 0-d (or one-element) tensor, as torch takes it
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | int | float):
+        value = float(value)  # numpy scalars
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(
             f"Invalid {name}={shown(repr(value))} for initializer '{spec.name}'; expected a "
@@ -224,6 +264,32 @@ def _literal(node: ast.AST, text: str, arg: str):
         ) from None
 
 
+def _parse_call(text: str) -> tuple[str, list, dict[str, Any]]:
+    """``"name(a, k=v)"`` -> (name as written, positional values, keyword values)."""
+    bad = ConfigError(
+        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
+        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
+    )
+    try:
+        body = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise bad from None
+    if isinstance(body, ast.Name):
+        return body.id, [], {}
+    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
+        raise bad
+    if any(isinstance(node, ast.Starred) for node in body.args) or any(
+            kw.arg is None for kw in body.keywords):
+        raise bad
+    args = [_literal(node, text, f"#{i}") for i, node in enumerate(body.args)]
+    kwargs: dict[str, Any] = {}
+    for kw in body.keywords:
+        if kw.arg in kwargs:
+            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
+        kwargs[kw.arg] = _literal(kw.value, text, kw.arg)
+    return body.func.id, args, kwargs
+
+
 def _parse(text: str) -> tuple[str, dict[str, Any]]:
     """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
     bad = ConfigError(
@@ -259,15 +325,35 @@ def _parse(text: str) -> tuple[str, dict[str, Any]]:
     return name, config
 
 
-def get(spec) -> Initializer:
-    """An Initializer from a spec string, a ``{"name", "config"}`` dict, or an Initializer."""
+def get(spec) -> Initializer | None:
+    """An Initializer from a spec string, a dict, an Initializer, or None (returned as None).
+
+    Args:
+        spec: ``"kaiming_normal(mode='fan_out')"``, a Keras class name (``"HeNormal"``,
+            Keras semantics), ``{"name", "config"}``, Keras' serialized
+            ``{"class_name", "config"}`` (seed included), an Initializer or its class, or
+            None (as Keras' ``initializers.get(None)``).
+
+    Returns:
+        The spec, or None for None.
+    """
+    if spec is None:
+        return None
     if isinstance(spec, Initializer):
         return spec
     if isinstance(spec, type) and issubclass(spec, Initializer) and spec.name in _REGISTRY:
         return spec()
     if isinstance(spec, str):
+        from initlab.init import keras_interop as _keras
+
+        if _keras.is_keras_name(spec):
+            return _keras.from_keras_text(spec, _parse_call)
         name, config = _parse(spec)
         return _REGISTRY[name].from_config(config)
+    if isinstance(spec, dict) and "class_name" in spec:
+        from initlab.init import keras_interop as _keras
+
+        return _keras.from_keras(spec)
     if isinstance(spec, dict):
         extra = set(spec) - {"name", "config"}
         if "name" not in spec or extra or not isinstance(spec["name"], str):

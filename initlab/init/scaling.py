@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from initlab.errors import ConfigError
-from initlab.init.fans import MODES, fans
+from initlab.init.fans import MODES, axis_fans, fans, normalize_axes, select_fan
 from initlab.init.gains import _FUNCS
 from initlab.init.gains import gain as _gain
 from initlab.init.registry import Initializer, register, set_choice, set_float
@@ -47,7 +47,9 @@ def _truncated(tensor, source, std):
 
 
 DRAW = {"normal": _normal, "uniform": _uniform, "truncated_normal": _truncated}
-DISTRIBUTIONS = tuple(DRAW)
+# JAX / Keras 3 spell the untruncated normal 'untruncated_normal'; it is stored as 'normal'
+DISTRIBUTION_ALIASES = {"untruncated_normal": "normal"}
+DISTRIBUTIONS = (*DRAW, *DISTRIBUTION_ALIASES)
 
 
 class _Scaled(Initializer):
@@ -60,12 +62,13 @@ class _Scaled(Initializer):
         raise NotImplementedError
 
     def _fan(self, fan_in, fan_out):
-        if self.mode == "fan_avg":
-            return (fan_in + fan_out) / 2.0
-        return fan_in if self.mode == "fan_in" else fan_out
+        return select_fan(fan_in, fan_out, self.mode)
+
+    def _fans(self, shape, layout, groups):
+        return fans(shape, layout=layout, groups=groups)
 
     def std_for(self, shape, *, layout=None, groups=1) -> float:
-        fan_in, fan_out = fans(shape, layout=layout, groups=groups)
+        fan_in, fan_out = self._fans(shape, layout, groups)
         if self._fan(fan_in, fan_out) <= 0:
             raise ConfigError(
                 f"{self.name}: {self.mode} of shape {tuple(shape)} is 0; expected a weight "
@@ -88,16 +91,42 @@ class _Scaled(Initializer):
 @register("variance_scaling")
 @dataclass(frozen=True)
 class VarianceScaling(_Scaled):
-    """std = sqrt(scale / fan), fan by mode, drawn from distribution (Keras/JAX semantics)."""
+    """std = sqrt(scale / fan), fan by mode, drawn from distribution (Keras/JAX semantics).
+
+    ``in_axis`` / ``out_axis`` / ``batch_axis`` (JAX's arguments) name the tensor's axes
+    for the fans; left None, the fans follow torch's convention or the given layout.
+    """
 
     scale: float = 1.0
     mode: str = "fan_in"
     distribution: str = "truncated_normal"
+    in_axis: int | tuple[int, ...] | None = None
+    out_axis: int | tuple[int, ...] | None = None
+    batch_axis: int | tuple[int, ...] = ()
+    quiet_defaults = ("in_axis", "out_axis", "batch_axis")
 
     def __post_init__(self):
         set_float(self, "scale", low=0.0, low_open=True)
         set_choice(self, "mode", MODES)
         set_choice(self, "distribution", DISTRIBUTIONS)
+        object.__setattr__(self, "distribution",
+                           DISTRIBUTION_ALIASES.get(self.distribution, self.distribution))
+        for name in ("in_axis", "out_axis", "batch_axis"):
+            object.__setattr__(self, name, normalize_axes(getattr(self, name), name))
+        if (self.in_axis is None) != (self.out_axis is None) or (
+                self.in_axis is None and self.batch_axis not in ((), None)):
+            raise ConfigError(
+                f"variance_scaling: in_axis={self.in_axis!r}, out_axis={self.out_axis!r}, "
+                f"batch_axis={self.batch_axis!r}; expected in_axis and out_axis both given (JAX's "
+                "per-axis fans) or both None (torch's fans). Hint: in_axis=-2, out_axis=-1 for a "
+                "Flax (..., in, out) kernel; in_axis=1, out_axis=0 for a torch weight.")
+        if self.batch_axis is None:
+            object.__setattr__(self, "batch_axis", ())
+
+    def _fans(self, shape, layout, groups):
+        if self.in_axis is None:
+            return fans(shape, layout=layout, groups=groups)
+        return axis_fans(shape, self.in_axis, self.out_axis, self.batch_axis)
 
     def _std(self, fan_in, fan_out):
         return math.sqrt(self.scale / self._fan(fan_in, fan_out))

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from initlab.errors import ConfigError
+from initlab.init._orthogonal import haar_orthogonal
 from initlab.init.fans import MODES, fan_for_mode
-from initlab.init.orthogonal import haar_orthogonal
 from initlab.init.registry import Initializer, register, set_choice, set_float
 from initlab.init.source import TorchSource
 

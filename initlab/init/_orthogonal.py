@@ -46,18 +46,44 @@ def haar_orthogonal(rows: int, cols: int, source, *, dtype, device) -> torch.Ten
 @register("orthogonal", torch_equivalent="orthogonal_")
 @dataclass(frozen=True)
 class Orthogonal(Initializer):
-    """(Semi-)orthogonal matrix times gain, rows = dim 0, trailing dims flattened (Saxe 2013)."""
+    """(Semi-)orthogonal matrix times gain, rows = dim 0, trailing dims flattened (Saxe 2013).
+
+    ``column_axis`` (JAX's argument) names the axis whose slices are orthonormal instead of
+    dim 0: the tensor is filled as if that axis came first. None or 0: torch's convention.
+    """
 
     gain: float = 1.0
+    column_axis: int | None = None
     elementwise = False
+    quiet_defaults = ("column_axis",)
 
     def __post_init__(self):
         set_float(self, "gain")
+        k = self.column_axis
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+            raise ConfigError(
+                f"Invalid column_axis={k!r} for initializer 'orthogonal'; expected an int (JAX's "
+                "convention, e.g. -1) or None (torch's: dim 0).")
+
+    def _axis(self, shape) -> int:
+        k = self.column_axis
+        if k is None:
+            return 0
+        if not -len(shape) <= k < len(shape):
+            raise ConfigError(
+                f"orthogonal: column_axis={k} is out of range for shape {tuple(shape)}; expected "
+                f"an axis in [-{len(shape)}, {len(shape) - 1}].")
+        return k % len(shape)
 
     def fill_(self, tensor, source, *, layout=None, groups=1):
         _need_dims(self, tensor.shape, 2)
         if tensor.numel() == 0:
             return tensor
+        axis = self._axis(tensor.shape)
+        if axis != 0:
+            moved = torch.empty_like(tensor.movedim(axis, 0), memory_format=torch.contiguous_format)
+            Orthogonal(self.gain).fill_(moved, source)
+            return tensor.copy_(moved.movedim(0, axis))
         rows = tensor.size(0)
         q = haar_orthogonal(rows, tensor.numel() // rows, source, dtype=tensor.dtype,
                             device=tensor.device)
@@ -70,7 +96,7 @@ class Orthogonal(Initializer):
     def expected_std(self, shape, *, layout=None, groups=1):
         if len(shape) < 2 or math.prod(shape) == 0:
             return None
-        rows = shape[0]
+        rows = shape[self._axis(shape)]
         return abs(self.gain) / math.sqrt(max(rows, math.prod(shape) // rows))
 
 
