@@ -51,7 +51,38 @@ def activation_gain(name: str, param: float | None = None, *, exact: bool = Fals
 
 
 def _act(target: Target, ctx):
-    return ctx.activation(target)
+    """The activation after a target; fused gate/up halves get the gate's activation on the
+    gate rows and none on the up rows (they are multiplied, not activated)."""
+    act = ctx.activation(target)
+    if target.gate == "up":
+        from initlab.policy.act_table import ActivationInfo
+
+        return ActivationInfo("none", via="the up half of a fused gate/up is multiplied, linear")
+    if target.gate == "gate" and act.name == "none":
+        return _gate_activation(target, ctx) or act
+    return act
+
+
+def _gate_activation(target: Target, ctx):
+    """The activation a gated MLP applies to its gate half: its act module, else the config."""
+    from initlab.policy.act_table import ActivationInfo, activation_of_config, activation_of_module
+
+    parent = target.module_name.rpartition(".")[0]
+    try:
+        block = ctx.model.get_submodule(parent) if parent else ctx.model
+    except AttributeError:
+        block = None
+    for attr in ("act_fn", "activation_fn", "act", "activation", "activation_function"):
+        sub = getattr(block, attr, None) if block is not None else None
+        if isinstance(sub, nn.Module):
+            info = activation_of_module(sub)
+            if info is not None:
+                return ActivationInfo(info.name, info.param,
+                                      f"gate half: {parent}.{attr} ({type(sub).__name__})")
+    found = activation_of_config(getattr(ctx.model, "config", None))
+    if found is not None:
+        return ActivationInfo(found[0], via=f"gate half: config {found[1]}")
+    return None
 
 
 def describe(act) -> str:

@@ -162,3 +162,11 @@ def test_gpt2_preset_scales_llama_residual_projections():
     for name in ("model.layers.0.self_attn.o_proj.weight", "model.layers.0.mlp.down_proj.weight"):
         assert plan[name].std == pytest.approx(0.02 / math.sqrt(2 * 2)), name
     assert plan["model.layers.0.self_attn.q_proj.weight"].std == pytest.approx(0.02)
+
+
+def test_fused_gate_up_halves_get_their_own_activation():
+    plan = initlab.plan(corpus.build("phi3"), "auto")
+    gate = plan["model.layers.0.mlp.gate_up_proj.weight[gate]"]
+    up = plan["model.layers.0.mlp.gate_up_proj.weight[up]"]
+    assert "silu" in gate.reason and "no activation" in up.reason
+    assert gate.std > up.std
