@@ -1,10 +1,15 @@
-"""Reports of a sweep: summary per init (mean ± std over seeds), terminal table, JSON, CSV.
+"""Reports of a sweep: summary per experiment and init, comparisons, table, JSON, CSV.
 
-Definitions: a run's figures are those of its last evaluation (``final``). The summary of
-an init aggregates its ``done`` runs (sample std, ``None`` with fewer than two);
-``diverged`` counts the runs that hit a non-finite loss (their last good metrics stay in
-the runs list), ``failed`` the runs that raised, ``pending`` those not finished yet.
-``steps_to_target_mean`` averages the runs that reached the target (``reached`` of them).
+Definitions: a run's figures are those of its last evaluation (``final``). Runs are first
+split into groups, one per experiment (:mod:`initlab.lab.grouping`: every config field but
+init and seed); a folder holding two experiments gives two sets of rows, never one pooled.
+A summary row is one init in one group: ``n`` seeds in the headline (done + diverged; a
+diverged seed scores test accuracy 0, a failure, never dropped), ``test_acc_mean``,
+``test_acc_std``, ``test_acc_ci95`` ([lo, hi], Student t, clipped to [0, 1]) over them;
+``seeds`` counts the ``done`` runs, over which ``train_loss_*`` are computed; ``diverged``,
+``failed`` and ``pending`` count the others. ``steps_to_target_mean`` averages the runs
+that reached the target (``reached`` of them). ``comparisons``: each init against its
+group's best by a paired t-test over seeds, Holm-corrected (:mod:`initlab.lab.stats`).
 """
 
 from __future__ import annotations
@@ -12,27 +17,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 from pathlib import Path
 
+from initlab.lab.grouping import compare_group, group_runs, score, verdict_line
+from initlab.lab.stats import describe
 from initlab.lab.store import Store, open_store
 
-__all__ = ["collect", "summarize", "render_table", "to_csv", "write_reports", "SUMMARY_FIELDS"]
+__all__ = ["collect", "summarize", "compare_rows", "render_table", "to_csv", "write_reports",
+           "report_dict", "SUMMARY_FIELDS"]
 
-SUMMARY_FIELDS = ("init", "init_spec", "seeds", "test_acc_mean", "test_acc_std",
-                  "train_loss_mean", "train_loss_std", "steps_to_target_mean", "reached",
-                  "diverged", "failed", "pending", "wall_time_mean")
+SUMMARY_FIELDS = ("group", "init", "init_spec", "n", "seeds", "test_acc_mean", "test_acc_std",
+                  "test_acc_ci95", "train_loss_mean", "train_loss_std", "steps_to_target_mean",
+                  "reached", "diverged", "failed", "pending", "wall_time_mean", "config")
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    mean = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    d = describe(values)
+    return d.mean, d.std
 
 
 def collect(store: Store, *, curves: bool = True) -> list[dict]:
@@ -55,36 +57,71 @@ def collect(store: Store, *, curves: bool = True) -> list[dict]:
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """One summary row per init, in sweep order (see the module docstring)."""
-    by_init: dict[str, list[dict]] = {}
-    for r in runs:
-        by_init.setdefault(r["init"], []).append(r)
+    """One summary row per group and init, in sweep order (see the module docstring)."""
     rows = []
-    for init, rs in by_init.items():
-        done = [r for r in rs if r["status"] == "done"]
-        acc = _mean_std([r["final"].get("test_acc") for r in done])
-        loss = _mean_std([r["final"].get("train_loss") for r in done])
-        reached = [r["steps_to_target"] for r in done if r["steps_to_target"] is not None]
-        rows.append({
-            "init": init, "init_spec": rs[0]["init_spec"], "seeds": len(done),
-            "test_acc_mean": acc[0], "test_acc_std": acc[1],
-            "train_loss_mean": loss[0], "train_loss_std": loss[1],
-            "steps_to_target_mean": _mean_std(reached)[0], "reached": len(reached),
-            "diverged": sum(r["status"] == "diverged" for r in rs),
-            "failed": sum(r["status"] == "failed" for r in rs),
-            "pending": sum(r["status"] in ("pending", "running") for r in rs),
-            "wall_time_mean": _mean_std([r["wall_time"] for r in done])[0],
-        })
+    for g in group_runs(runs):
+        by_init: dict[str, list[dict]] = {}
+        for r in g.runs:
+            by_init.setdefault(r["init"], []).append(r)
+        for init, rs in by_init.items():
+            done = [r for r in rs if r["status"] == "done"]
+            acc = describe([score(r) for r in rs], clip=(0.0, 1.0))
+            loss = _mean_std([r["final"].get("train_loss") for r in done])
+            reached = [r["steps_to_target"] for r in done if r["steps_to_target"] is not None]
+            rows.append({
+                "group": g.label, "init": init, "init_spec": rs[0]["init_spec"],
+                "n": acc.n, "seeds": len(done),
+                "test_acc_mean": acc.mean, "test_acc_std": acc.std,
+                "test_acc_ci95": list(acc.ci95) if acc.ci95 else None,
+                "train_loss_mean": loss[0], "train_loss_std": loss[1],
+                "steps_to_target_mean": _mean_std(reached)[0], "reached": len(reached),
+                "diverged": sum(r["status"] == "diverged" for r in rs),
+                "failed": sum(r["status"] == "failed" for r in rs),
+                "pending": sum(r["status"] in ("pending", "running") for r in rs),
+                "wall_time_mean": _mean_std([r["wall_time"] for r in done])[0],
+                "config": g.config,
+            })
     return rows
 
 
-def report_dict(out: str | Path) -> dict:
-    """``{"summary": [...], "runs": [...]}`` of the sweep in ``out`` (the JSON format)."""
+def compare_rows(runs: list[dict], summary: list[dict] | None = None,
+                 baseline: str | None = None) -> tuple[list[dict], list[dict]]:
+    """Paired comparisons and one verdict per group.
+
+    Args:
+        runs: the runs (:func:`collect`).
+        summary: their :func:`summarize` rows (computed when not given).
+        baseline: compare every init with this one instead of each group's best.
+
+    Returns:
+        ``(comparisons, groups)``: comparison rows ``{group, init, baseline, delta, ci95,
+        p_value, p_raw, n, significant}`` and ``{group, config, verdict}`` per group.
+    """
+    summary = summarize(runs) if summary is None else summary
+    comparisons, groups = [], []
+    for g in group_runs(runs):
+        means = {s["init"]: s["test_acc_mean"] for s in summary if s["group"] == g.label}
+        if baseline is not None and baseline not in means:
+            from initlab.errors import ConfigError
+
+            raise ConfigError(f"--baseline {baseline!r} is not an init of this sweep; "
+                              f"expected one of {list(means)}")
+        rows = compare_group(g, means, baseline)
+        comparisons += rows
+        groups.append({"group": g.label, "config": g.config,
+                       "verdict": verdict_line(rows, means)})
+    return comparisons, groups
+
+
+def report_dict(out: str | Path, baseline: str | None = None) -> dict:
+    """``{"summary", "comparisons", "groups", "runs"}`` of the sweep in ``out`` (JSON)."""
     with open_store(out, create=False) as store:
         runs = collect(store, curves=False)
     for r in runs:
         r.pop("plan", None)
-    return {"summary": summarize(runs), "runs": runs}
+    summary = summarize(runs)
+    comparisons, groups = compare_rows(runs, summary, baseline)
+    return {"summary": summary, "comparisons": comparisons, "groups": groups, "runs": runs}
 
 
 def _fmt(mean, std, digits: int = 4, pct: bool = False) -> str:
@@ -95,31 +132,47 @@ def _fmt(mean, std, digits: int = 4, pct: bool = False) -> str:
     return s + (f" ± {std * k:.{digits}f}" if std is not None else "")
 
 
+def _ci(s: dict) -> str:
+    ci = s.get("test_acc_ci95")
+    return "-" if not ci else f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+
+
 def render_table(summary: list[dict], title: str | None = None):
-    """A rich Table of the summary rows."""
+    """A rich Table of the summary rows (a ``group`` column when the folder holds several
+    experiments); numbers are never cut: the init and group columns wrap instead."""
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("init", no_wrap=True)
-    for col in ("seeds", "test acc %", "final train loss", "steps to target", "diverged",
-                "failed"):
-        table.add_column(col, justify="right")
+    grouped = any(s.get("group") for s in summary)
+    if grouped:
+        table.add_column("group", overflow="fold")
+    table.add_column("init", overflow="fold")
+    for col in ("n", "test acc %", "95% CI", "final train loss", "steps to target",
+                "diverged", "failed"):
+        table.add_column(col, justify="right", no_wrap=True)
     for s in summary:
         stt = "-" if s["steps_to_target_mean"] is None else \
             f"{s['steps_to_target_mean']:.0f} ({s['reached']}/{s['seeds']})"
-        table.add_row(s["init"], str(s["seeds"]),
-                      _fmt(s["test_acc_mean"], s["test_acc_std"], 2, pct=True),
-                      _fmt(s["train_loss_mean"], s["train_loss_std"]), stt,
-                      str(s["diverged"]), str(s["failed"]))
+        cells = [s["init"], str(s.get("n", s["seeds"])),
+                 _fmt(s["test_acc_mean"], s["test_acc_std"], 2, pct=True), _ci(s),
+                 _fmt(s["train_loss_mean"], s["train_loss_std"]), stt,
+                 str(s["diverged"]), str(s["failed"])]
+        table.add_row(*([s.get("group") or "-"] if grouped else []), *cells)
     return table
 
 
-def table_text(summary: list[dict], title: str | None = None, width: int = 200) -> str:
+def table_text(summary: list[dict], title: str | None = None, width: int | None = 200,
+               groups: list[dict] | None = None) -> str:
+    """The summary table (and each group's verdict line) as plain text ``width`` wide
+    (None: the terminal's width)."""
     from rich.console import Console
 
     buf = io.StringIO()
-    Console(file=buf, width=width, force_terminal=False, color_system=None).print(
-        render_table(summary, title))
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None)
+    console.print(render_table(summary, title))
+    for g in groups or []:
+        console.print((f"{g['group']}: " if g["group"] else "") + g["verdict"],
+                      highlight=False)
     return buf.getvalue()
 
 
@@ -128,8 +181,14 @@ def to_csv(summary: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     w.writeheader()
     for s in summary:
-        w.writerow({k: ("" if s.get(k) is None else s.get(k)) for k in SUMMARY_FIELDS})
+        w.writerow({k: _cell(s.get(k)) for k in SUMMARY_FIELDS})
     return buf.getvalue()
+
+
+def _cell(v):
+    if v is None:
+        return ""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
 
 
 def runs_csv(runs: list[dict]) -> str:
@@ -154,14 +213,17 @@ def write_reports(out: str | Path) -> dict[str, Path]:
     with open_store(out, create=False) as store:
         runs = collect(store)
     summary = summarize(runs)
+    comparisons, groups = compare_rows(runs, summary)
     paths = {"html": out / "report.html", "csv": out / "report.csv",
              "runs_csv": out / "runs.csv", "json": out / "report.json"}
-    _write(paths["html"], render_html(summary, runs, title=f"initlab sweep: {out.name}"))
+    _write(paths["html"], render_html(summary, runs, title=f"initlab sweep: {out.name}",
+                                          groups=groups))
     _write(paths["csv"], to_csv(summary))
     _write(paths["runs_csv"], runs_csv(runs))
     slim = [{k: v for k, v in r.items() if k not in ("plan", "step_losses", "grad_norms")}
             for r in runs]
-    _write(paths["json"], json.dumps({"summary": summary, "runs": slim}, indent=1,
+    _write(paths["json"], json.dumps({"summary": summary, "comparisons": comparisons,
+                                      "groups": groups, "runs": slim}, indent=1,
                                      default=_json_default))
     return paths
 

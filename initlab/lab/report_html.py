@@ -173,22 +173,50 @@ def _num(v, pct=False, digits=4) -> str:
 
 
 def _summary_html(summary: list[dict]) -> str:
-    head = ("<tr><th class=l>init</th><th>seeds</th><th>test acc % (mean ± std)</th>"
+    grouped = any(s.get("group") for s in summary)
+    head = ("<tr>" + ("<th class=l>group</th>" if grouped else "") +
+            "<th class=l>init</th><th>n</th><th>test acc % (mean ± std)</th><th>95% CI</th>"
             "<th>final train loss</th><th>steps to target</th><th>diverged</th>"
             "<th>failed</th><th>pending</th></tr>")
     body = []
     for s in summary:
         acc = _num(s["test_acc_mean"], pct=True) + (
             f" ± {_num(s['test_acc_std'], pct=True)}" if s["test_acc_std"] is not None else "")
+        ci = s.get("test_acc_ci95")
+        ci = f"[{_num(ci[0], pct=True)}, {_num(ci[1], pct=True)}]" if ci else "-"
         loss = _num(s["train_loss_mean"]) + (
             f" ± {_num(s['train_loss_std'])}" if s["train_loss_std"] is not None else "")
         stt = "-" if s["steps_to_target_mean"] is None else \
             f"{s['steps_to_target_mean']:.0f} ({s['reached']}/{s['seeds']})"
         bad = ' class="bad"' if s["diverged"] or s["failed"] else ""
-        body.append(f"<tr><td class=l>{html.escape(s['init'])}</td><td>{s['seeds']}</td>"
-                    f"<td>{acc}</td><td>{loss}</td><td>{stt}</td><td{bad}>{s['diverged']}</td>"
+        group = f"<td class=l>{html.escape(s.get('group') or '-')}</td>" if grouped else ""
+        body.append(f"<tr>{group}<td class=l>{html.escape(s['init'])}</td>"
+                    f"<td>{s.get('n', s['seeds'])}</td><td>{acc}</td><td>{ci}</td>"
+                    f"<td>{loss}</td><td>{stt}</td><td{bad}>{s['diverged']}</td>"
                     f"<td{bad}>{s['failed']}</td><td>{s['pending']}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
+
+
+def _groups_html(groups: list[dict] | None) -> str:
+    if not groups:
+        return ""
+    items = "".join(f"<li>{html.escape((g['group'] + ': ') if g['group'] else '')}"
+                    f"{html.escape(g['verdict'])}</li>" for g in groups)
+    return f"<h2>Verdict (paired t-tests over seeds, Holm-corrected)</h2><ul>{items}</ul>"
+
+
+def _config(runs: list[dict]) -> dict:
+    """The config all runs share (the group tables show the fields that differ)."""
+    from initlab.lab.grouping import flatten
+
+    flats = [{k: v for k, v in flatten(r.get("config") or {}).items()
+              if k.split(".")[0] not in ("init", "seed")} for r in runs]
+    if not flats:
+        return {}
+    shared = dict(flats[0])
+    for f in flats[1:]:
+        shared = {k: v for k, v in shared.items() if k in f and f[k] == v}
+    return shared
 
 
 def _plan_html(plan: dict | None) -> str:
@@ -202,8 +230,9 @@ def _plan_html(plan: dict | None) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-def render_html(summary: list[dict], runs: list[dict], title: str = "initlab sweep") -> str:
-    """The whole page as one string."""
+def render_html(summary: list[dict], runs: list[dict], title: str = "initlab sweep",
+                groups: list[dict] | None = None) -> str:
+    """The whole page as one string (``groups``: the verdict per experiment)."""
     figs = figures(runs)
     captions = {"loss": "Training loss per step", "test_acc": "Test accuracy per epoch",
                 "grad_norms": "Early gradient norms per layer"}
@@ -215,8 +244,10 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
     plans = "".join(
         f"<details><summary>{html.escape(init)} (seed {r['seed']})</summary>"
         f"{_plan_html(r.get('plan'))}</details>" for init, r in first.items())
-    config = next((r["config"] for r in runs if r.get("config")), {})
-    config = {k: v for k, v in config.items() if k not in ("init", "seed")}
+    config = _config(runs)
+    varying = [g for g in groups or [] if g["config"]]
+    if varying:
+        config = {"shared": config, "groups": {g["group"]: g["config"] for g in varying}}
     env = next((r["environment"] for r in runs if r.get("environment")), {})
     problems = [r for r in runs if r["status"] in ("diverged", "failed")]
     prob_html = "".join(
@@ -230,9 +261,10 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <link rel="icon" href="data:,"><style>{_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>{len(runs)} runs; figures are the last evaluation of each finished run, mean ± sample std
-over seeds.</p>
-<h2>Summary</h2>{_summary_html(summary)}
+<p>{len(runs)} runs; figures are the last evaluation of each run, mean ± sample std over
+seeds with a 95% Student-t CI; a diverged seed counts as accuracy 0; runs with different
+configs are separate groups, never pooled.</p>
+<h2>Summary</h2>{_summary_html(summary)}{_groups_html(groups)}
 <h2>Plots</h2>{imgs or "<p>no finished runs yet</p>"}
 <h2>Diverged and failed runs</h2>{prob_html}
 <h2>Plans (how each init was applied)</h2>{plans}

@@ -50,8 +50,13 @@ def test_summary_statistics():
     a, b = summarize(RUNS)
     assert [a["init"], b["init"]] == ["a", "b"]  # sweep order
     assert a["seeds"] == 2 and a["diverged"] == 1 and a["failed"] == 0
-    assert a["test_acc_mean"] == pytest.approx(0.7)
-    assert a["test_acc_std"] == pytest.approx(math.sqrt(0.02))  # sample std of 0.6, 0.8
+    # the diverged seed is a failure in the headline (accuracy 0), never dropped
+    assert a["n"] == 3 and a["test_acc_mean"] == pytest.approx(1.4 / 3)
+    sd = math.sqrt(((0.6 - 1.4 / 3) ** 2 + (0.8 - 1.4 / 3) ** 2 + (1.4 / 3) ** 2) / 2)
+    assert a["test_acc_std"] == pytest.approx(sd)
+    half = 4.30 * sd / math.sqrt(3)  # t(0.975, 2) = 4.30: the CI is wider than [0, 1]
+    assert 1.4 / 3 - half < 0 and 1.4 / 3 + half > 1
+    assert a["test_acc_ci95"] == [0.0, 1.0]  # clipped to the valid range
     assert a["train_loss_mean"] == pytest.approx(0.75)
     assert a["train_loss_std"] == pytest.approx(math.sqrt(0.125))
     assert a["steps_to_target_mean"] == 200 and a["reached"] == 2
@@ -63,10 +68,11 @@ def test_summary_statistics():
 def test_table_and_csv():
     summary = summarize(RUNS)
     text = table_text(summary, title="t")
-    assert "70.00 ± 14.14" in text and "200 (2/2)" in text
+    assert "46.67 ± 41.63" in text and "200 (2/2)" in text
     rows = list(csv.DictReader(io.StringIO(to_csv(summary))))
     assert [r["init"] for r in rows] == ["a", "b"] and rows[1]["test_acc_std"] == ""
-    assert float(rows[0]["test_acc_mean"]) == pytest.approx(0.7)
+    assert float(rows[0]["test_acc_mean"]) == pytest.approx(1.4 / 3)
+    assert json.loads(rows[0]["test_acc_ci95"])[0] == 0.0
 
 
 def test_html_is_self_contained_with_decodable_plots():
@@ -99,7 +105,8 @@ def sweep_dir(tmp_path_factory):
 
 def test_report_json_shape(sweep_dir):
     d = report_dict(sweep_dir)
-    assert set(d) == {"summary", "runs"}
+    assert set(d) == {"summary", "comparisons", "groups", "runs"}
+    assert d["comparisons"][0]["init"] == "zeros" and d["groups"][0]["group"] == ""
     keys = {"init", "seeds", "test_acc_mean", "test_acc_std", "train_loss_mean",
             "train_loss_std", "steps_to_target_mean", "diverged"}
     for s in d["summary"]:
