@@ -115,10 +115,11 @@ def _directions(dim: int, dtype: torch.dtype, device: str, sums: bool = False) -
     return r
 
 
-def _nearest(proj: torch.Tensor, limit: float, *, indices: bool = True
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _nearest(proj: torch.Tensor, limit: float, *, indices: bool = True,
+             among: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The rows whose nearest other row is closer than ``limit`` (squared distance), and
-    that row (``indices``; else None).
+    that row (``indices``; else None). ``among``: only these rows can be such rows (the
+    candidates of a screen), each still compared with every row.
 
     Blocks of rows keep the distance matrix (|a|^2 + |b|^2 - 2ab) at ~16 MB. A plain
     ``amin`` finds the close rows; the nearest row (``min`` with indices, several times
@@ -139,6 +140,12 @@ def _nearest(proj: torch.Tensor, limit: float, *, indices: bool = True
                 dist[torch.arange(dist.shape[0], device=proj.device), sub] = math.inf
             yield dist
 
+    if among is not None:
+        best = torch.cat([dist.amin(dim=1) for dist in blocks(among)])
+        close = among[best.add_(sq[among]) < limit]
+        if not indices or not close.numel():
+            return close, None
+        return close, torch.cat([dist.argmin(dim=1) for dist in blocks(close)])
     best = torch.cat([dist.amin(dim=1) for dist in blocks(None)])
     close = (best.add_(sq) < limit).nonzero().squeeze(1)
     if not indices or not close.numel():
@@ -179,6 +186,24 @@ def _window_screen(coords: torch.Tensor, limit: float,
     return (d2.flatten(1).amin(dim=1) < limit).tolist()
 
 
+def _window_rows(coords: torch.Tensor, limit: float) -> torch.Tensor | None:
+    """The rows of ``coords`` (rows, c) with another row closer than ``limit`` on these
+    coordinates, by the sorted window of :func:`_window_screen`; None where it is dense."""
+    n, c = coords.shape
+    xs, order = coords[:, 0].sort()
+    window = int((torch.searchsorted(xs, xs + math.sqrt(limit), right=True)
+                  - torch.arange(1, n + 1, device=xs.device)).amax())
+    if window == 0:
+        return order[:0]
+    if window * c * 2 > n:
+        return None
+    ordered = coords[order].t()
+    ahead = torch.nn.functional.pad(ordered, (0, window), value=math.inf)
+    ahead = ahead.unfold(1, window + 1, 1)[..., 1:]  # (c, rows, window): rows t+1..t+window
+    t, k = ((ahead - ordered.unsqueeze(2)).square_().sum(dim=0) < limit).nonzero().unbind(1)
+    return order[torch.cat([t, t + k + 1]).unique()]
+
+
 def _identical_rows(sets: list[_Rows]) -> torch.Tensor | None:
     """Per row: is some other row identical (cosine > 0.9999 or both zero) in every set?
     (None when no row is.)
@@ -190,21 +215,22 @@ def _identical_rows(sets: list[_Rows]) -> torch.Tensor | None:
     first screened on the first 4 directions (a distance on 4 of the 16 is no larger than
     on all 16; random pairs pass with probability ~1e-6), with a threshold 1% looser for
     rounding, over all pairs (< 384 rows) or a sorted window (:func:`_window_screen`); they
-    are projected on the other 12 only when some pair passes. The search that follows is
-    the same, so are its candidates and neighbours.
+    are projected on the other 12 only when some pair passes; after a window screen only
+    the rows it passed are searched (an 8192-row LM head has a few such rows, by chance),
+    each against every row, so the candidates and neighbours are the same.
     """
     limit = 0.01 * len(sets)  # (0.1 * sqrt(len(sets)))^2
     coords = torch.cat([rows.screen() for rows in sets], dim=1)
+    among = None  # the rows a sorted-window screen leaves as candidates
     if coords.shape[1] < _PROJECTIONS * len(sets):  # long rows: screen on 4 directions first
         loose = limit * 1.01 + 1e-6  # slack for rounding
-        flags = (_window_screen(coords.unsqueeze(0), loose)
-                 if coords.shape[0] >= _WINDOW_MIN_ROWS else None)
-        if flags is None:
-            flags = [bool(_nearest(coords, loose, indices=False)[0].numel())]
-        if not flags[0]:
+        among = _window_rows(coords, loose) if coords.shape[0] >= _WINDOW_MIN_ROWS else None
+        if among is None and not _nearest(coords, loose, indices=False)[0].numel():
+            return None
+        if among is not None and not among.numel():
             return None
     proj = torch.cat([rows.projected() for rows in sets], dim=1)
-    cand, nearest = _nearest(proj, limit)
+    cand, nearest = _nearest(proj, limit, among=among)
     if not cand.numel():
         return None
     ok = sets[0].identical(cand, nearest)

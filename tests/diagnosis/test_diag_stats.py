@@ -91,3 +91,19 @@ def test_conv_transpose_and_tuple_outputs_are_diagnosed():
     assert [row["layer"] for row in r.layers] == ["up", "act", "rnn"]
     assert r.layer("up")["weight.dup_rows_frac"] == 0.0  # units along dim 1 of the weight
     assert r.layer("rnn")["shape"] == "16x64x8"
+
+
+def test_large_table_duplicates_are_found_by_the_window_candidates():
+    # 4096 rows of 256 (an LM head): the 4-direction window screen passes a few random
+    # rows by chance; only those are searched, and a true pair is among them
+    from initlab.diagnosis.symmetry import symmetry
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(4096, 256, generator=g)
+    w[100] = w[3000] * 2.0  # same direction
+    w[7] = w[4000]
+    grad = torch.randn(4096, 256, generator=g)
+    grad[100] = grad[3000]
+    dup, stuck = symmetry(w, None, grad, None)
+    assert dup == pytest.approx(4 / 4096)
+    assert stuck == pytest.approx(2 / 4096)
