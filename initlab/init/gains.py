@@ -177,7 +177,18 @@ def _named_exact(name: str, param, centered: bool) -> float:
 
 
 def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = False) -> float:
-    """The recommended gain for ``nonlinearity`` (a name or an elementwise callable)."""
+    """The recommended gain for ``nonlinearity`` (a name or an elementwise callable).
+
+    Args:
+        nonlinearity: an activation name (torch's names give torch's constants) or a callable.
+        param: the activation's parameter (leaky_relu slope, elu/celu alpha, softplus beta);
+            names without one ignore it, as torch does.
+        exact: the exact second-moment gain even for torch's names.
+        centered: use the variance instead of the second moment.
+
+    Returns:
+        The gain.
+    """
     if callable(nonlinearity) and not isinstance(nonlinearity, str):
         label = getattr(nonlinearity, "__name__", type(nonlinearity).__name__)
         return _exact(nonlinearity, centered, label)
@@ -202,5 +213,13 @@ def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = Fals
 
 
 def calculate_gain(nonlinearity, param=None) -> float:
-    """Drop-in for ``torch.nn.init.calculate_gain`` (same values), knowing more names."""
+    """Drop-in for ``torch.nn.init.calculate_gain`` (same values), knowing more names.
+
+    Args:
+        nonlinearity: the activation name.
+        param: the leaky_relu negative slope (an int or float; default 0.01).
+
+    Returns:
+        The gain; unknown names raise UnknownNonlinearityError, a ValueError as in torch.
+    """
     return gain(nonlinearity, param)
