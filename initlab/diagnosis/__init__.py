@@ -1,8 +1,9 @@
 """Diagnose a model at init: signal propagation forward and backward, with verdicts.
 
 ``initlab.diagnose`` is :func:`diagnose` (with ``diagnose.compare``); the package is
-``initlab.diagnosis``: hooks, stats, params, verdicts, spectrum, report, render, compare,
-matmul_chain.
+``initlab.diagnosis``: inputs (tensor, tuple or dict batches), losses (which loss, from
+which output), hooks, stats, params, verdicts, spectrum, report, render, compare,
+matmul_chain. Real models: docs/diagnose-real-models.md.
 """
 
 from __future__ import annotations
