@@ -1,8 +1,11 @@
-"""Datasets as in-memory tensors: MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100, synthetic.
+"""Datasets as in-memory tensors: MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100, synthetic, and
+your own (``.npz``, ``.pt``, an image folder, ``MODULE:FACTORY``: :mod:`initlab.lab.data_custom`).
 
 ``load(name)`` finds the files in this order, first match wins:
 
-1. ``data_dir`` (the ``--data-dir`` option), the folder itself or ``data_dir/<name>``;
+1. ``data_dir`` (the ``--data-dir`` option), the folder itself or ``data_dir/<name>``; when
+   it is given it is the only place looked (a download goes there; with downloads off a
+   ``data_dir`` without the files is an error, never a fall-back to another copy);
 2. ``$INITLAB_DATA`` (itself or ``$INITLAB_DATA/<name>``);
 3. ``~/.cache/initlab/<name>`` (``$XDG_CACHE_HOME/initlab/<name>`` when that is set);
 4. system locations: ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist``
@@ -181,10 +184,18 @@ def _files_in(s: DatasetSpec, folder: Path) -> list[Path] | None:
     return [archive] if archive.is_file() else None
 
 
+def _looked(name: str, data_dir) -> list[Path]:
+    """Where ``locate`` looks: only ``data_dir`` (and ``data_dir/<name>``) when it is given,
+    never a silent fall-back to another copy; else every folder of :func:`search_dirs`."""
+    dirs = search_dirs(name, data_dir)
+    return dirs[:2] if data_dir is not None else dirs
+
+
 def locate(name: str, data_dir: str | Path | None = None) -> Path | None:
-    """The first folder that holds all of the dataset's files, or None."""
+    """The first folder that holds all of the dataset's files, or None (a given
+    ``data_dir`` is the only place looked)."""
     s = spec(name)
-    for folder in search_dirs(s.name, data_dir):
+    for folder in _looked(s.name, data_dir):
         if folder.is_dir() and _files_in(s, folder) is not None:
             return folder
     return None
@@ -207,8 +218,9 @@ def how_to_get(s: DatasetSpec, data_dir=None) -> str:
 
 
 def _missing(s: DatasetSpec, data_dir, why: str) -> DataError:
-    looked = ", ".join(str(d) for d in search_dirs(s.name, data_dir))
-    return DataError(f"Dataset '{s.name}' not found; looked in: {looked}; {why}; expected "
+    looked = ", ".join(str(d) for d in _looked(s.name, data_dir))
+    where = f" in --data-dir {data_dir}" if data_dir is not None else ""
+    return DataError(f"Dataset '{s.name}' not found{where}; looked in: {looked}; {why}; expected "
                      f"the files {', '.join(s.required)} (.gz or plain); "
                      f"hint: {how_to_get(s, data_dir)}")
 
@@ -325,6 +337,10 @@ def load(name: str, data_dir: str | Path | None = None, *, download: bool = True
     """
     if name.strip().lower() == SYNTHETIC:
         return synthetic(8192, 2048, (1, 28, 28), 10, seed=0)
+    from initlab.lab import data_custom
+
+    if name.strip().lower() not in datasets() and data_custom.is_custom(name):
+        return data_custom.load_custom(name)
     s = spec(name)
     folder = locate(s.name, data_dir)
     if folder is None:

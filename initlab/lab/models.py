@@ -9,12 +9,17 @@ Activations are named through :data:`ACTIVATIONS`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import math
+import os
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -301,19 +306,49 @@ def _call(label: str, fn, input_shape, num_classes, kwargs) -> nn.Module:
     return model
 
 
-def _user_factory(spec: str):
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"Model '{spec}' is not MODULE:FACTORY; expected e.g. "
-                          "'mypkg.models:make_net'")
+def _import_module(module_name: str, spec: str, what: str):
+    """``pkg.mod`` from sys.path or the current folder, or ``path/file.py`` by its path."""
+    if module_name.endswith(".py"):
+        path = Path(module_name).expanduser().resolve()
+        if not path.is_file():
+            raise UnknownNameError(f"Cannot import {what} '{spec}': file {module_name} not "
+                                   f"found (relative to {Path.cwd()}); expected an existing "
+                                   ".py file")
+        digest = hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()
+        name = f"initlab_user_{path.stem}_{digest}"
+        if name in sys.modules:
+            return sys.modules[name]
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise ConfigError(f"Importing {module_name} for {what} '{spec}' failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        return module
+    cwd = os.getcwd()
+    if cwd not in sys.path:  # the current folder is importable, as with `python -m`
+        sys.path.append(cwd)
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise UnknownNameError(f"Cannot import module '{module_name}' for model '{spec}': "
+            raise UnknownNameError(f"Cannot import module '{module_name}' for {what} '{spec}': "
                                    f"no module named '{exc.name}'; expected an importable "
                                    "module; hint: check PYTHONPATH or the current folder") from exc
-        raise ConfigError(f"Importing '{module_name}' for model '{spec}' failed: {exc}") from exc
+        raise ConfigError(f"Importing '{module_name}' for {what} '{spec}' failed: {exc}") from exc
+
+
+def import_factory(spec: str, what: str = "model"):
+    """The callable named by ``MODULE:FACTORY`` or ``file.py:FACTORY`` (current folder first
+    importable)."""
+    module_name, _, attr = spec.rpartition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{what.capitalize()} '{spec}' is not MODULE:FACTORY; expected e.g. "
+                          "'mypkg.models:make_net' or 'models.py:make_net'")
+    module = _import_module(module_name, spec, what)
     fn = module
     for part in attr.split("."):
         if not hasattr(fn, part):
@@ -321,12 +356,12 @@ def _user_factory(spec: str):
                            if callable(v) and not n.startswith("_"))
             hint = did_you_mean(attr, names)
             shown = names[:20] + (["..."] if len(names) > 20 else [])
-            raise UnknownNameError(f"Module '{module_name}' has no factory '{attr}' for model "
-                                   f"'{spec}'.{hint} Callables there: {shown}")
+            raise UnknownNameError(f"Module '{module_name}' has no factory '{attr}' for "
+                                   f"{what} '{spec}'.{hint} Callables there: {shown}")
         fn = getattr(fn, part)
     if not callable(fn):
-        raise ConfigError(f"Model '{spec}': {attr} is a {type(fn).__name__}; expected a "
-                          "callable returning an nn.Module")
+        raise ConfigError(f"{what.capitalize()} '{spec}': {attr} is a {type(fn).__name__}; "
+                          "expected a callable")
     return fn
 
 
@@ -339,7 +374,7 @@ def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> 
     if is_external(name):
         return build_external(name, num_classes, kwargs)
     if ":" in name:
-        return _call(name, _user_factory(name), input_shape, num_classes, kwargs)
+        return _call(name, import_factory(name), input_shape, num_classes, kwargs)
     if name not in MODELS:
         raise _unknown("model", name, MODELS)
     return _call(name, MODELS[name].builder, input_shape, num_classes, kwargs)

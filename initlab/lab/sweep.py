@@ -1,9 +1,11 @@
-"""Sweeps: inits x seeds on one model and dataset, trained, recorded, resumable.
+"""Sweeps: inits x axes x seeds on one model and dataset, trained, recorded, resumable.
 
-A run's identity is (model, model kwargs, dataset and its subset, init spec, target glob,
-seed, training config); its id is the blake2b hash of that identity as canonical JSON.
-Re-running a sweep registers the same ids, skips the finished ones (``done`` or
-``diverged``) and trains the rest. Runs of one seed form a *group*: they see the same
+A run's identity is (model, model kwargs, dataset and its subset, the data's source and
+checksum, init spec, target glob, seed, training config); ``axes``
+(:mod:`initlab.lab.axes`) vary training settings and model arguments over a grid. Its id is
+the blake2b hash of that identity as canonical JSON. Re-running a sweep registers the same
+ids, skips the finished ones (``done`` or ``diverged``) and trains the rest. Runs of one
+seed and one grid point form a *group*: they see the same
 batches (``data_seed`` = the seed: common random numbers, so differences come from the
 init) and are trained together with ``train_stacked`` (by default one K-wide network on
 CUDA, one stacked group per core on CPU; ``stack="always"`` forces one network, ``False``
@@ -26,64 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from initlab.errors import ConfigError, InitlabError
+from initlab.lab.data_cache import data_identity, load_data
+from initlab.lab.inits import canonical_init, split_inits
 from initlab.lab.store import FINISHED, Store, environment, open_store
 from initlab.lab.train import TrainConfig
 
 __all__ = ["Sweep", "RunSpec", "SweepOutcome", "split_inits", "canonical_init", "plan_runs",
-           "run_sweep", "prepare_model", "execute_group", "load_data"]
+           "run_sweep", "prepare_model", "execute_group", "load_data", "data_identity",
+           "group_key"]
 
 HEARTBEAT_S = 15.0
-
-
-def split_inits(text: str) -> list[str]:
-    """Split ``--inits`` on top-level commas (commas inside parentheses belong to a spec)."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth < 0:
-                raise ConfigError(f"Unbalanced parentheses in --inits: got {text!r}; expected "
-                                  "e.g. \"xavier_normal,kaiming_normal(mode='fan_out')\"")
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if depth:
-        raise ConfigError(f"Unbalanced parentheses in --inits: got {text!r}; expected e.g. "
-                          "\"xavier_normal,normal(std=0.01)\"")
-    parts.append("".join(cur))
-    parts = [p.strip() for p in parts]
-    if not all(parts):
-        raise ConfigError(f"Empty init in --inits: got {text!r}; expected comma-separated "
-                          "policy names or initializer specs, e.g. \"xavier_normal,zeros\"")
-    return parts
-
-
-def canonical_init(text: str) -> str:
-    """A policy name as is, an initializer spec in its canonical string form."""
-    import initlab
-
-    text = str(text).strip()
-    if text in initlab.policies():
-        return text
-    if text.startswith("{"):  # a policy as JSON (Policy.to_dict())
-        from initlab.policy import Policy
-
-        try:
-            return json.dumps(Policy.from_dict(json.loads(text)).to_dict(), sort_keys=True)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"Invalid policy JSON in inits: got {text[:80]!r}; expected "
-                              f"Policy.to_dict() output ({exc})") from exc
-    try:
-        return str(initlab.get(text))
-    except InitlabError as exc:
-        shown = repr(text) if len(text) <= 120 else repr(text[:117]) + "..."
-        raise ConfigError(f"Unknown init {shown}: neither a policy {initlab.policies()} nor "
-                          f"a valid initializer spec ({exc}); hint: `initlab list` shows both"
-                          ) from exc
 
 
 @dataclass
@@ -104,18 +58,29 @@ class Sweep:
     workers: int = 1
     executor: str = "local"       # "local" (in process / --workers pool) or "ray"
     executor_options: dict | None = None  # for "ray": initlab.lab.executor_ray.RayOptions
+    axes: dict[str, list] = field(default_factory=dict)  # {"lr": [0.01, 0.1], "model.width": ..}
 
     def __post_init__(self):
+        from initlab.lab.axes import check_size, parse_axis, parse_seeds
+
         if isinstance(self.inits, str):
             self.inits = split_inits(self.inits)
         if not self.inits:
             raise ConfigError("No inits to compare: got an empty list; expected at least one, "
                               "e.g. inits=['xavier_normal', 'kaiming_normal']")
-        if isinstance(self.seeds, int) and not isinstance(self.seeds, bool):
-            if self.seeds < 1:
-                raise ConfigError(f"seeds must be >= 1; got {self.seeds}; expected e.g. 3")
-            self.seeds = list(range(self.seeds))
+        if isinstance(self.seeds, (int, str)) and not isinstance(self.seeds, bool):
+            self.seeds = parse_seeds(self.seeds)
         self.seeds = [int(s) for s in self.seeds]
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds lists a seed twice: got {self.seeds}; expected distinct")
+        axes = {}
+        for key, values in dict(self.axes).items():
+            if not isinstance(values, (list, tuple)) or not values:
+                raise ConfigError(f"axis {key!r} needs a non-empty list of values; got "
+                                  f"{values!r}; expected e.g. axes={{'lr': [0.01, 0.1]}}")
+            axes[parse_axis(f"{key}=0")[0]] = list(values)
+        self.axes = axes
+        check_size(len(self.inits), len(self.seeds), self.axes)
         if self.stack not in (True, False, "auto", "always", "never"):
             raise ConfigError(f"stack must be True, False, 'auto', 'always' or 'never'; got "
                               f"{self.stack!r}")
@@ -152,38 +117,44 @@ def run_id(identity: dict) -> str:
     return hashlib.blake2b(blob, digest_size=12).hexdigest()
 
 
-def plan_runs(sweep: Sweep) -> list[RunSpec]:
-    """Every run of the sweep, seed-major, in the order of ``sweep.inits``."""
+def plan_runs(sweep: Sweep, data_id: dict | None = None) -> list[RunSpec]:
+    """Every run of the sweep: seed-major, then the axes' grid points, then the inits in
+    the order of ``sweep.inits``. ``data_id`` (``{"source", "checksum"}`` of the loaded
+    data) joins each identity: runs on other data are other runs, never resumed or pooled."""
+    from initlab.lab.axes import apply_point, grid
+
     pairs = sweep.inits.items() if isinstance(sweep.inits, dict) else \
         ((i, i) for i in sweep.inits)
     specs = {label: canonical_init(init) for label, init in pairs}
     labels = list(specs)
-    train = sweep.train.to_dict()
-    train.pop("device", None)  # where it ran is the environment, not the identity
+    base = sweep.train.to_dict()
+    base.pop("device", None)  # where it ran is the environment, not the identity
+    points = []
+    for point in grid(sweep.axes):
+        train, kwargs = apply_point(base, sweep.model_kwargs, point)
+        try:
+            TrainConfig.from_dict(train)
+        except ConfigError as exc:
+            raise ConfigError(f"--sweep point {point} is invalid: {exc}") from None
+        points.append((train, kwargs))
     runs = []
     for seed in sweep.seeds:
-        for label in labels:
-            identity = {"model": sweep.model, "model_kwargs": sweep.model_kwargs,
-                        "dataset": sweep.dataset, "n_train": sweep.n_train,
-                        "n_test": sweep.n_test, "init": specs[label], "target": sweep.target,
-                        "seed": seed, "train": train}
-            runs.append(RunSpec(run_id(identity), identity, label, specs[label], seed))
+        for train, kwargs in points:
+            for label in labels:
+                identity = {"model": sweep.model, "model_kwargs": kwargs,
+                            "dataset": sweep.dataset, "n_train": sweep.n_train,
+                            "n_test": sweep.n_test, "init": specs[label],
+                            "target": sweep.target, "seed": seed, "train": train}
+                if data_id is not None:
+                    identity["data"] = data_id
+                runs.append(RunSpec(run_id(identity), identity, label, specs[label], seed))
     return runs
 
 
-_DATA_CACHE: dict[tuple, object] = {}
-
-
-def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progress=True):
-    """The dataset (cached per process), cut to its first ``n_train`` / ``n_test`` examples."""
-    from initlab.lab import data as data_mod
-
-    key = (dataset, str(data_dir))
-    if key not in _DATA_CACHE:  # the whole dataset; subsets are views of it
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = data_mod.load(dataset, data_dir, progress=progress)
-    d = _DATA_CACHE[key]
-    return d if n_train is None and n_test is None else d.subset(n_train, n_test)
+def group_key(identity: dict) -> str:
+    """Runs with equal keys train together (one seed, one config, several inits): decided
+    by the sweep alone, never by the machine."""
+    return json.dumps({k: v for k, v in identity.items() if k != "init"}, sort_keys=True)
 
 
 def target_names(model, target: str | None) -> list[str] | None:
@@ -226,8 +197,9 @@ def check_runs(runs: list[RunSpec], data) -> None:
     every distinct init is applied once to a freshly built model."""
     seen = set()
     for r in runs:
-        if r.init_spec not in seen:
-            seen.add(r.init_spec)
+        key = (r.init_spec, json.dumps(r.identity["model_kwargs"], sort_keys=True))
+        if key not in seen:
+            seen.add(key)
             prepare_model(r.identity, data.input_shape, data.num_classes)
 
 
@@ -313,8 +285,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, progress: Progress | None = None
         from initlab.policy.materialize import check_device
 
         check_device(sweep.train.device)
-    runs = plan_runs(sweep)
     data = load_data(sweep.dataset, sweep.data_dir, sweep.n_train, sweep.n_test)
+    runs = plan_runs(sweep, data_identity(sweep.dataset, sweep.data_dir))
     check_runs(runs, data)
     own_store = store is None
     store = store or open_store(out)
@@ -324,10 +296,10 @@ def run_sweep(sweep: Sweep, out: str | Path, *, progress: Progress | None = None
         status = {r["id"]: r["status"] for r in store.runs()}
         outcome = SweepOutcome(total=len(runs))
         outcome.skipped = sum(status[r.id] in FINISHED for r in runs)
-        groups: dict[int, list[RunSpec]] = {}
+        groups: dict[str, list[RunSpec]] = {}
         for r in runs:
             if status[r.id] not in FINISHED:
-                groups.setdefault(r.seed, []).append(r)
+                groups.setdefault(group_key(r.identity), []).append(r)
         progress.start(len(runs), outcome.skipped)
         if groups:
             from initlab.lab.executors import run_pool
@@ -381,8 +353,9 @@ def _run_local(sweep, store, groups, data, progress, outcome) -> None:
         outcome.busy += len(group) - len(mine)
         if not mine:
             continue
+        config = TrainConfig.from_dict(mine[0].identity["train"])
         progress.run_started([r.init_label for r in mine], mine[0].seed,
-                             total_steps(sweep.train, len(data.train_y)))
+                             total_steps(config, len(data.train_y)))
         beat = _Heartbeat(store, [r.id for r in mine], progress)
         try:
             results = execute_group([r.identity for r in mine], data, stack=sweep.stack,

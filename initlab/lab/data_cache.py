@@ -1,0 +1,35 @@
+"""The data of a sweep, loaded once per process, and its identity (source and checksum)."""
+
+from __future__ import annotations
+
+__all__ = ["load_data", "data_identity"]
+
+_DATA_CACHE: dict[tuple, object] = {}
+_DATA_IDS: dict[tuple, dict] = {}
+
+
+def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progress=True):
+    """The dataset (cached per process), cut to its first ``n_train`` / ``n_test`` examples.
+    A given ``data_dir`` must hold it (no download, no fall-back elsewhere)."""
+    from initlab.lab import data as data_mod
+
+    key = (dataset, str(data_dir))
+    if key not in _DATA_CACHE:  # the whole dataset; subsets are views of it
+        _DATA_CACHE.clear()
+        _DATA_IDS.clear()
+        _DATA_CACHE[key] = data_mod.load(dataset, data_dir, progress=progress,
+                                         download=data_dir is None)
+    d = _DATA_CACHE[key]
+    return d if n_train is None and n_test is None else d.subset(n_train, n_test)
+
+
+def data_identity(dataset: str, data_dir=None) -> dict:
+    """``{"source", "checksum"}`` of the whole loaded dataset (computed once per process)."""
+    from initlab.lab.data_custom import fingerprint
+
+    key = (dataset, str(data_dir))
+    load_data(dataset, data_dir, progress=False)
+    if key not in _DATA_IDS:
+        d = _DATA_CACHE[key]
+        _DATA_IDS[key] = {"source": d.source, "checksum": fingerprint(d)}
+    return _DATA_IDS[key]
