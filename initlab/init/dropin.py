@@ -18,90 +18,31 @@ ConfigError (use ``initlab.materialize``); ``sparse_`` draws its zero pattern fr
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 
-from initlab.errors import ConfigError, InitlabError, compatible_error, did_you_mean, shown
-from initlab.init.fans import MODES, fans, select_fan
-from initlab.init.gains import gain as _gain
-from initlab.init.gains import is_torch_gain_name, torch_gain
+from initlab.errors import ConfigError
+from initlab.init.dropin_checks import check_tensor as _check_tensor
+from initlab.init.dropin_checks import dispatch as _dispatch
+from initlab.init.dropin_checks import need_dims as _dims
+from initlab.init.dropin_checks import torch_errors as _torch_errors
+from initlab.init.dropin_scaled import (
+    fan_of_mode,
+    kaiming_normal_,
+    kaiming_uniform_,
+    xavier_normal_,
+    xavier_uniform_,
+)
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 __all__ = [
     "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
     "sparse_", "fan_of_mode",
 ]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-# a torch message fragment -> the hint initlab adds
-_HINTS: tuple[tuple[str, str], ...] = (
-    ("not implemented for", "random fills need a floating-point tensor, e.g. dtype=torch.float32"),
-    ("more than one element of the written-to tensor",
-     "the tensor is expanded (elements share memory); initialize a .clone() of it"),
-    ("[from, to) range", "pass a <= b"),
-    ("expects std >= 0", "pass std >= 0"),
-    ("division by zero", "the tensor has a zero-sized dimension"),
-    ("out of bounds", "a kernel dimension has size 0"),
-)
-
-
-def _hint(message: str) -> str:
-    for fragment, hint in _HINTS:
-        if fragment in message:
-            return hint
-    return "torch.nn.init raises the same error class for these arguments"
-
-
-@contextlib.contextmanager
-def _torch_errors(name: str, tensor: Tensor | None) -> Iterator[None]:
-    """Re-raise what torch's ops raise as an initlab error of a compatible class."""
-    try:
-        yield
-    except InitlabError:
-        raise
-    except Exception as exc:  # noqa: BLE001  (translated, or re-raised unchanged)
-        cls = compatible_error(exc)
-        if cls is None:
-            raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        where = "" if tensor is None else (
-            f" on a tensor of shape {tuple(tensor.shape)} and dtype {tensor.dtype}")
-        raise cls(f"{name} failed{where}: {shown(first, 200)}. Hint: {_hint(first)}.") from exc
-
-
-def _check_tensor(name: str, tensor) -> None:
-    if not isinstance(tensor, Tensor):
-        from initlab.errors import ConfigAttributeError
-
-        raise ConfigAttributeError(
-            f"{name} needs a torch.Tensor; got {type(tensor).__name__}. Hint: pass the parameter "
-            "itself, e.g. layer.weight.")
-    if tensor.is_meta:
-        raise ConfigError(
-            f"Cannot initialize a meta tensor of shape {tuple(tensor.shape)} in place with "
-            f"{name}: it has no storage. Hint: use initlab.materialize(model, policy, seed=..., "
-            "device=...) to allocate and initialize a meta model.")
-
-
-def _dims(name: str, tensor: Tensor, allowed: str, ok: bool) -> None:
-    if not ok:
-        raise ConfigError(
-            f"{name} needs a tensor with {allowed} dimensions; got shape {tuple(tensor.shape)}. "
-            f"Hint: use {name} on weights; biases take zeros_ or constant_.")
-
-
-def _dispatch(fn: Callable, tensor, **kwargs):
-    """torch's ``__torch_function__`` protocol, for tensor subclasses that override it."""
-    if torch.overrides.has_torch_function_variadic(tensor):
-        return True, torch.overrides.handle_torch_function(fn, (tensor,), tensor=tensor, **kwargs)
-    return False, None
-
 
 # --- plain distributions and constants ------------------------------------------------------
 
@@ -264,146 +205,6 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
                 for d in range(min(per_group, tensor.size(1))):
                     tensor[(g * per_group + d, d, *centre)] = 1  # one element: expanded ok
     return tensor
-
-
-# --- fans and the fan-based schemes ---------------------------------------------------------
-
-
-def fan_of_mode(tensor, mode: str, *, layout=None, groups: int = 1, name: str = "kaiming") -> float:
-    """The fan ``mode`` selects for ``tensor``: fan_in, fan_out, fan_avg or fan_geo_avg.
-
-    Args:
-        tensor: a weight (or its shape).
-        mode: the mode name, any case (torch lower-cases it).
-        layout: the weight's layout (None: torch's convention).
-        groups: the layer's groups.
-        name: the initializer named in the error message.
-
-    Returns:
-        The fan: an int for fan_in / fan_out, else a float.
-    """
-    low = mode.lower()  # a non-string raises AttributeError, as in torch
-    if low not in MODES:
-        raise ConfigError(
-            f"Invalid mode={shown(repr(mode))} for initializer '{name}'."
-            f"{did_you_mean(shown(low), MODES)} Allowed: {list(MODES)}.")
-    fan_in, fan_out = fans(tensor, layout=layout, groups=groups)
-    return select_fan(fan_in, fan_out, low)
-
-
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None,
-                    *, layout=None, groups: int = 1) -> Tensor:
-    """Glorot uniform: U(±gain·sqrt(6 / (fan_in + fan_out))), in place.
-
-    Args:
-        tensor: a weight with at least 2 dims.
-        gain: the scale factor.
-        generator: the torch.Generator to draw from (default: the global RNG).
-        layout: the weight's layout for the fans (None: torch's convention).
-        groups: the layer's groups (used with a layout).
-
-    Returns:
-        ``tensor``.
-    """
-    _check_tensor("xavier_uniform_", tensor)
-    fan_in, fan_out = fans(tensor, layout=layout, groups=groups)
-    with _torch_errors("xavier_uniform_", tensor):
-        bound = math.sqrt(3.0) * (gain * math.sqrt(2.0 / float(fan_in + fan_out)))
-        with torch.no_grad():
-            return tensor.uniform_(-bound, bound, generator=generator)
-
-
-def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None,
-                   *, layout=None, groups: int = 1) -> Tensor:
-    """Glorot normal: N(0, gain^2 · 2 / (fan_in + fan_out)), untruncated as in torch, in place.
-
-    Args:
-        tensor: a weight with at least 2 dims.
-        gain: the scale factor.
-        generator: the torch.Generator to draw from (default: the global RNG).
-        layout: the weight's layout for the fans (None: torch's convention).
-        groups: the layer's groups (used with a layout).
-
-    Returns:
-        ``tensor``.
-    """
-    _check_tensor("xavier_normal_", tensor)
-    fan_in, fan_out = fans(tensor, layout=layout, groups=groups)
-    with _torch_errors("xavier_normal_", tensor):
-        std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-        with torch.no_grad():
-            return tensor.normal_(0.0, std, generator=generator)
-
-
-def _kaiming_std(name: str, tensor: Tensor, a, mode, nonlinearity, layout, groups) -> float:
-    with _torch_errors(name, tensor):
-        fan = fan_of_mode(tensor, mode, layout=layout, groups=groups, name=name.rstrip("_"))
-        # torch hands ``a`` to calculate_gain (only leaky_relu reads it); other names: exact gain
-        g = torch_gain(nonlinearity, a) if is_torch_gain_name(nonlinearity) else _gain(nonlinearity)
-        return g / math.sqrt(fan)
-
-
-def _zero_element(name: str, tensor: Tensor) -> bool:
-    if 0 in tensor.shape:
-        warnings.warn(f"Initializing zero-element tensors is a no-op (shape {tuple(tensor.shape)}, "
-                      f"{name}).", UserWarning, stacklevel=3)
-        return True
-    return False
-
-
-def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None,
-                     *, layout=None, groups: int = 1) -> Tensor:
-    """He uniform: U(±gain·sqrt(3 / fan)), in place; a zero-element tensor warns and is kept.
-
-    Args:
-        tensor: a weight with at least 2 dims.
-        a: the leaky_relu negative slope (ignored by other nonlinearities).
-        mode: fan_in, fan_out (torch's), fan_avg or fan_geo_avg.
-        nonlinearity: a torch.nn.functional name; more names give the exact gain.
-        generator: the torch.Generator to draw from (default: the global RNG).
-        layout: the weight's layout for the fans (None: torch's convention).
-        groups: the layer's groups (used with a layout).
-
-    Returns:
-        ``tensor``.
-    """
-    done, out = _dispatch(kaiming_uniform_, tensor, a=a, mode=mode, nonlinearity=nonlinearity,
-                          generator=generator)
-    if done:
-        return out
-    _check_tensor("kaiming_uniform_", tensor)
-    if _zero_element("kaiming_uniform_", tensor):
-        return tensor
-    std = _kaiming_std("kaiming_uniform_", tensor, a, mode, nonlinearity, layout, groups)
-    bound = math.sqrt(3.0) * std
-    with _torch_errors("kaiming_uniform_", tensor), torch.no_grad():
-        return tensor.uniform_(-bound, bound, generator=generator)
-
-
-def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None,
-                    *, layout=None, groups: int = 1) -> Tensor:
-    """He normal: N(0, gain^2 / fan), in place; a zero-element tensor warns and is kept.
-
-    Args:
-        tensor: a weight with at least 2 dims.
-        a: the leaky_relu negative slope (ignored by other nonlinearities).
-        mode: fan_in, fan_out (torch's), fan_avg or fan_geo_avg.
-        nonlinearity: a torch.nn.functional name; more names give the exact gain.
-        generator: the torch.Generator to draw from (default: the global RNG).
-        layout: the weight's layout for the fans (None: torch's convention).
-        groups: the layer's groups (used with a layout).
-
-    Returns:
-        ``tensor``.
-    """
-    _check_tensor("kaiming_normal_", tensor)
-    if _zero_element("kaiming_normal_", tensor):
-        return tensor
-    std = _kaiming_std("kaiming_normal_", tensor, a, mode, nonlinearity, layout, groups)
-    with _torch_errors("kaiming_normal_", tensor), torch.no_grad():
-        return tensor.normal_(0, std, generator=generator)
 
 
 # --- random structured ----------------------------------------------------------------------
