@@ -6,8 +6,10 @@ Example::
         --inits "xavier_normal,kaiming_normal(mode='fan_out'),normal(std=0.01),zeros" \\
         --target conv1 --seeds 3 --epochs 5 --out runs/seed-cnn
 
-Re-running the same command resumes (finished runs are skipped). The report
-(``report.html``, ``report.csv``) is written into ``--out`` at the end.
+Re-running the same command resumes (finished runs are skipped). ``--sweep lr=0.01,0.1``
+(repeatable) adds axes over training settings and model arguments (``model.width=64,128``);
+every grid point is its own experiment in the report, never pooled with another. The report
+(``report.html``, ``report.csv``, ``report.json``) is written into ``--out`` at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -33,8 +36,11 @@ __all__ = ["command", "parse_model_args"]
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="Model keyword argument (JSON value), repeatable: --model-arg depth=20.")
 @click.option("--dataset", default="fashion-mnist", show_default=True,
-              help="Dataset name (`initlab data` lists them) or 'synthetic'.")
-@click.option("--data-dir", default=None, help="Look for the dataset here first.")
+              help="Dataset name (`initlab data` lists them), 'synthetic', or your own: "
+                   "path.npz (x_train, y_train, x_test, y_test), path.pt, an image folder "
+                   "(one sub-folder per class), MODULE:FACTORY.")
+@click.option("--data-dir", default=None,
+              help="The folder holding the dataset (it must: no fall-back, no download).")
 @click.option("--n-train", type=click.IntRange(min=1), default=None,
               help="Use only the first N training examples.")
 @click.option("--n-test", type=click.IntRange(min=1), default=None,
@@ -42,8 +48,14 @@ __all__ = ["command", "parse_model_args"]
 @click.option("--target", default=None, metavar="GLOB",
               help="Apply the inits only to these parameters (a module name like conv1 or a "
                    "glob); the rest keep PyTorch's default init.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Seeds per init (0..N-1).")
+@click.option("--seeds", default="3", show_default=True,
+              help="Seeds per init: a count N (0..N-1) or explicit seeds, e.g. 0,4,7.")
+@click.option("--sweep", "axes", multiple=True, metavar="KEY=V1,V2",
+              help="An axis over a training setting (lr, momentum, weight_decay, batch_size, "
+                   "optimizer, epochs, steps) or a model argument (model.width=64,128); "
+                   "repeatable: the grid is inits x axes x seeds.")
+@click.option("--baseline", default=None, metavar="INIT",
+              help="Compare every init with this one (default: each group's best).")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Stop each run after this many optimizer steps.")
@@ -83,7 +95,7 @@ __all__ = ["command", "parse_model_args"]
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON at the end.")
 def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target, seeds,
-            epochs, steps, optimizer, lr, momentum, weight_decay, batch_size, target_acc,
+            axes, baseline, epochs, steps, optimizer, lr, momentum, weight_decay, batch_size, target_acc,
             grad_norm_steps, device, workers, stack, executor, address, cpus_per_run,
             gpus_per_run, retries, out, quiet, as_json):
     """Compare inits by training: inits x seeds, recorded in OUT/initlab.db, resumable.
@@ -95,8 +107,17 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
 
     if executor == "local" and address is not None:
         raise ConfigError(f"--address {address} needs --executor ray; got --executor local")
+    from initlab.lab.axes import parse_axis
     from initlab.lab.sweep import Sweep, run_sweep
     from initlab.lab.train import TrainConfig
+
+    grid: dict[str, list] = {}
+    for text in axes:
+        key, values = parse_axis(text)
+        if key in grid:
+            raise ConfigError(f"--sweep {key} given twice; expected each key once, e.g. "
+                              f"--sweep {key}=V1,V2,V3")
+        grid[key] = values
 
     config = TrainConfig(optimizer=optimizer, lr=lr, momentum=momentum,
                          weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
@@ -105,26 +126,26 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
     sweep = Sweep(inits=inits, model=model, dataset=dataset, seeds=seeds, train=config,
                   target=target, model_kwargs=parse_model_args(model_args),
                   data_dir=data_dir, n_train=n_train, n_test=n_test, stack=stack,
-                  workers=workers, executor=executor,
+                  workers=workers, executor=executor, axes=grid,
                   executor_options=None if executor == "local" else {
                       "address": address, "cpus_per_run": cpus_per_run,
                       "gpus_per_run": gpus_per_run, "retries": retries})
-    out = out or f"runs/{model.replace(':', '_')}-{dataset}"
+    if baseline is not None and baseline not in sweep.inits:
+        raise ConfigError(f"--baseline {baseline!r} is not one of --inits; expected one of "
+                          f"{list(sweep.inits)}")
+    out = out or f"runs/{model.replace(':', '_')}-{Path(dataset).stem}"
     from initlab.lab.progress import RichProgress
 
     progress = RichProgress(enabled=not quiet)
     start = time.perf_counter()
     outcome = run_sweep(sweep, out, progress=progress)
     paths = write_reports(out)
+    report = report_dict(out, baseline=baseline)
     if as_json:
-        click.echo(json.dumps(report_dict(out)))
+        click.echo(json.dumps(report))
     else:
-        from initlab.lab.report import collect, summarize
-        from initlab.lab.store import open_store
-
-        with open_store(out, create=False) as store:
-            summary = summarize(collect(store, curves=False))
-        click.echo(table_text(summary, title=f"{model} on {dataset}"))
+        click.echo(table_text(report["summary"], title=f"{model} on {dataset}", width=None,
+                              groups=report["groups"]), nl=False)
         click.echo(f"{outcome.done + outcome.diverged} runs trained, {outcome.skipped} resumed "
                    f"from {out}, {outcome.diverged} diverged, {outcome.failed} failed "
                    f"({time.perf_counter() - start:.1f} s). Report: {paths['html']}")

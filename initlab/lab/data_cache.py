@@ -14,6 +14,15 @@ def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progres
     from initlab.lab import data as data_mod
 
     key = (dataset, str(data_dir))
+    if data_dir is not None and dataset.strip().lower() not in data_mod.DATASETS:
+        try:
+            data_mod.spec(dataset)
+        except Exception:  # noqa: BLE001 - synthetic or your own data: no folder is read
+            from initlab.errors import ConfigError
+
+            raise ConfigError(f"--data-dir {data_dir} given, but dataset {dataset!r} reads no "
+                              "folder; expected a built-in dataset name (`initlab data`); "
+                              "hint: drop --data-dir, or pass the file as --dataset") from None
     if key not in _DATA_CACHE:  # the whole dataset; subsets are views of it
         _DATA_CACHE.clear()
         _DATA_IDS.clear()

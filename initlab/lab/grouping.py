@@ -39,6 +39,10 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def _short(key: str) -> str:
+    """A config key as ``--sweep`` spells it: ``train.lr`` -> ``lr``, ``model_kwargs.w`` ->
+    ``model.w``."""
+    if key.startswith("model_kwargs."):
+        return "model." + key[len("model_kwargs."):]
     return key.removeprefix("train.")
 
 

@@ -139,24 +139,27 @@ def _ci(s: dict) -> str:
 
 def render_table(summary: list[dict], title: str | None = None):
     """A rich Table of the summary rows (a ``group`` column when the folder holds several
-    experiments); numbers are never cut: the init and group columns wrap instead."""
+    experiments, ``steps to target`` when a target was set); numbers are never cut: the
+    init and group columns wrap instead."""
     from rich.table import Table
 
     table = Table(title=title)
     grouped = any(s.get("group") for s in summary)
+    targets = any(s["steps_to_target_mean"] is not None for s in summary)
     if grouped:
-        table.add_column("group", overflow="fold")
-    table.add_column("init", overflow="fold")
-    for col in ("n", "test acc %", "95% CI", "final train loss", "steps to target",
-                "diverged", "failed"):
+        table.add_column("group", overflow="fold", min_width=10)
+    table.add_column("init", overflow="fold", min_width=12)
+    cols = ["n", "test acc %", "95% CI", "final train loss"] + \
+        (["steps to target"] if targets else []) + ["diverged", "failed"]
+    for col in cols:
         table.add_column(col, justify="right", no_wrap=True)
     for s in summary:
         stt = "-" if s["steps_to_target_mean"] is None else \
             f"{s['steps_to_target_mean']:.0f} ({s['reached']}/{s['seeds']})"
         cells = [s["init"], str(s.get("n", s["seeds"])),
                  _fmt(s["test_acc_mean"], s["test_acc_std"], 2, pct=True), _ci(s),
-                 _fmt(s["train_loss_mean"], s["train_loss_std"]), stt,
-                 str(s["diverged"]), str(s["failed"])]
+                 _fmt(s["train_loss_mean"], s["train_loss_std"])] + \
+            ([stt] if targets else []) + [str(s["diverged"]), str(s["failed"])]
         table.add_row(*([s.get("group") or "-"] if grouped else []), *cells)
     return table
 
@@ -164,9 +167,14 @@ def render_table(summary: list[dict], title: str | None = None):
 def table_text(summary: list[dict], title: str | None = None, width: int | None = 200,
                groups: list[dict] | None = None) -> str:
     """The summary table (and each group's verdict line) as plain text ``width`` wide
-    (None: the terminal's width)."""
+    (None: the terminal's width when stdout is one, else 200)."""
+    import shutil
+    import sys
+
     from rich.console import Console
 
+    if width is None:
+        width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=False, color_system=None)
     console.print(render_table(summary, title))
