@@ -4,7 +4,8 @@ Every rule is a function registered in :data:`RULES` (name -> rule) that reads t
 returns a :class:`Verdict` or None. Thresholds live in :data:`THRESHOLDS`, one place.
 
 The *signal path* the depth ratios are taken over: the outputs of the activation modules
-when the model has any, else the outputs of its weighted layers (a linear network). Forward ratios use the per-element std (fan-in scaling keeps it flat); backward
+when the model has any, else the outputs of its weighted layers (a linear network; a
+model with norms but no activation found is not one, and gets no depth-ratio verdict). Forward ratios use the per-element std (fan-in scaling keeps it flat); backward
 ratios use the gradient's norm (fan-in scaling keeps the norm of the back-propagated
 gradient flat across width changes, pooling and flattening, its per-element size not).
 Embedding lookups are not on the path (their output std is the table's, a parameter
@@ -165,6 +166,9 @@ def _ratio_rule(name: str, stat: str, first_over_last: bool, below: bool):
 
     def rule(ctx: Context) -> Verdict | None:
         path = [r for r in signal_path(ctx.layers) if _finite(r.get(stat))]
+        if path and path[0]["kind"] != "activation" and any(
+                r["kind"] == "norm" for r in ctx.layers):
+            return None  # no activation found, yet norms: not a deep linear network
         found = [v for seg in segments(ctx.layers, path) if (v := judge(ctx, seg))]
         return min(found, key=lambda item: item[0])[1] if found else None  # the worst
 

@@ -255,3 +255,28 @@ def test_swin_spectrum_runs_on_the_math_attention_kernel():
     assert r.notes == []
     assert r.spectrum["in_dim"] == 3 * 16 * 16 and r.spectrum["out_dim"] == 4
     assert r.meta["loss"] == "sum_of_squares_probe"
+
+
+# ----------------------------------------------------------------------------- depth ratios
+def _rows(kinds_and_stds):
+    return [{"layer": f"l{i}", "module": f"l{i}", "depth": i, "kind": kind, "std": std}
+            for i, (kind, std) in enumerate(kinds_and_stds)]
+
+
+def test_depth_ratios_are_judged_between_norms():
+    from initlab.diagnosis.verdicts import Context, evaluate
+
+    shrinking = [("activation", 0.3 ** i) for i in range(3)]
+    one_cut = _rows(shrinking + [("norm", 1.0)] + shrinking)
+    names = [(v.name, v.layers) for v in evaluate(Context(one_cut, []))]
+    assert names == [("vanishing_forward", ("l0", "l2"))]  # the first segment, worst first
+    every_block = _rows([row for kind in shrinking for row in (kind, ("norm", 1.0))])
+    assert evaluate(Context(every_block, [])) == []  # a pre-norm stack: one row per segment
+
+
+def test_weighted_fallback_path_is_not_judged_when_the_model_has_norms():
+    from initlab.diagnosis.verdicts import Context, evaluate
+
+    linear = [("weighted", 0.1 ** i) for i in range(4)]
+    assert [v.name for v in evaluate(Context(_rows(linear), []))] == ["vanishing_forward"]
+    assert evaluate(Context(_rows(linear + [("norm", 1.0)]), [])) == []
