@@ -1,6 +1,8 @@
 """``initlab reproduce NAME``: run a built-in reproduction and say which claims held.
 
-Exit status: 0 when every check passed, 1 when any failed, 2 on bad input.
+Claims are PASS, FAIL or INCONCLUSIVE (statistical claims are decided over seeds; give
+more with ``--seeds N``). Exit status: 0 when every claim passed, 1 when any failed, 3 when
+none failed but some were inconclusive, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class _ListingCommand(click.Command):
 @click.option("--dataset", default=None, help="Dataset for scenarios that train.")
 @click.option("--data-dir", default=None, help="Look for the dataset here first.")
 @click.option("--out", default=None, help="Write runs and report.html here.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Override the seeds.")
+@click.option("--seeds", type=click.IntRange(min=1, max=1000), default=None,
+              help="Seeds per init (claims over seeds need >= 3; more for small effects).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -73,7 +76,11 @@ def command(name, list_, fast, dataset, data_dir, out, seeds, device, quiet, as_
         click.echo(json.dumps(result.to_dict(), default=str))
     else:
         print_result(sc, result, fast)
-    sys.exit(0 if result.passed else 1)
+    sys.exit(EXIT[result.status])
+
+
+EXIT = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
+STYLE = {"PASS": "[green]PASS[/]", "FAIL": "[red]FAIL[/]", "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
 
 
 def print_result(sc, result, fast: bool) -> None:
@@ -85,9 +92,9 @@ def print_result(sc, result, fast: bool) -> None:
                   show_lines=True)
     table.add_column("claim")
     table.add_column("measured")
-    table.add_column("held", justify="center")
+    table.add_column("held", justify="center", no_wrap=True)
     for c in result.checks:
-        table.add_row(c.claim, c.measured, "[green]PASS[/]" if c.passed else "[red]FAIL[/]")
+        table.add_row(c.claim, c.measured, STYLE[c.status])
     console.print(table)
     details = result.details
     for label, verdicts in (details.get("diagnose") or {}).items():
@@ -97,5 +104,9 @@ def print_result(sc, result, fast: bool) -> None:
             console.print(f"  {v['name']}: {v['message']}", highlight=False)
     if details.get("report"):
         console.print(f"data: {details.get('dataset')}; report: {details['report']}")
+    for g in details.get("groups") or []:
+        console.print((f"{g['group']}: " if g["group"] else "") + g["verdict"], highlight=False)
     passed = sum(c.passed for c in result.checks)
-    console.print(f"{passed}/{len(result.checks)} claims held.")
+    unsure = sum(c.status == "INCONCLUSIVE" for c in result.checks)
+    console.print(f"{passed}/{len(result.checks)} claims held" +
+                  (f", {unsure} inconclusive (try more --seeds)." if unsure else "."))

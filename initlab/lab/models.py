@@ -132,20 +132,24 @@ def _seed_cnn(input_shape, num_classes, *, channels: int = 16, activation: str =
     return SeedCNN(input_shape, num_classes, channels, activation)
 
 
-def _mlp(input_shape, num_classes, widths: Sequence[int], act: str, bias: bool = True):
+def _mlp(input_shape, num_classes, widths: Sequence[int], act: str, bias: bool = True,
+         batchnorm: bool = False):
     layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     fan_in = math.prod(int(d) for d in input_shape)
     for i, width in enumerate(widths, start=1):
-        layers += [(f"fc{i}", nn.Linear(fan_in, width, bias=bias)), (f"act{i}", activation(act))]
+        layers.append((f"fc{i}", nn.Linear(fan_in, width, bias=bias)))
+        if batchnorm:  # Linear-BN-act, the usual order
+            layers.append((f"bn{i}", nn.BatchNorm1d(width)))
+        layers.append((f"act{i}", activation(act)))
         fan_in = width
     layers.append((f"fc{len(widths) + 1}", nn.Linear(fan_in, num_classes, bias=bias)))
     return nn.Sequential(OrderedDict(layers))
 
 
-@register_model("mlp", "Flatten-Linear-act-...-Linear; default 784-512-256-10 ReLU")
+@register_model("mlp", "Flatten-Linear-[BN]-act-...-Linear; default 784-512-256-10 ReLU")
 def _mlp_builder(input_shape, num_classes, *, widths: Sequence[int] | None = None,
                  depth: int | None = None, width: int = 512, activation: str = "relu",
-                 bias: bool = True):
+                 bias: bool = True, batchnorm: bool = False):
     if widths is None:
         widths = (512, 256) if depth is None else (width,) * depth
     elif depth is not None:
@@ -154,7 +158,10 @@ def _mlp_builder(input_shape, num_classes, *, widths: Sequence[int] | None = Non
                           "layers of W units")
     widths = tuple(widths)
     _positive("mlp", **{f"widths[{i}]": w for i, w in enumerate(widths)})
-    return _mlp(input_shape, num_classes, widths, activation, bias)
+    if not isinstance(batchnorm, bool):
+        raise ConfigError(f"Model 'mlp' batchnorm must be true or false; got {batchnorm!r}; "
+                          "expected e.g. --model-arg batchnorm=true")
+    return _mlp(input_shape, num_classes, widths, activation, bias, batchnorm)
 
 
 @register_model("plain-deep", "MLP or CNN of given depth/width/activation: no norm, no skips")

@@ -115,7 +115,9 @@ def test_reproduce_exit_status_follows_the_checks(capsys, monkeypatch):
 
     @scenarios.scenario("test-dummy", summary="a dummy", source="tests")
     def _dummy(ctx):
-        return scenarios.Result("test-dummy", [scenarios.Check("claim", "42", outcome["passed"])])
+        p = outcome["passed"]
+        check = scenarios.Check("claim", "42", bool(p), "" if p is not None else "INCONCLUSIVE")
+        return scenarios.Result("test-dummy", [check])
 
     try:
         code, stdout, _ = _run(capsys, "reproduce", "test-dummy", "--fast")
@@ -123,6 +125,10 @@ def test_reproduce_exit_status_follows_the_checks(capsys, monkeypatch):
         outcome["passed"] = False
         code, stdout, _ = _run(capsys, "reproduce", "test-dummy", "--json")
         assert code == 1 and json.loads(stdout)["passed"] is False
+        assert json.loads(stdout)["checks"][0]["status"] == "FAIL"
+        outcome["passed"] = None  # INCONCLUSIVE: exit 3, said so
+        code, stdout, _ = _run(capsys, "reproduce", "test-dummy")
+        assert code == 3 and "INCONCLUSIVE" in stdout and "1 inconclusive" in stdout
     finally:
         scenarios._REGISTRY.pop("test-dummy", None)
 

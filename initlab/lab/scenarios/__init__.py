@@ -22,14 +22,21 @@ __all__ = ["Check", "Context", "Result", "Scenario", "scenario", "get", "availab
 
 @dataclass(frozen=True)
 class Check:
-    """One claim and what was measured about it."""
+    """One claim and what was measured about it: PASS, FAIL or INCONCLUSIVE (``status``;
+    from ``passed`` when not given; statistical claims: :mod:`._claims`)."""
 
     claim: str
     measured: str
     passed: bool
+    status: str = ""
+
+    def __post_init__(self):
+        if not self.status:
+            object.__setattr__(self, "status", "PASS" if self.passed else "FAIL")
 
     def to_dict(self) -> dict:
-        return {"claim": self.claim, "measured": self.measured, "passed": self.passed}
+        return {"claim": self.claim, "measured": self.measured, "passed": self.passed,
+                "status": self.status}
 
 
 @dataclass
@@ -57,10 +64,17 @@ class Result:
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
+    @property
+    def status(self) -> str:
+        """FAIL if a claim failed, else INCONCLUSIVE if one was, else PASS."""
+        states = {c.status for c in self.checks}
+        return next((s for s in ("FAIL", "INCONCLUSIVE") if s in states), "PASS")
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "passed": self.passed,
+            "status": self.status,
             "checks": [c.to_dict() for c in self.checks],
             "details": self.details,
         }

@@ -32,19 +32,21 @@ class Setting:
     batch_size: int = 64
     epochs: int = 5
     fast_epochs: int = 1
-    seeds: int = 1
-    fast_seeds: int = 1
+    seeds: int = 5
+    fast_seeds: int = 3
     target: str | None = None
     model_kwargs: dict | None = None
+    axes: dict | None = None         # sweep axes, e.g. {"model.batchnorm": [False, True]}
 
 
 def dataset_for(ctx) -> str:
-    """``ctx.dataset``, else Fashion-MNIST when installed, else synthetic (fast only)."""
+    """``ctx.dataset``, else Fashion-MNIST when installed, else synthetic (fast only; a
+    given ``--data-dir`` must hold Fashion-MNIST: no silent synthetic stand-in)."""
     from initlab.lab.data import locate
 
     if ctx.dataset:
         return ctx.dataset
-    if ctx.fast and locate("fashion-mnist", ctx.data_dir) is None:
+    if ctx.fast and ctx.data_dir is None and locate("fashion-mnist") is None:
         return "synthetic"
     return "fashion-mnist"
 
@@ -99,8 +101,10 @@ def _mean(vals):
     return sum(vals) / len(vals) if vals else None
 
 
-def run_setting(ctx, name: str, s: Setting) -> Measured:
-    """Run the sweep of scenario ``name`` (fast or full) and write its report."""
+def run_setting(ctx, name: str, s: Setting, out: Path | None = None) -> Measured:
+    """Run the sweep of scenario ``name`` (fast or full) and write its report; ``out``:
+    the folder (default ``ctx.out`` or a new temporary one): several settings of one
+    scenario share it, as separate experiments of one report."""
     dataset = dataset_for(ctx)
     fast = ctx.fast
     seeds = ctx.seeds or (s.fast_seeds if fast else s.seeds)
@@ -110,8 +114,9 @@ def run_setting(ctx, name: str, s: Setting) -> Measured:
     sweep = Sweep(inits=dict(s.inits), model=s.model, dataset=dataset, seeds=seeds,
                   train=config, target=s.target, model_kwargs=dict(s.model_kwargs or {}),
                   data_dir=ctx.data_dir, n_train=FAST_TRAIN if fast else None,
-                  n_test=FAST_TEST if fast else None)
-    out = Path(ctx.out) if ctx.out else Path(tempfile.mkdtemp(prefix=f"initlab-{name}-"))
+                  n_test=FAST_TEST if fast else None, axes=dict(s.axes or {}))
+    if out is None:
+        out = Path(ctx.out) if ctx.out else Path(tempfile.mkdtemp(prefix=f"initlab-{name}-"))
     progress = None
     if ctx.progress:
         from initlab.lab.progress import RichProgress
@@ -124,11 +129,28 @@ def run_setting(ctx, name: str, s: Setting) -> Measured:
     return Measured(summarize(runs), runs, out, dataset)
 
 
+def parameters_set(m: Measured) -> dict[str, dict[str, str]]:
+    """Per init label, what each parameter was initialized with (from the recorded Plan of
+    its first run): says exactly which parameters an init sets and which keep defaults."""
+    out: dict[str, dict[str, str]] = {}
+    for r in m.runs:
+        if r["init"] in out or not r.get("plan"):
+            continue
+        out[r["init"]] = {row["name"]: str(row.get("init")) for row in r["plan"]["rows"]}
+    return out
+
+
 def details(m: Measured, setting: Setting, fast: bool) -> dict:
-    """The JSON-safe details of a scenario result: where, what, the per-epoch table."""
+    """The JSON-safe details of a scenario result: where, what, the per-epoch table, the
+    per-parameter inits and each experiment's verdict."""
+    from initlab.lab.report import compare_rows
+
+    summary = summarize(m.runs)  # every experiment's rows (m.summary is by label only)
+    _, groups = compare_rows(m.runs, summary)
     return {"dataset": m.dataset, "out": str(m.out), "report": str(m.out / "report.html"),
             "model": setting.model, "target": setting.target, "fast": fast,
-            "inits": setting.inits, "summary": list(m.summary.values()), "epochs": m.table()}
+            "inits": setting.inits, "summary": summary, "epochs": m.table(),
+            "parameters": parameters_set(m), "groups": groups}
 
 
 def pct(v: float) -> str:
