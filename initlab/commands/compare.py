@@ -138,9 +138,12 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
 
     progress = RichProgress(enabled=not quiet)
     start = time.perf_counter()
-    outcome = run_sweep(sweep, out, progress=progress)
-    paths = write_reports(out)
-    report = report_dict(out, baseline=baseline)
+    from initlab.lab.store import DB_NAME, store_errors
+
+    with store_errors(Path(out) / DB_NAME):
+        outcome = run_sweep(sweep, out, progress=progress)
+        paths = write_reports(out)
+        report = report_dict(out, baseline=baseline)
     if as_json:
         click.echo(json.dumps(report))
     else:

@@ -14,17 +14,31 @@ FORMATS = ("table", "json", "csv")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table: terminal table; json: {summary, runs} for scripts; csv: summary.")
 @click.option("--no-html", is_flag=True, help="Do not (re)write OUT/report.html and the CSVs.")
-def command(out, fmt, no_html):
-    """Summarize the sweep in OUT (an `initlab compare --out` directory)."""
-    from initlab.lab.report import report_dict, summarize, table_text, to_csv, write_reports
+@click.option("--baseline", default=None, metavar="INIT",
+              help="Compare every init with this one (default: each group's best).")
+def command(out, fmt, no_html, baseline):
+    """Summarize the sweep in OUT (an `initlab compare --out` directory); a read-only
+    sweep is read, its report files left as they are."""
+    from pathlib import Path
 
-    data = report_dict(out)  # raises a one-line error when OUT holds no sweep
-    paths = None if no_html else write_reports(out)
+    from initlab.lab.report import report_dict, table_text, to_csv, write_reports
+    from initlab.lab.store import DB_NAME, store_errors
+
+    with store_errors(Path(out) / DB_NAME):
+        data = report_dict(out, baseline=baseline)  # one-line error when OUT holds no sweep
+        paths = None
+        if not no_html:
+            try:
+                paths = write_reports(out)
+            except OSError as exc:  # read-only media: the numbers still come out
+                click.echo(f"note: report files not written in {out} ({exc.strerror})",
+                           err=True)
     if fmt == "json":
         click.echo(json.dumps(data))
     elif fmt == "csv":
-        click.echo(to_csv(summarize(data["runs"])), nl=False)
+        click.echo(to_csv(data["summary"]), nl=False)
     else:
-        click.echo(table_text(data["summary"], title=f"sweep {out}"))
+        click.echo(table_text(data["summary"], title=f"sweep {out}", width=None,
+                              groups=data["groups"]), nl=False)
         if paths:
             click.echo(f"Report: {paths['html']}")

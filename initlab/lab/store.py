@@ -39,7 +39,7 @@ from pathlib import Path
 
 from initlab.errors import ConfigError
 
-__all__ = ["DB_NAME", "FINISHED", "Store", "open_store", "owner_id", "environment"]
+__all__ = ["DB_NAME", "FINISHED", "Store", "open_store", "owner_id", "environment", "store_errors"]
 
 DB_NAME = "initlab.db"
 FINISHED = ("done", "diverged")
@@ -155,10 +155,17 @@ def _finite(v):
 class Store:
     """The SQLite store of one sweep directory (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, lease_s: float = 600.0):
+    def __init__(self, path: str | Path, *, lease_s: float = 600.0, readonly: bool = False):
         self.path = Path(path)
         self.lease_s = float(lease_s)
         self.owner = owner_id()
+        self.readonly = readonly
+        if readonly:  # a sweep on read-only media: no WAL, no schema writes, no locks
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("SELECT count(*) FROM runs").fetchone()
+            return
         self.db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout=60000")
@@ -364,7 +371,9 @@ class Store:
 
 
 def open_store(out: str | Path, *, create: bool = True, lease_s: float = 600.0) -> Store:
-    """The store of sweep directory ``out`` (created with the directory when ``create``)."""
+    """The store of sweep directory ``out`` (created with the directory when ``create``).
+    Without ``create`` a sweep that cannot be written (read-only folder or file) is opened
+    read-only; a damaged database is a one-line error."""
     out = Path(out)
     db = out / DB_NAME
     if not create and not db.exists():
@@ -375,4 +384,31 @@ def open_store(out: str | Path, *, create: bool = True, lease_s: float = 600.0) 
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"Cannot create the output directory '{out}': {exc}") from exc
-    return Store(db, lease_s=lease_s)
+    readonly = not create and not (os.access(db, os.W_OK) and os.access(out, os.W_OK))
+    with store_errors(db):
+        return Store(db, lease_s=lease_s, readonly=readonly)
+
+
+@contextmanager
+def store_errors(db: str | Path):
+    """Database and disk problems as one-line errors (``ConfigError``): damaged or
+    not-a-database files, read-only sweeps written to, a full disk."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        hint = {"file is not a database": "the file is damaged or not an initlab database; "
+                                          "move it away and run again",
+                "database disk image is malformed": "the database is damaged; move it away "
+                                                    "and run again",
+                "attempt to write a readonly database": "the sweep folder is read-only; "
+                                                        "pass another --out",
+                "database or disk is full": "free disk space, then run the same command "
+                                            "again (it resumes)"}
+        why = next((h for k, h in hint.items() if k in text), "check the file and the disk")
+        raise ConfigError(f"Sweep database {db} failed: {text}; hint: {why}") from None
+    except OSError as exc:
+        if exc.errno not in (28, 30, 13):  # ENOSPC, EROFS, EACCES
+            raise
+        raise ConfigError(f"Cannot write the sweep in {Path(db).parent}: {exc.strerror}; "
+                          "hint: free disk space or pass a writable --out") from None
