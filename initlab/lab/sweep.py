@@ -24,6 +24,7 @@ import json
 import math
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,12 +225,13 @@ def execute_group(identities: list[dict], data, *, stack: bool | str = True, dev
         seed = identities[where[0]]["seed"]
         try:
             mode = {True: "auto", False: "never"}.get(stack, stack)
-            if mode != "never" and len(models) > 1:
-                results = train_stacked(models, data, config, data_seed=seed, progress=progress,
-                                        stack=mode)
-            else:
-                results = [train(m, data, config, data_seed=seed, progress=progress)
-                           for m in models]
+            with sweep_threads(device):
+                if mode != "never" and len(models) > 1:
+                    results = train_stacked(models, data, config, data_seed=seed,
+                                            progress=progress, stack=mode)
+                else:
+                    results = [train(m, data, config, data_seed=seed, progress=progress)
+                               for m in models]
             for i, r, p in zip(where, results, plans):
                 out[i] = {"result": r.to_dict(), "plan": p}
         except InitlabError:
@@ -238,6 +240,28 @@ def execute_group(identities: list[dict], data, *, stack: bool | str = True, dev
             for i in where:
                 out[i] = {"error": error_text(exc)}
     return out  # type: ignore[return-value]
+
+
+SWEEP_THREADS = 2
+
+
+@contextmanager
+def sweep_threads(device: str):
+    """On CPU, train a group with :data:`SWEEP_THREADS` intra-op threads whatever the
+    machine: the stacked groups (one per thread, :func:`initlab.lab.stack.cpu_groups`) and
+    every reduction are then decided by the sweep, so the local executor, ``--workers N``
+    and Ray give the same bits on any core count."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(SWEEP_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def total_steps(config: TrainConfig, n: int) -> int:
