@@ -95,9 +95,14 @@ def check(name: str, make, do_diagnose: bool) -> dict:
     if out.get("apply") == "ok" and not all(torch.isfinite(p).all() for p in model.parameters()):
         out["apply"] = "non-finite parameters"
     try:
-        with torch.device("meta"):
-            torch.manual_seed(0)
-            meta = make()
+        torch.manual_seed(0)
+        try:
+            with torch.device("meta"):
+                meta = make()
+            out["meta_build"] = "torch.device('meta')"
+        except Exception:  # model code computes with tensors while it builds (RegNet)
+            meta = initlab.build_meta(make)
+            out["meta_build"] = "initlab.build_meta"
         initlab.materialize(meta, "auto", seed=0)
         ref = dict(model.named_buffers())
         bad = [n for n, b in meta.named_buffers() if not torch.equal(b, ref[n])]

@@ -31,14 +31,20 @@ from initlab.policy import (  # noqa: E402
 __all__ += ["Plan", "PlanRow", "Policy", "Rule", "apply", "materialize", "plan", "policies",
             "register_policy"]
 
-from initlab.policy import AuditReport, audit  # noqa: E402
+from initlab.policy import AuditReport, audit, build_meta  # noqa: E402
 
-__all__ += ["audit", "AuditReport"]
+__all__ += ["audit", "AuditReport", "build_meta"]
 
 # --- diagnose ---
 from initlab.diagnosis import Report, diagnose  # noqa: E402
 
 __all__ += ["diagnose", "Report"]
+
+# --- scaling (mup, completep, LLM recipes, coordinate check) ---
+from initlab.scaling import mup  # noqa: E402  (registers the presets; initlab.mup.plan, ...)
+from initlab.scaling.coord_check import CoordCheck, coord_check  # noqa: E402
+
+__all__ += ["mup", "coord_check", "CoordCheck"]
 
 # --- advanced (lsuv, mean field) ---
 from initlab.init.lsuv import LSUVResult, lsuv_  # noqa: E402

@@ -11,20 +11,13 @@ of threads or ranks); any other policy (``"auto"``, a Policy, a spec) works too.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-import torch
 from torch import nn
 
 from initlab.errors import ConfigError, shown
 
-__all__ = ["from_config", "params_on_meta", "SMALL"]
-
-SMALL = 4096
-"""Parameters up to this many elements keep their constructor values (CLIP's
-``logit_scale``, layer-scale vectors) for the native init to fall back on."""
+__all__ = ["from_config"]
 
 
 def _transformers():
@@ -36,36 +29,6 @@ def _transformers():
             "'initlab[hf]' (or pip install transformers)."
         ) from None
     return transformers
-
-
-@contextlib.contextmanager
-def params_on_meta(captured: dict[int, tuple[nn.Parameter, torch.Tensor]]) -> Iterator[None]:
-    """Within it, every registered parameter is moved to the meta device; buffers stay put.
-
-    Args:
-        captured: filled with {id(meta parameter): (the parameter, its constructor value)}
-            for parameters of at most :data:`SMALL` elements.
-    """
-    register = nn.Module.register_parameter
-
-    def on_meta(module: nn.Module, name: str, param) -> None:
-        register(module, name, param)
-        p = module._parameters.get(name)
-        if p is None or p.is_meta:
-            return
-        kwargs = dict(p.__dict__)
-        kwargs["requires_grad"] = p.requires_grad
-        meta = type(p)(p.detach().to("meta"), **kwargs) if type(p) is not nn.Parameter \
-            else nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad)
-        module._parameters[name] = meta
-        if p.numel() <= SMALL:
-            captured[id(meta)] = (meta, p.detach())
-
-    nn.Module.register_parameter = on_meta
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = register
 
 
 def _config(config):
@@ -183,21 +146,13 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
     """
     from initlab.policy.apply import check_seed
     from initlab.policy.materialize import check_device, materialize
-    from initlab.policy.native import CONSTRUCTOR_VALUES
+    from initlab.policy.meta_build import build_meta
 
     _check_only(only, state_dict)
     seed = check_seed(seed)
     dev = check_device(device)
     config = _config(config)
-    captured: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
-    with params_on_meta(captured):
-        model = _construct(config, model_class, dtype, trust_remote_code)
-    values = {}
-    for name, p in model.named_parameters():
-        entry = captured.get(id(p))
-        if entry is not None and entry[0] is p:
-            values[name] = entry[1]
-    model.__dict__[CONSTRUCTOR_VALUES] = values
+    model = build_meta(_construct, config, model_class, dtype, trust_remote_code)
     if state_dict is not None:
         _load(model, state_dict, dev)
     if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):

@@ -8,9 +8,10 @@ keyed random streams; ``initlab.materialize`` does it for meta-device (and shard
 from initlab.policy.apply import apply
 from initlab.policy.audit import AuditReport, audit
 from initlab.policy.materialize import materialize
+from initlab.policy.meta_build import build_meta
 from initlab.policy.plan import Plan, PlanRow, plan
 from initlab.policy.presets import get_policy, policies, register_policy, resolve
 from initlab.policy.rules import Policy, Rule
 
-__all__ = ["apply", "audit", "AuditReport", "materialize", "plan", "Plan", "PlanRow", "Policy", "Rule",
+__all__ = ["apply", "audit", "AuditReport", "build_meta", "materialize", "plan", "Plan", "PlanRow", "Policy", "Rule",
            "register_policy", "policies", "get_policy", "resolve"]

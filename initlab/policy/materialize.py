@@ -159,9 +159,10 @@ def _left_error(left: list[str], errors: dict[str, str]) -> ConfigError:
     why = next((f" ({n}: {errors[n]})" for n in left if n in errors), "")
     return ConfigError(
         f"materialize would leave {len(left)} tensor(s) uninitialized (garbage after "
-        f"allocation): {', '.join(left[:10])}{' ...' if len(left) > 10 else ''}{why}. Hint: add "
-        "rules for these parameters; a buffer needs its module to have a reset_buffers() "
-        f"method (tried: {ways})."
+        f"allocation): {', '.join(left[:10])}{' ...' if len(left) > 10 else ''}{why}. Hint: "
+        "build the model with initlab.build_meta(make_model) (parameters on meta, buffers "
+        "computed by the constructors), add rules for these parameters, or give the module a "
+        f"reset_buffers() method (tried: {ways})."
     )
 
 

@@ -181,3 +181,27 @@ def test_a_strategy_that_fills_only_part_of_a_buffer_does_not_count():
         model = Half()
     with pytest.raises(ConfigError, match=r"uninitialized .*: b\. Hint"):
         initlab.materialize(model, COVER)
+
+
+def test_build_meta_keeps_constructor_buffers_and_computation():
+    class Computed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            width = int(torch.round(torch.tensor(7.6)))  # computes while it builds
+            self.fc = torch.nn.Linear(4, width)
+            self.register_buffer("index", torch.arange(width).flip(0))  # no method refills it
+            self.scale = torch.nn.Parameter(torch.full((width,), 0.1))
+
+        def forward(self, x):
+            return self.fc(x)[:, self.index] * self.scale
+
+    with pytest.raises((NotImplementedError, RuntimeError)), torch.device("meta"):
+        Computed()
+    model = initlab.build_meta(Computed)
+    assert model.fc.weight.is_meta and not model.index.is_meta
+    initlab.materialize(model, "auto", seed=0)
+    assert torch.equal(model.index, torch.arange(8).flip(0))
+    assert torch.equal(model.scale, torch.full((8,), 0.1))  # the constructor's constant
+    ref = Computed()
+    initlab.apply(ref, "auto", seed=0)
+    assert torch.equal(model.fc.weight, ref.fc.weight)
