@@ -20,14 +20,17 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 import initlab
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import cpu_model  # noqa: E402
 
 V = 8192  # vocabulary of the timed LMs
 
@@ -86,15 +89,6 @@ MODELS = {
 }
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _time(fn) -> float:
@@ -195,7 +189,7 @@ def main() -> None:
         result.update({"models": models,
                        "max_ratio": max(m["ratio"] for m in models.values()),
                        "max_median_ratio": max(m["median_ratio"] for m in models.values())})
-    result.update({"cpu": _cpu(), "cores": os.cpu_count(), "threads": args.threads,
+    result.update({"cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
                    "loadavg": [round(v, 2) for v in os.getloadavg()],
                    "torch": torch.__version__})
     print(json.dumps(result))

@@ -26,6 +26,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import cpu_model  # noqa: E402
+
 
 def _config(args):
     import transformers as tf
@@ -72,15 +75,6 @@ def _forward(args) -> list[str]:
         (["--no-audit"] if args.no_audit else [])
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main() -> None:
@@ -115,7 +109,7 @@ def main() -> None:
         "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
         "hf_rss_mib": [round(x["rss_mib"]) for x in runs["hf"]],
         "initlab_rss_mib": [round(x["rss_mib"]) for x in runs["initlab"]],
-        "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "cpu": cpu_model(), "cores": os.cpu_count(),
         "torch_threads": runs["hf"][0]["threads"],
         "initlab_threads": os.environ.get("INITLAB_THREADS", "default"),
         "loadavg_before": [round(x, 2) for x in load_before],

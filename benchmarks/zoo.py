@@ -24,23 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 import traceback
 import warnings
 
 import torch
 
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import cpu_model  # noqa: E402
 
 
 def _torchvision_models() -> list[tuple[str, object]]:
@@ -153,7 +145,7 @@ def main() -> None:
             for s in steps:
                 if r.get(s) not in (None, "ok"):
                     print(f"    {s}: {r[s]}", flush=True)
-    summary: dict = {"benchmark": "zoo", "torch": torch.__version__, "cpu": _cpu(),
+    summary: dict = {"benchmark": "zoo", "torch": torch.__version__, "cpu": cpu_model(),
                      "cores": os.cpu_count(), "load": os.getloadavg()[0]}
     for source in ("torchvision", "timm"):
         built = [r for r in results if r["model"].startswith(source) and "build" not in r]
