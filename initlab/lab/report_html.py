@@ -53,10 +53,17 @@ def _band(series: list[list[float]]):
 
 
 def _by_init(runs: list[dict]) -> dict[str, list[dict]]:
+    """Finished runs per curve: per init, or per experiment and init when the sweep holds
+    several (curves of different experiments are never averaged together)."""
+    from initlab.lab.grouping import group_runs
+
+    groups = group_runs(runs)
     out: dict[str, list[dict]] = {}
-    for r in runs:
-        if r["status"] in ("done", "diverged"):
-            out.setdefault(r["init"], []).append(r)
+    for g in groups:
+        for r in g.runs:
+            if r["status"] in ("done", "diverged"):
+                key = f"{g.label}: {r['init']}" if len(groups) > 1 else r["init"]
+                out.setdefault(key, []).append(r)
     return out
 
 
@@ -97,19 +104,52 @@ def _loss_figure(groups, window: int) -> str:
 def _acc_figure(groups) -> str:
     lines = []
     for i, (init, rs) in enumerate(groups.items()):
-        mean, std = _band([[e.get("test_acc") if e.get("test_acc") is not None
-                            else math.nan for e in r["epochs"]] for r in rs])
+        per_seed = [[e.get("test_acc") if e.get("test_acc") is not None else math.nan
+                     for e in r["epochs"]] for r in rs]
+        mean, std = _band(per_seed)
         if len(mean):
-            lines.append((init, PALETTE[i % len(PALETTE)], np.arange(1, len(mean) + 1),
-                          100 * mean, 100 * std))
-    n = max((len(x) for _, _, x, _, _ in lines), default=1)
-    lo, hi = _limits([v for *_, m, s in lines for v in np.concatenate([m - s, m + s])])
+            m = 100 * mean
+            err = np.minimum(100 * std, np.minimum(m, 100 - m))  # bars stay inside [0, 100]
+            lines.append((init, PALETTE[i % len(PALETTE)], np.arange(1, len(mean) + 1), m, err,
+                          [100 * np.asarray(p, float) for p in per_seed if len(p) > 1]))
+    n = max((len(x) for _, _, x, *_ in lines), default=1)
+    lo, hi = _limits([v for _, _, _, m, s, seeds in lines
+                      for v in np.concatenate([m - s, m + s, *seeds])])
     ax = Axes(70, 30, 640, 300, xlim=(0.8, n + 0.2), ylim=(lo, hi))
-    for _, c, x, m, s in lines:
+    for _, c, x, m, s, seeds in lines:
+        for p in seeds:  # each seed, thin, under its mean
+            ax.line(np.arange(1, len(p) + 1), p, c, width=0.5)
         ax.errorbar(x, m, s, c)
-    ax.frame(title="Test accuracy per epoch, mean ± std over seeds", xlabel="epoch",
-             ylabel="test accuracy (%)", integer_x=True)
+    ax.frame(title="Test accuracy per epoch: mean ± std (bars), each seed (thin)",
+             xlabel="epoch", ylabel="test accuracy (%)", integer_x=True)
     return figure(720, 375, ax.svg(), [(n, c) for n, c, *_ in lines])
+
+
+def axis_figure(summary: list[dict], groups: list[dict]) -> str | None:
+    """Final test accuracy against the one swept setting, one line per init (None unless
+    exactly one config field varies between the experiments)."""
+    keys = sorted({k for g in groups for k in g["config"]})
+    if len(keys) != 1 or len(groups) < 2:
+        return None
+    key = keys[0]
+    values = [g["config"][key] for g in groups]
+    label = {g["group"]: i + 1 for i, g in enumerate(groups)}
+    inits = list(dict.fromkeys(s["init"] for s in summary))
+    ax = Axes(70, 30, 640, 300, xlim=(0.8, len(values) + 0.2),
+              ylim=_limits([100 * s["test_acc_mean"] for s in summary
+                            if s["test_acc_mean"] is not None]))
+    legend = []
+    for i, init in enumerate(inits):
+        pts = sorted((label[s["group"]], 100 * s["test_acc_mean"]) for s in summary
+                     if s["init"] == init and s["test_acc_mean"] is not None)
+        c = PALETTE[i % len(PALETTE)]
+        ax.line([x for x, _ in pts], [y for _, y in pts], c, marker=True)
+        legend.append((init, c))
+    name = key.removeprefix("train.").replace("model_kwargs.", "model.")
+    ticks = ", ".join(f"{i + 1}: {json.dumps(v)}" for i, v in enumerate(values))
+    ax.frame(title=f"Final test accuracy against {name} (mean over seeds)",
+             xlabel=f"{name} ({ticks})", ylabel="test accuracy (%)", integer_x=True)
+    return figure(720, 375, ax.svg(), legend)
 
 
 def _grad_figure(groups, norms) -> str:
@@ -234,8 +274,12 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
                 groups: list[dict] | None = None) -> str:
     """The whole page as one string (``groups``: the verdict per experiment)."""
     figs = figures(runs)
+    axis = axis_figure(summary, groups or [])
+    if axis is not None:
+        figs["axis"] = base64.b64encode(axis.encode("utf-8")).decode("ascii")
     captions = {"loss": "Training loss per step", "test_acc": "Test accuracy per epoch",
-                "grad_norms": "Early gradient norms per layer"}
+                "grad_norms": "Early gradient norms per layer",
+                "axis": "Final test accuracy against the swept setting"}
     imgs = "".join(f'<h3>{captions[k]}</h3><img alt="{k}" src="data:image/svg+xml;base64,{v}">'
                    for k, v in figs.items())
     first = {}

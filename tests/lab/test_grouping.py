@@ -93,3 +93,24 @@ def test_two_sweeps_in_one_folder_are_never_pooled(tmp_path):
     assert [g["config"] for g in d["groups"]] == [{"train.lr": 0.01}, {"train.lr": 0.05}]
     assert all(c["group"] in ("lr=0.01", "lr=0.05") for c in d["comparisons"])
     json.dumps(d, allow_nan=False)
+
+
+def test_report_plots_keep_experiments_apart_and_plot_the_axis(tmp_path):
+    import base64
+
+    from initlab.lab.report import write_reports
+
+    for lr in (0.01, 0.05):
+        run_sweep(Sweep(inits=["xavier_normal", "zeros"], model="mlp",
+                        model_kwargs={"widths": [8]}, dataset="synthetic", seeds=2,
+                        n_train=128, n_test=32,
+                        train=TrainConfig(epochs=2, lr=lr, grad_norm_steps=0)), tmp_path)
+    page = write_reports(tmp_path)["html"].read_text()
+    import re
+
+    images = [base64.b64decode(i).decode() for i in
+              re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)]
+    assert len(images) == 3  # loss, test accuracy, accuracy against lr
+    assert "lr=0.01: xavier_normal" in images[1] and "lr=0.05: zeros" in images[1]
+    assert "Final test accuracy against lr" in images[2] and "1: 0.01, 2: 0.05" in images[2]
+    assert "Verdict (paired t-tests over seeds, Holm-corrected)" in page
