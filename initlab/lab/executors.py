@@ -18,11 +18,30 @@ from initlab.lab.sweep import HEARTBEAT_S, error_text, execute_group, load_data,
 __all__ = ["LocalPool", "run_pool", "execute_group_task"]
 
 
-def _init_worker(threads: int) -> None:
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker thread: end this process once its parent is gone (killed with -9, the pool
+    never says goodbye; an orphan would hold its memory until it finished its run)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="initlab-parent-watch", daemon=True).start()
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
     os.environ["INITLAB_THREADS"] = str(threads)
+    if parent is not None:
+        _exit_with_parent(parent)
 
 
 class LocalPool:
@@ -34,7 +53,7 @@ class LocalPool:
         self.threads = threads or max(1, cores // self.workers)
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(self.threads,))
+            initializer=_init_worker, initargs=(self.threads, os.getpid()))
 
     def submit(self, fn, *args, **kwargs) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
