@@ -23,12 +23,16 @@ class RichProgress(Progress):
             TimeRemainingColumn,
         )
         from rich.progress import Progress as Bar
+        from rich.table import Column
 
         self.console = Console(stderr=True)
         self.enabled = enabled and self.console.is_terminal
-        self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        # the description shrinks (ellipsis) so the bar, count and ETA always fit the width
+        text = TextColumn("{task.description}", table_column=Column(
+            ratio=1, no_wrap=True, overflow="ellipsis", min_width=8))
+        self.bar = Bar(text, BarColumn(bar_width=16), MofNCompleteColumn(),
                        TimeElapsedColumn(), TimeRemainingColumn(), console=self.console,
-                       disable=not self.enabled, transient=False)
+                       disable=not self.enabled, transient=False, expand=True)
         self.runs = self.current = None
         self.label = ""
 
