@@ -1,0 +1,14 @@
+"""How init (and learning rate) scale with width and depth: μP, CompleteP, the LLM recipes,
+and a coordinate check that catches a wrong setup.
+
+``initlab.mup`` is :mod:`initlab.scaling.mup`; ``initlab.coord_check`` is
+:func:`initlab.scaling.coord_check.coord_check`. Importing this package registers the
+presets ``mup``, ``completep``, ``depth_mup`` and the LLM recipes.
+"""
+
+from initlab.policy.presets import register_policy
+from initlab.scaling import mup
+
+register_policy("mup", mup._preset)
+
+__all__ = ["mup"]
