@@ -6,7 +6,8 @@ For each model (``pretrained=False`` / ``weights=None``) it checks, each step on
 * ``apply``: ``initlab.apply(model, "auto", seed=0)``, then every parameter finite;
 * ``materialize``: the model built under ``torch.device("meta")``, then
   ``initlab.materialize(meta, "auto", seed=0)`` (which ends with the exactly-once audit), and
-  its buffers equal to the CPU build's;
+  its buffers equal to the CPU build's; ``build_meta``: the same with the model built by
+  ``initlab.build_meta`` (parameters on meta, buffers and build-time computation real);
 * ``diagnose`` (``--diagnose``): ``initlab.diagnose(model, batch)`` on a 2-image batch.
 
 It prints one line per model (``--verbose``) and ends with one JSON line of counts. PyPI's
@@ -66,7 +67,12 @@ def _input_for(name: str) -> torch.Tensor:
     return torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
-def check(name: str, make, do_diagnose: bool) -> dict:
+def _under_meta(make):
+    with torch.device("meta"):
+        return make()
+
+
+def check(name: str, make, do_diagnose: bool, max_params: float = float("inf")) -> dict:
     import initlab
 
     out = {"model": name}
@@ -77,6 +83,8 @@ def check(name: str, make, do_diagnose: bool) -> dict:
     except Exception as exc:  # the model itself does not build here: not counted
         return {**out, "build": f"{type(exc).__name__}: {exc}"[:200]}
     out["params"] = sum(p.numel() for p in model.parameters())
+    if out["params"] > max_params:
+        return {**out, "build": f"skipped: {out['params'] / 1e6:.0f}M parameters"}
     for step, fn in (("plan", lambda: initlab.plan(model, "auto")),
                      ("apply", lambda: initlab.apply(model, "auto", seed=0))):
         try:
@@ -86,21 +94,17 @@ def check(name: str, make, do_diagnose: bool) -> dict:
             out[step] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
     if out.get("apply") == "ok" and not all(torch.isfinite(p).all() for p in model.parameters()):
         out["apply"] = "non-finite parameters"
-    try:
-        torch.manual_seed(0)
+    for step, build in (("materialize", _under_meta), ("build_meta", initlab.build_meta)):
+        # as typed (torch.device("meta")), then initlab.build_meta (what the error's hint says)
         try:
-            with torch.device("meta"):
-                meta = make()
-            out["meta_build"] = "torch.device('meta')"
-        except Exception:  # model code computes with tensors while it builds (RegNet)
-            meta = initlab.build_meta(make)
-            out["meta_build"] = "initlab.build_meta"
-        initlab.materialize(meta, "auto", seed=0)
-        ref = dict(model.named_buffers())
-        bad = [n for n, b in meta.named_buffers() if not torch.equal(b, ref[n])]
-        out["materialize"] = "ok" if not bad else f"buffers differ: {bad[:3]}"
-    except Exception as exc:
-        out["materialize"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            torch.manual_seed(0)
+            meta = build(make)
+            initlab.materialize(meta, "auto", seed=0)
+            ref = dict(model.named_buffers())
+            bad = [n for n, b in meta.named_buffers() if not torch.equal(b, ref[n])]
+            out[step] = "ok" if not bad else f"buffers differ: {bad[:3]}"
+        except Exception as exc:
+            out[step] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
     if do_diagnose:
         try:
             model.eval()
@@ -128,12 +132,11 @@ def main() -> None:
     models = [] if args.no_torchvision else _torchvision_models()
     if args.timm:
         models += _timm_models(args.timm)
-    results, steps = [], ("plan", "apply", "materialize") + (("diagnose",) if args.diagnose else ())
+    results = []
+    steps = ("plan", "apply", "materialize", "build_meta") + (("diagnose",) if args.diagnose else ())
     sink = open(args.jsonl, "w") if args.jsonl else None
     for i, (name, make) in enumerate(models, 1):
-        r = check(name, make, args.diagnose)
-        if r.get("params", 0) > args.max_params:
-            r = {"model": name, "build": f"skipped: {r['params'] / 1e6:.0f}M parameters"}
+        r = check(name, make, args.diagnose, args.max_params)
         results.append(r)
         if sink:
             sink.write(json.dumps(r) + "\n")
