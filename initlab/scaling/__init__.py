@@ -7,7 +7,7 @@ presets ``mup``, ``completep``, ``depth_mup`` and the LLM recipes.
 """
 
 from initlab.policy.presets import register_policy
-from initlab.scaling import mup
+from initlab.scaling import mup, recipes  # noqa: F401  (recipes registers its presets)
 
 register_policy("mup", mup._preset)
 
