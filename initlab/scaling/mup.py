@@ -357,7 +357,7 @@ def param_groups(model: nn.Module, plan, lr: float, weight_decay: float = 0.0,
 class Attached:
     """What :func:`attach` changed in the forward pass, and what it could not."""
 
-    readout_multipliers: dict[str, float]
+    readout_multipliers: dict[str, float]   # readouts and residual branches (depth)
     attention: dict[str, float]
     attention_unset: list[str]
     handles: list = None
@@ -369,7 +369,7 @@ class Attached:
         self.handles = []
 
     def __str__(self) -> str:
-        lines = [f"readout x{v:.4g}: {k}" for k, v in self.readout_multipliers.items()]
+        lines = [f"output x{v:.4g}: {k}" for k, v in self.readout_multipliers.items()]
         lines += [f"attention scaling {v:.4g}: {k}" for k, v in self.attention.items()]
         lines += [f"attention NOT set (no `scaling` attribute; μP needs 1/d logits): {k}"
                   for k in self.attention_unset]
@@ -397,7 +397,8 @@ def attach(model: nn.Module, plan) -> Attached:
     info = _info(plan)
     modules = dict(model.named_modules())
     handles = []
-    for name, factor in info.get("readout_multipliers", {}).items():
+    multipliers = {**info.get("readout_multipliers", {}), **info.get("branch_multipliers", {})}
+    for name, factor in multipliers.items():
         if name not in modules:
             raise ConfigError(f"Readout module '{name}' of the plan is not in "
                               f"{type(model).__name__}; expected the model the plan was made for.")
@@ -405,7 +406,7 @@ def attach(model: nn.Module, plan) -> Attached:
     for name, scale in info.get("attention", {}).items():
         if name in modules:
             modules[name].scaling = float(scale)
-    return Attached(dict(info.get("readout_multipliers", {})), dict(info.get("attention", {})),
+    return Attached(multipliers, dict(info.get("attention", {})),
                     list(info.get("attention_unset", [])), handles)
 
 
