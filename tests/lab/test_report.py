@@ -127,3 +127,16 @@ def test_write_reports(sweep_dir):
     assert paths["csv"].read_text().splitlines()[0] == ",".join(SUMMARY_FIELDS)
     assert len(paths["runs_csv"].read_text().splitlines()) == 1 + 4 * 2
     assert json.loads(paths["json"].read_text())["summary"][0]["init"] == "xavier_normal"
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_table_fits_the_width_and_never_cuts_numbers(width):
+    rows = summarize(RUNS)
+    for r in rows:
+        r["group"] = "model.widths=[512,256] lr=0.01"
+        r["init"] = "kaiming_normal(mode='fan_out', nonlinearity='relu')"
+    text = table_text(rows, title="t", width=width)
+    assert all(len(line) <= width for line in text.splitlines()), text
+    flat = re.sub(r"[\s│┃]+", " ", text)
+    for number in ("46.67", "± 41.63", "[0.00, 100.00]", "0.7500", "± 0.3536"):
+        assert number in flat, (width, text)
