@@ -71,7 +71,12 @@ def command(name, list_, fast, dataset, data_dir, out, seeds, device, quiet, as_
     sc = scenarios.get(name)
     ctx = scenarios.Context(fast=fast, out=out, dataset=dataset, data_dir=data_dir,
                             device=device, seeds=seeds, progress=not quiet and not as_json)
-    result = sc.run(ctx)
+    from pathlib import Path
+
+    from initlab.lab.store import DB_NAME, store_errors
+
+    with store_errors(Path(out or "(temporary folder)") / DB_NAME):
+        result = sc.run(ctx)
     if as_json:
         click.echo(json.dumps(result.to_dict(), default=str))
     else:
