@@ -14,7 +14,9 @@ from initlab.lab.scenarios.he_30_layer import run_one
 def test_fast_variant_passes_with_numbers():
     res = scenarios.get("he-30-layer").run(scenarios.Context(fast=True))
     assert res.passed, [c.measured for c in res.checks]
+    assert [c.status for c in res.checks] == ["PASS"] * 3  # 95% CIs over 3 seeds
     xavier, kaiming, grads = (c.measured for c in res.checks)
+    assert "95% CI [" in xavier and "n = 3" in xavier
     assert "Xavier final loss [" in xavier and "mean" in xavier
     assert "Kaiming final loss [" in kaiming
     assert "first-layer grad norm Xavier" in grads
