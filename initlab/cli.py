@@ -21,6 +21,7 @@ COMMANDS = (
     ("plan", "plan"),
     ("diagnose", "diagnose"),
     ("audit", "audit"),
+    ("coord_check", "coord-check"),
     ("compare", "compare"),
     ("report", "report"),
     ("reproduce", "reproduce"),
