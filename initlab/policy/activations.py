@@ -116,6 +116,14 @@ def _walk(start, modules) -> ActivationInfo:
     return ActivationInfo("none", via=f"fx: next is {stops[0] if stops else 'nothing'}")
 
 
+def _takes_proxy_flag() -> bool:
+    import inspect
+
+    import torch.fx
+
+    return "proxy_buffer_attributes" in inspect.signature(torch.fx.Tracer.__init__).parameters
+
+
 def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
     import torch.fx
 
@@ -123,7 +131,18 @@ def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
             return _atomic(m, qualname, names) or super().is_leaf_module(m, qualname)
 
-    graph = _Leaves().trace(model)
+    # Tracing runs the forwards of non-leaf modules: with buffers as concrete tensors, code
+    # like timm's BatchNormAct2d `num_batches_tracked.add_(1)` would write to the model.
+    # Buffers are proxied, and restored afterwards in case some code writes them anyway.
+    saved = [(b, b.detach().clone()) for b in model.buffers() if not b.is_meta]
+    try:
+        graph = _Leaves(proxy_buffer_attributes=True).trace(model) if _takes_proxy_flag() \
+            else _Leaves().trace(model)
+    finally:
+        with torch.no_grad():
+            for b, value in saved:
+                if not torch.equal(b, value):
+                    b.copy_(value)
     modules = dict(model.named_modules())
     out: dict[str, ActivationInfo] = {}
     for node in graph.nodes:

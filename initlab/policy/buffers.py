@@ -188,6 +188,41 @@ def _known(model, mname, m):
     return fill
 
 
+_DEFINERS = ("define_", "_define_", "build_buffers", "_build_buffers", "make_buffers")
+
+
+def _definers(model, mname, m):
+    """Zero-argument methods that (re)define buffers, e.g. torchvision Swin's
+    ``define_relative_position_index``; any parameter they (re)create is discarded."""
+    import inspect
+
+    names = []
+    for n in sorted(dir(type(m))):
+        fn = getattr(type(m), n, None)
+        if not (n.startswith(_DEFINERS) and callable(fn)):
+            continue
+        try:
+            params = list(inspect.signature(fn).parameters.values())[1:]
+        except (TypeError, ValueError):
+            continue
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params):
+            names.append(n)
+    if not names:
+        return None
+
+    def fill():
+        kept = dict(m._parameters)
+        try:
+            for n in names:
+                getattr(m, n)()
+        finally:
+            m._parameters.clear()
+            m._parameters.update(kept)
+
+    return fill
+
+
 def _param_free_reset(model, mname, m):
     if any(True for _ in m.parameters(recurse=False)):
         return None
@@ -219,6 +254,7 @@ BUFFER_INITS: tuple[BufferInit, ...] = (
     BufferInit("_init_buffers", _own_method("_init_buffers")),
     BufferInit("native", _native, _native_label),
     BufferInit("recomputed (known HF buffer)", _known),
+    BufferInit("define_* methods (parameters they create are discarded)", _definers),
     BufferInit("reset_parameters (module owns no parameters)", _param_free_reset),
 )
 
