@@ -259,6 +259,41 @@ def _config(runs: list[dict]) -> dict:
     return shared
 
 
+def heatmap_html(summary: list[dict], groups: list[dict] | None) -> str:
+    """Two swept settings: one table per init, rows x columns = the two settings' values,
+    cells = mean final test accuracy, shaded from the worst (white) to the best (green)."""
+    keys = sorted({k for g in groups or [] for k in g["config"]})
+    if len(keys) != 2:
+        return ""
+    rows_k, cols_k = keys
+    rv = list(dict.fromkeys(json.dumps(g["config"].get(rows_k)) for g in groups))
+    cv = list(dict.fromkeys(json.dumps(g["config"].get(cols_k)) for g in groups))
+    where = {g["group"]: (json.dumps(g["config"].get(rows_k)), json.dumps(g["config"].get(cols_k)))
+             for g in groups}
+    accs = [s["test_acc_mean"] for s in summary if s["test_acc_mean"] is not None]
+    lo, hi = (min(accs), max(accs)) if accs else (0.0, 1.0)
+    name = {k: k.removeprefix("train.").replace("model_kwargs.", "model.") for k in keys}
+    out = [f"<h2>Mean test accuracy (%) over {html.escape(name[rows_k])} x "
+           f"{html.escape(name[cols_k])}</h2>"]
+    for init in dict.fromkeys(s["init"] for s in summary):
+        cell = {where[s["group"]]: s["test_acc_mean"] for s in summary
+                if s["init"] == init and s["group"] in where}
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cv)
+        body = []
+        for r in rv:
+            tds = []
+            for c in cv:
+                v = cell.get((r, c))
+                shade = 0.0 if v is None or hi == lo else (v - lo) / (hi - lo)
+                tds.append(f'<td style="background:rgba(46,160,67,{0.15 + 0.6 * shade:.2f})">'
+                           f"{_num(v, pct=True)}</td>")
+            body.append(f"<tr><th class=l>{html.escape(r)}</th>{''.join(tds)}</tr>")
+        out.append(f"<h3>{html.escape(init)}</h3><table><tr><th class=l>"
+                   f"{html.escape(name[rows_k])} \\ {html.escape(name[cols_k])}</th>{head}"
+                   f"</tr>{''.join(body)}</table>")
+    return "".join(out)
+
+
 def _plan_html(plan: dict | None) -> str:
     if not plan:
         return "<p>no plan recorded</p>"
@@ -308,7 +343,7 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
 <p>{len(runs)} runs; figures are the last evaluation of each run, mean ± sample std over
 seeds with a 95% Student-t CI; a diverged seed counts as accuracy 0; runs with different
 configs are separate groups, never pooled.</p>
-<h2>Summary</h2>{_summary_html(summary)}{_groups_html(groups)}
+<h2>Summary</h2>{_summary_html(summary)}{_groups_html(groups)}{heatmap_html(summary, groups)}
 <h2>Plots</h2>{imgs or "<p>no finished runs yet</p>"}
 <h2>Diverged and failed runs</h2>{prob_html}
 <h2>Plans (how each init was applied)</h2>{plans}

@@ -114,3 +114,19 @@ def test_report_plots_keep_experiments_apart_and_plot_the_axis(tmp_path):
     assert "lr=0.01: xavier_normal" in images[1] and "lr=0.05: zeros" in images[1]
     assert "Final test accuracy against lr" in images[2] and "1: 0.01, 2: 0.05" in images[2]
     assert "Verdict (paired t-tests over seeds, Holm-corrected)" in page
+
+
+def test_two_axes_give_a_heatmap_per_init():
+    from initlab.lab.report_html import heatmap_html
+
+    runs = [dict(_run("x", s, 0.5 + 0.1 * i + 0.01 * j, lr=lr), seed=s)
+            for i, lr in enumerate((0.01, 0.1)) for j, m in enumerate((0.0, 0.9))
+            for s in range(2)]
+    for r, (i, j) in zip(runs, [(i, j) for i in range(2) for j in range(2) for _ in range(2)]):
+        r["config"]["train"]["momentum"] = (0.0, 0.9)[j]
+    summary = summarize(runs)
+    _, groups = compare_rows(runs, summary)
+    page = heatmap_html(summary, groups)
+    assert "Mean test accuracy (%) over lr x momentum" in page
+    assert page.count("<td style=") == 4 and ">61.00<" in page and ">50.00<" in page
+    assert heatmap_html(summary, []) == "" and heatmap_html(summary, None) == ""
