@@ -342,6 +342,9 @@ def param_groups(model: nn.Module, plan, lr: float, weight_decay: float = 0.0,
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
+        name = _unwrapped(name)
+        if name not in info["params"] and name.startswith("module."):   # DDP
+            name = name[len("module."):]
         entry = info["params"].get(name, {"class": "fixed", "lr": {family: 1.0}})
         mult = float(entry["lr"][family])
         key = (mult, entry["class"])
@@ -351,6 +354,17 @@ def param_groups(model: nn.Module, plan, lr: float, weight_decay: float = 0.0,
         g["params"].append(param)
         g["names"].append(name)
     return list(groups.values())
+
+
+_WRAPPERS = ("_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
+
+
+def _unwrapped(name: str) -> str:
+    """A parameter name without torch.compile / FSDP1 / checkpoint wrapper segments."""
+    name = "." + name
+    for w in _WRAPPERS:
+        name = name.replace("." + w, ".")
+    return name[1:]
 
 
 @dataclass
