@@ -122,7 +122,7 @@ def test_two_axes_give_a_heatmap_per_init():
     runs = [dict(_run("x", s, 0.5 + 0.1 * i + 0.01 * j, lr=lr), seed=s)
             for i, lr in enumerate((0.01, 0.1)) for j, m in enumerate((0.0, 0.9))
             for s in range(2)]
-    for r, (i, j) in zip(runs, [(i, j) for i in range(2) for j in range(2) for _ in range(2)]):
+    for r, (_i, j) in zip(runs, [(i, j) for i in range(2) for j in range(2) for _ in range(2)]):
         r["config"]["train"]["momentum"] = (0.0, 0.9)[j]
     summary = summarize(runs)
     _, groups = compare_rows(runs, summary)
