@@ -7,17 +7,9 @@ import io
 import json
 
 import pytest
+from _cli import run_cli
 
-from initlab.cli import main
-
-
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code or 0, out, err
+_run = run_cli
 
 
 COMPARE = ("compare", "--model", "mlp", "--model-arg", "widths=[16]", "--dataset", "synthetic",

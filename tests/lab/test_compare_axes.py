@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from _cli import run_cli
 
 import initlab.lab
-from initlab.cli import main
 from initlab.errors import ConfigError
 
 BASE = ("compare", "--model", "mlp", "--model-arg", "widths=[8]", "--dataset", "synthetic",
@@ -15,13 +15,7 @@ BASE = ("compare", "--model", "mlp", "--model-arg", "widths=[8]", "--dataset", "
         "--grad-norm-steps", "0", "--inits", "xavier_normal,kaiming_normal")
 
 
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code or 0, out, err
+_run = run_cli
 
 
 def test_cli_sweep_axis_and_explicit_seeds(tmp_path, capsys):

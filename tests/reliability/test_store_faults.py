@@ -6,8 +6,8 @@ import json
 import sqlite3
 
 import pytest
+from _cli import run_cli
 
-from initlab.cli import main
 from initlab.errors import ConfigError
 from initlab.lab import store as store_mod
 from initlab.lab.store import open_store, store_errors
@@ -17,13 +17,7 @@ COMPARE = ("compare", "--model", "mlp", "--model-arg", "widths=[4]", "--dataset"
            "--grad-norm-steps", "0", "--inits", "xavier_normal,zeros")
 
 
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code or 0, out, err
+_run = run_cli
 
 
 def test_damaged_database_is_one_line(tmp_path, capsys):
