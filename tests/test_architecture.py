@@ -32,11 +32,14 @@ LAYERS: dict[str, set[str]] = {
         "errors", "rng", "init", "policy", "calibrate", "theory", "diagnosis", "scaling",
         "integrations",
     },
-    "commands": {
+    "reproductions": {
         "errors", "rng", "init", "policy", "calibrate", "theory", "diagnosis", "scaling",
         "integrations", "lab",
     },
-    "cli": {"errors", "commands"},
+    "cli": {
+        "errors", "rng", "init", "policy", "calibrate", "theory", "diagnosis", "scaling",
+        "integrations", "lab", "reproductions",
+    },
     "__main__": {"cli"},
 }
 
