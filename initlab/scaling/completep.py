@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from torch import nn
 
+import initlab.scaling.mup as mup
 from initlab.errors import ConfigError
-from initlab.scaling import mup
 from initlab.scaling.blocks import read_structure
 
 __all__ = ["plan", "ALPHAS"]

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import initlab.scaling.mup as mup
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
-from initlab.scaling import mup
 
 __all__ = ["coord_check", "CoordCheck", "OUTPUT"]
 
