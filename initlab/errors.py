@@ -10,7 +10,7 @@ import difflib
 
 __all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "ConfigTypeError",
            "ConfigRuntimeError", "ConfigNotImplementedError", "ConfigZeroDivisionError",
-           "ConfigIndexError", "ConfigAttributeError", "UnknownNonlinearityError", "compatible_error", "did_you_mean", "shown"]
+           "ConfigIndexError", "ConfigAttributeError", "UnknownNonlinearityError", "compatible_error", "did_you_mean", "error_text", "shown"]
 
 
 def shown(text, limit: int = 120) -> str:
@@ -107,3 +107,21 @@ def compatible_error(exc: BaseException) -> type[ConfigError] | None:
         if isinstance(exc, base):
             return cls
     return None
+
+
+def error_text(exc: BaseException) -> str:
+    """One exception as its type and message, the way a failed run records it.
+
+    Args:
+        exc: any exception.
+
+    Returns:
+        ``"Type: message"`` (the last line of a traceback, without the stack).
+
+    Examples:
+        >>> error_text(ValueError("bad lr"))
+        'ValueError: bad lr'
+    """
+    import traceback
+
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
