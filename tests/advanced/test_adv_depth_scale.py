@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from initlab.lab import scenarios
-from initlab.lab.scenarios.depth_scale import fit_depth_scale, one_minus_c
+import initlab.reproductions as scenarios
+from initlab.reproductions.depth_scale import fit_depth_scale, one_minus_c
 
 
 def test_fit_recovers_an_exact_exponential():

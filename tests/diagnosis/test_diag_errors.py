@@ -8,7 +8,7 @@ from _diag_models import SmallCNN, batch, mlp
 from torch import nn
 
 import initlab
-from initlab.diagnosis import chain_model
+from initlab.reproductions.matmul_chain import chain_model
 
 
 def test_wrong_input_shape_names_the_first_layer_and_the_shape():

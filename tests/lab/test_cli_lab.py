@@ -83,7 +83,7 @@ def test_report_of_a_missing_sweep(tmp_path, capsys):
 
 
 def test_reproduce_list_help_and_errors(capsys):
-    from initlab.lab import scenarios
+    import initlab.reproductions as scenarios
 
     names = scenarios.available()
     assert {"seed-cnn", "seed-mlp", "seed-constant"} <= set(names)
@@ -102,7 +102,7 @@ def test_reproduce_list_help_and_errors(capsys):
 
 
 def test_reproduce_exit_status_follows_the_checks(capsys, monkeypatch):
-    from initlab.lab import scenarios
+    import initlab.reproductions as scenarios
 
     outcome = {"passed": True}
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import initlab
-from initlab.lab import scenarios
-from initlab.lab.scenarios.deep_cnn import VanillaCNN, init_cnn, norm_preservation
+import initlab.reproductions as scenarios
+from initlab.reproductions.deep_cnn import VanillaCNN, init_cnn, norm_preservation
 
 
 @pytest.fixture(scope="module")

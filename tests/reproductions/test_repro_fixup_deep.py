@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import initlab
-from initlab.lab import scenarios
+import initlab.reproductions as scenarios
 from initlab.lab.models import build
-from initlab.lab.scenarios.fixup_deep import build_model, init_logits
+from initlab.reproductions.fixup_deep import build_model, init_logits
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from initlab.lab import scenarios
-from initlab.lab.scenarios.glorot import hidden_means, sigmoid_net, tanh_stats
+import initlab.reproductions as scenarios
+from initlab.reproductions.glorot import hidden_means, sigmoid_net, tanh_stats
 
 
 def test_fast_variant_passes_with_numbers():

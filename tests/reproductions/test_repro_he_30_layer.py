@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from initlab.lab import scenarios
+import initlab.reproductions as scenarios
 from initlab.lab.data import synthetic
-from initlab.lab.scenarios.he_30_layer import run_one
+from initlab.reproductions.he_30_layer import run_one
 
 
 def test_fast_variant_passes_with_numbers():

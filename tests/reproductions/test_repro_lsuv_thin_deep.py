@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from initlab.lab import scenarios
+import initlab.reproductions as scenarios
 from initlab.lab.data import synthetic
-from initlab.lab.scenarios.lsuv_thin_deep import build_model
+from initlab.reproductions.lsuv_thin_deep import build_model
 
 
 def test_fast_variant_passes_with_numbers():

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from initlab.lab import scenarios
-from initlab.lab.scenarios.mup_lr_transfer import _best
+import initlab.reproductions as scenarios
+from initlab.reproductions.mup_lr_transfer import _best
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 import initlab
-from initlab.lab import scenarios
-from initlab.lab.scenarios.saxe_linear import INITS, linear_net, loss_levels
+import initlab.reproductions as scenarios
+from initlab.reproductions.saxe_linear import INITS, linear_net, loss_levels
 
 
 def test_fast_variant_passes_with_numbers():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from initlab.lab import scenarios
-from initlab.lab.scenarios.spread_vs_random import KAIMING, SPREAD, conv1_coherence
+import initlab.reproductions as scenarios
+from initlab.reproductions.spread_vs_random import KAIMING, SPREAD, conv1_coherence
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from initlab.lab import scenarios
-from initlab.lab.scenarios._repro import rank
-from initlab.lab.scenarios.zero_rank import build_model
+import initlab.reproductions as scenarios
+from initlab.reproductions._repro import rank
+from initlab.reproductions.zero_rank import build_model
 
 
 @pytest.fixture(scope="module")

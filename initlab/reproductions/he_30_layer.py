@@ -17,12 +17,12 @@ import math
 
 import torch
 
-import initlab
 from initlab.lab.models import build
-from initlab.lab.scenarios import Context, Result, scenario
-from initlab.lab.scenarios._claims import at_least, at_most
-from initlab.lab.scenarios._repro import fmt_list, get_data, save, tail_mean, variant
 from initlab.lab.train import TrainConfig, train
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Context, Result, scenario
+from initlab.reproductions._claims import at_least, at_most
+from initlab.reproductions._repro import fmt_list, get_data, save, tail_mean, variant
 
 INITS = {"xavier": "xavier_normal", "kaiming": "kaiming_normal(nonlinearity='relu')"}
 VARIANTS = {
@@ -38,7 +38,7 @@ def run_one(cfg, data, init: str, seed: int, device: str = "cpu") -> dict:
     torch.manual_seed(seed)
     model = build("plain-deep", data.input_shape, data.num_classes, kind="mlp",
                   depth=cfg["depth"], width=cfg["width"], activation="relu")
-    initlab.apply(model, init, seed=seed)
+    apply(model, init, seed=seed)
     config = TrainConfig(optimizer="sgd", lr=LR, momentum=MOMENTUM, batch_size=BATCH,
                          steps=cfg["steps"], grad_norm_steps=1, device=device)
     r = train(model, data, config, data_seed=seed)

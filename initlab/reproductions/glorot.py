@@ -19,10 +19,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-import initlab
+from initlab.diagnosis.core import diagnose
 from initlab.lab.models import build
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import descend, fmt, fmt_list, get_data, minibatches, save
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import descend, fmt, fmt_list, get_data, minibatches, save
 
 VARIANTS = {
     True: {"width": 256, "steps": 1500, "every": 100, "n_train": 20000},
@@ -39,7 +40,7 @@ def sigmoid_net(width: int, seed: int = 0):
     torch.manual_seed(seed)
     model = build("plain-deep", (1, 28, 28), 10, kind="mlp", depth=4, width=width,
                   activation="sigmoid")
-    initlab.apply(model, "default", seed=seed)
+    apply(model, "default", seed=seed)
     return model
 
 
@@ -77,8 +78,8 @@ def tanh_stats(x: torch.Tensor, y: torch.Tensor, init: str, seed: int = 0) -> di
     torch.manual_seed(seed)
     model = build("plain-deep", (1, 28, 28), 10, kind="mlp", depth=STATS_DEPTH,
                   width=STATS_WIDTH, activation="tanh")
-    initlab.apply(model, init, seed=seed)
-    report = initlab.diagnose(model, x, y)
+    apply(model, init, seed=seed)
+    report = diagnose(model, x, y)
     acts = [r for r in report.layers if r.get("type") == "Tanh"]
     return {"act_std": [r["std"] for r in acts], "grad_std": [r["grad_std"] for r in acts],
             "verdicts": [v.name for v in report.verdicts]}

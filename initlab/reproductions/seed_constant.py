@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._practice import Setting, dataset_for, details, pct, run_setting
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._practice import Setting, dataset_for, details, pct, run_setting
 
 CONSTANT = json.dumps({"name": "constant-0.0042", "on_unmatched": "error", "options": {},
                        "rules": [{"init": "constant(val=0.0042)", "name": ["*"],
@@ -31,7 +31,7 @@ DIAGNOSE_BATCH = 256
 
 def _diagnose(ctx: Context, dataset: str) -> dict[str, list[dict]]:
     """``initlab.diagnose`` on both inits (seed 0), on a batch of training data."""
-    import initlab
+    from initlab.diagnosis.core import diagnose
     from initlab.lab.sweep import load_data, prepare_model
 
     data = load_data(dataset, ctx.data_dir, DIAGNOSE_BATCH, 1, progress=False)
@@ -40,7 +40,7 @@ def _diagnose(ctx: Context, dataset: str) -> dict[str, list[dict]]:
         identity = {"model": SETTING.model, "model_kwargs": {}, "init": init, "target": None,
                     "seed": 0}
         model, _ = prepare_model(identity, data.input_shape, data.num_classes)
-        report = initlab.diagnose(model, data.train_x[:DIAGNOSE_BATCH],
+        report = diagnose(model, data.train_x[:DIAGNOSE_BATCH],
                                   data.train_y[:DIAGNOSE_BATCH])
         out[label] = [{"name": v.name, "layers": list(v.layers), "message": v.message,
                        "suggestion": v.suggestion} for v in report.verdicts]

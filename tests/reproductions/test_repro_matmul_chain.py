@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from initlab.diagnosis import matmul_chain
+import initlab.reproductions as scenarios
 from initlab.errors import ConfigError, UnknownNameError
-from initlab.lab import scenarios
+from initlab.reproductions.matmul_chain import matmul_chain
 
 
 def test_matmul_chain_scenario_all_claims_hold():
@@ -38,3 +38,14 @@ def test_matmul_chain_bad_names():
     with pytest.raises(ConfigError, match=r"matmul_chain needs depth >= 1 and width >= 1; got "
                        r"depth=0, width=512"):
         matmul_chain(depth=0)
+
+
+def test_old_diagnosis_names_warn_and_point_to_the_reproduction():
+    import initlab.diagnosis as diagnosis
+    from initlab.reproductions import matmul_chain as module
+
+    for name in ("matmul_chain", "chain_model", "chain_checks"):
+        with pytest.warns(DeprecationWarning, match=f"initlab.reproductions.matmul_chain.{name}"):
+            assert getattr(diagnosis, name) is getattr(module, name)
+    with pytest.raises(AttributeError):
+        diagnosis.no_such_name  # noqa: B018

@@ -19,10 +19,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-import initlab
 from initlab.lab.models import build
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import descend, get_data, minibatches, pool_images, rank, save
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import descend, get_data, minibatches, pool_images, rank, save
 
 # The fast variant is the same experiment scaled down: images pooled to 7x7 (d = 49), n = 64.
 VARIANTS = {
@@ -40,7 +40,7 @@ def build_model(n: int, init: str, seed: int = 0, input_shape=(1, 28, 28)):
     torch.manual_seed(seed)
     d = math.prod(input_shape)
     model = build("mlp", input_shape, 10, widths=(d, n, n))
-    initlab.apply(model, init, seed=seed)
+    apply(model, init, seed=seed)
     return model
 
 

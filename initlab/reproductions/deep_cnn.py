@@ -25,8 +25,9 @@ from torch import nn
 
 from initlab.init import delta_orthogonal_
 from initlab.init.meanfield import critical
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import (
+from initlab.lab.train import TrainConfig, train
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import (
     accuracy,
     as_train_eval,
     fmt,
@@ -35,7 +36,6 @@ from initlab.lab.scenarios._repro import (
     save,
     variant,
 )
-from initlab.lab.train import TrainConfig, train
 
 SIGMA_B2 = 1e-3
 VARIANTS = {

@@ -14,9 +14,9 @@ layer) networks N(0, 0.01) works well": without BatchNorm, N(0, 0.01) ends withi
 
 from __future__ import annotations
 
-from initlab.lab.scenarios import Context, Result, scenario
-from initlab.lab.scenarios._claims import at_least, beats, per_seed
-from initlab.lab.scenarios._practice import Setting, details, run_setting
+from initlab.reproductions._base import Context, Result, scenario
+from initlab.reproductions._claims import at_least, beats, per_seed
+from initlab.reproductions._practice import Setting, details, run_setting
 
 SMALL = "normal(std=0.01)"
 SETTING = Setting(

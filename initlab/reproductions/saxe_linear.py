@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import initlab
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import (
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import (
     descend,
     get_data,
     minibatches,
@@ -61,7 +61,7 @@ def steps_to_threshold(x, t, init: str, depth: int, width: int, threshold: float
                        max_steps: int, seed: int) -> int | None:
     torch.manual_seed(seed)
     model = linear_net(x.shape[1], width, depth)
-    initlab.apply(model, init, seed=seed)
+    apply(model, init, seed=seed)
     opt = torch.optim.SGD(model.parameters(), lr=LR0 / depth)
     g = torch.Generator().manual_seed(seed)
     n = len(t)

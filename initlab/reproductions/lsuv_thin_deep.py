@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import torch
 
-import initlab
+from initlab.init.lsuv import lsuv_
 from initlab.lab.models import build
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import fmt, fmt_list, get_data, mean, save, sem, variant
 from initlab.lab.train import TrainConfig, train
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import fmt, fmt_list, get_data, mean, save, sem, variant
 
 VARIANTS = {
     True: {"depth": 16, "width": 32, "epochs": 2, "seeds": 3, "n_train": 4096, "n_test": 2000},
@@ -35,11 +36,11 @@ def build_model(cfg, data, init: str, seed: int):
     model = build("plain-deep", data.input_shape, data.num_classes, kind="mlp",
                   depth=cfg["depth"], width=cfg["width"], activation="relu")
     if init == "xavier":
-        initlab.apply(model, "xavier_normal", seed=seed)
+        apply(model, "xavier_normal", seed=seed)
         return model, None
     g = torch.Generator().manual_seed(seed)
     batch = data.train_x[torch.randperm(len(data.train_y), generator=g)[:LSUV_BATCH]]
-    record = initlab.lsuv_(model, batch, seed=seed)
+    record = lsuv_(model, batch, seed=seed)
     return model, record
 
 

@@ -16,11 +16,11 @@ import math
 
 import torch
 
-import initlab
 from initlab.lab.models import build
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import accuracy, as_train_eval, fmt, get_data, save
 from initlab.lab.train import TrainConfig, train
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import accuracy, as_train_eval, fmt, get_data, save
 
 BLOCKS = 100
 VARIANTS = {
@@ -36,7 +36,7 @@ def build_model(width: int, seed: int, policy: str, blocks: int = BLOCKS):
     """``resnet-nonorm`` (mlp) with ``blocks`` blocks, initialized by ``policy``."""
     torch.manual_seed(seed)
     model = build("resnet-nonorm", (1, 28, 28), 10, kind="mlp", blocks=blocks, width=width)
-    initlab.apply(model, policy, seed=seed)
+    apply(model, policy, seed=seed)
     return model
 
 

@@ -19,8 +19,11 @@ import torch
 from torch import nn
 
 from initlab.errors import ConfigError, UnknownNameError
+from initlab.reproductions._base import Check, Context, Result, scenario
 
-__all__ = ["ChainResult", "ChainCase", "CASES", "matmul_chain", "chain_model", "chain_checks"]
+__all__ = [
+    "ChainResult", "ChainCase", "CASES", "matmul_chain", "chain_model", "chain_checks", "run",
+]
 
 # init name -> (base draw, scale(width, std)): the weight is scale * base, base drawn
 # N(0, 1) ("normal") or U(-1, 1) ("uniform"); the same laws as torch.nn.init's normal_,
@@ -177,3 +180,19 @@ def chain_checks(seeds: int = 20, *, depth: int = 100, width: int = 512
         results = [runs[i] for runs in per_seed]
         out.append((case.claim, case.measure(results), bool(case.holds(results))))
     return out
+
+
+@scenario(
+    "matmul-chain",
+    summary="x ~ N(0,1) through 100 layers of 512x512 random matrices: which inits keep the "
+            "std of order 1 (N(0,1) overflows, 0.01 vanishes, Xavier+ReLU collapses, Kaiming "
+            "holds)",
+    source="Dellinger 2019, 'Weight initialization in neural networks: a journey from the "
+           "basics to Kaiming'",
+    full_runtime="~10 s on 2 CPU cores",
+)
+def run(ctx: Context) -> Result:
+    seeds = ctx.seeds or 20  # cheap: the fast variant runs all 20 seeds too
+    checks = [Check(claim, measured, passed)
+              for claim, measured, passed in chain_checks(seeds)]
+    return Result("matmul-chain", checks, {"seeds": seeds, "depth": 100, "width": 512})

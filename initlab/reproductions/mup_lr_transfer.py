@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.lab.scenarios import Check, Context, Result, scenario
+from initlab.reproductions._base import Check, Context, Result, scenario
 
 VARIANTS = {
     True: {"widths": [32, 64, 128, 256], "log2_lrs": list(range(-12, -5)), "steps": 200,
@@ -53,7 +53,8 @@ def _data(ctx: Context, n_train: int, pool: int):
 
 def train_loss(par: str, width: int, lr: float, x, y, steps: int, batch: int, seed: int) -> float:
     """The final model's loss on the first ``EVAL`` training examples (inf when diverged)."""
-    from initlab import apply, mup
+    from initlab.policy.apply import apply
+    from initlab.scaling import mup
 
     with torch.random.fork_rng(devices=[]):
         model = make_mlp(width, x.shape[1])

@@ -16,8 +16,8 @@ import time
 import torch
 
 from initlab.init.meanfield import critical, mean_field
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._repro import variant
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._repro import variant
 
 SIGMA_B2 = 0.05
 EPS0 = 1e-2

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from initlab.lab import scenarios
+import initlab.reproductions as scenarios
 from initlab.lab.data import locate
 
 
@@ -106,6 +106,7 @@ def test_seed_constant_fast(results, tmp_path_factory):
 
 def test_demo_installs_the_dataset_only_as_root_with_apt(monkeypatch, capsys):
     import initlab.demo as demo
+
     import initlab.lab.data as data
 
     calls = []

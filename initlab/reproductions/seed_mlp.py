@@ -12,9 +12,9 @@ with the best accuracy.
 
 from __future__ import annotations
 
-from initlab.lab.scenarios import Context, Result, scenario
-from initlab.lab.scenarios._claims import at_most, best_of, per_seed
-from initlab.lab.scenarios._practice import Setting, details, run_setting
+from initlab.reproductions._base import Context, Result, scenario
+from initlab.reproductions._claims import at_most, best_of, per_seed
+from initlab.reproductions._practice import Setting, details, run_setting
 
 SETTING = Setting(
     model="mlp",

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from initlab.lab.scenarios import Context, Result, scenario
-from initlab.lab.scenarios._claims import at_most, best_of, per_seed
-from initlab.lab.scenarios._practice import Setting, details, run_setting
+from initlab.reproductions._base import Context, Result, scenario
+from initlab.reproductions._claims import at_most, best_of, per_seed
+from initlab.reproductions._practice import Setting, details, run_setting
 
 KAIMING, SMALL = "kaiming_normal(fan_out)", "normal(std=0.01)"
 ZEROS_W, ZEROS_WB = "zeros", "zeros (weight and bias)"

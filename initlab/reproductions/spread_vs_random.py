@@ -17,12 +17,12 @@ import math
 
 import torch
 
-import initlab
 from initlab.init.spread import coherence, welch_bound
 from initlab.lab.models import build
-from initlab.lab.scenarios import Check, Context, Result, scenario
-from initlab.lab.scenarios._practice import Setting, details, run_setting
-from initlab.lab.scenarios._repro import fmt, mean, save, sem
+from initlab.policy.apply import apply
+from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._practice import Setting, details, run_setting
+from initlab.reproductions._repro import fmt, mean, save, sem
 
 SPREAD = f"spread(gain={math.sqrt(2)!r})"
 KAIMING = "kaiming_normal(nonlinearity='relu')"
@@ -37,7 +37,7 @@ def conv1_coherence(init: str, seeds: int) -> list[float]:
     out = []
     for seed in range(seeds):
         model = build("seed-cnn", (1, 28, 28), 10)
-        initlab.apply(model, init, seed=seed, only="conv1.weight")
+        apply(model, init, seed=seed, only="conv1.weight")
         w = model.conv1.weight
         out.append(coherence(w) / welch_bound(w.shape[0], w[0].numel()))
     return out

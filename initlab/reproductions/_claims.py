@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 
 from initlab.lab.grouping import score
-from initlab.lab.scenarios import Check
 from initlab.lab.stats import ALPHA, describe, holm, paired_test
+from initlab.reproductions._base import Check
 
 __all__ = ["MIN_SEEDS", "per_seed", "beats", "best_of", "at_most", "at_least"]
 
