@@ -113,7 +113,7 @@ def _load(model: nn.Module, state_dict, device) -> None:
 
 
 def _policy(policy):
-    from initlab.policy import native as _native  # noqa: F401  (registers "@native")
+    import initlab.policy.native  # noqa: F401  (registers "@native")
     from initlab.policy.presets import policies
     from initlab.policy.rules import Policy, Rule
 

@@ -21,13 +21,13 @@ A strategy that raises or leaves a buffer unfilled simply does not apply to it.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from initlab.policy.native import native_init_fn, run_native
 from initlab.rng import derive
 
 __all__ = ["BUFFER_INITS", "KNOWN_BUFFERS", "BufferValues", "buffer_values", "native_init_fn",
@@ -37,45 +37,8 @@ Finder = Callable[[nn.Module, str, nn.Module], "Callable[[], None] | None"]
 
 
 # ------------------------------------------------------------------ the model's own init
-
-
-def _own_init_fallback(model: nn.Module, module_name: str):
-    """Used until initlab.policy.native lands: the nearest HF PreTrainedModel ancestor's
-    ``_init_weights(module)``, else the module's own reset method."""
-    module = model.get_submodule(module_name)
-    parts = module_name.split(".") if module_name else []
-    for depth in range(len(parts), -1, -1):
-        owner = model.get_submodule(".".join(parts[:depth]))
-        fn = getattr(owner, "_init_weights", None)
-        defining = next((c for c in type(owner).__mro__ if "_init_weights" in vars(c)), None)
-        if callable(fn) and defining is not None and any(
-                "PreTrainedModel" in c.__name__ for c in type(owner).__mro__):
-            return functools.partial(fn, module), f"{defining.__name__}._init_weights"
-    for attr in ("reset_parameters", "_reset_parameters", "init_weights"):
-        fn = getattr(module, attr, None)
-        if callable(fn):
-            return fn, f"{type(module).__name__}.{attr}"
-    return None
-
-
-def native_init_fn(model: nn.Module, module_name: str):
-    """``(fn, label)``: a zero-argument callable running the model's own init for one module,
-    or None. Delegates to ``initlab.policy.native`` when it is installed.
-
-    Args:
-        model: the whole model (HF inits live on its PreTrainedModel ancestors).
-        module_name: the module's qualified name ("" for the root).
-
-    Returns:
-        ``(callable, label)`` such as ``(fn, "LlamaPreTrainedModel._init_weights")``, or None.
-    """
-    try:
-        from initlab.policy import native
-    except ImportError:
-        native = None
-    if native is not None and hasattr(native, "native_init_fn"):
-        return native.native_init_fn(model, module_name)
-    return _own_init_fallback(model, module_name)
+# ``native_init_fn`` and ``run_native`` live in :mod:`initlab.policy.native` (imported above and
+# re-exported here for the callers that import them from this module).
 
 
 def _forked(seed: int, key: str, fn: Callable[[], None]) -> None:
@@ -83,33 +46,6 @@ def _forked(seed: int, key: str, fn: Callable[[], None]) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive(seed, "native", key))
         fn()
-
-
-def run_native(model: nn.Module, module_names: Iterable[str], *, seed: int) -> dict[str, str]:
-    """Run the model's own init for real for each module; ``{module_name: label}``.
-
-    Args:
-        model: the model (its tensors must have storage).
-        module_names: the modules to initialize.
-        seed: the initlab seed; each module's RNG is derived from (seed, its name).
-
-    Returns:
-        The label of each module that had an own init; the others are left out.
-    """
-    try:
-        from initlab.policy import native
-    except ImportError:
-        native = None
-    if native is not None and hasattr(native, "run_native"):
-        return native.run_native(model, module_names, seed=seed)
-    done = {}
-    with torch.no_grad():
-        for name in module_names:
-            found = native_init_fn(model, name)
-            if found is not None:
-                _forked(seed, name, found[0])
-                done[name] = found[1]
-    return done
 
 
 # ------------------------------------------------------------- recomputing known buffers

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import initlab.policy.choosers  # noqa: F401  (registers the choosers)
+import initlab.policy.native  # noqa: F401
+import initlab.policy.real_models  # noqa: F401
+import initlab.policy.residual  # noqa: F401
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
-from initlab.policy import choosers as _choosers  # noqa: F401  (registers the choosers)
-from initlab.policy import native as _native  # noqa: F401
-from initlab.policy import real_models as _real_models  # noqa: F401
-from initlab.policy import residual as _residual  # noqa: F401
 from initlab.policy.rules import Policy, Rule
 
 __all__ = ["register_policy", "policies", "get_policy", "resolve", "spec_policy"]
