@@ -117,7 +117,7 @@ def test_report_plots_keep_experiments_apart_and_plot_the_axis(tmp_path):
 
 
 def test_two_axes_give_a_heatmap_per_init():
-    from initlab.lab.report_html import heatmap_html
+    from initlab.lab.report.page import heatmap_html
 
     runs = [dict(_run("x", s, 0.5 + 0.1 * i + 0.01 * j, lr=lr), seed=s)
             for i, lr in enumerate((0.01, 0.1)) for j, m in enumerate((0.0, 0.9))

@@ -20,7 +20,7 @@ from initlab.lab.report import (
     to_csv,
     write_reports,
 )
-from initlab.lab.report_html import render_html
+from initlab.lab.report.page import render_html
 from initlab.lab.sweep import Sweep, run_sweep
 from initlab.lab.train import TrainConfig
 

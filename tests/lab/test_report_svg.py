@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from initlab.lab.report_svg import Axes, figure, log_ticks, nice_ticks
+from initlab.diagnosis.plot import Axes, figure, log_ticks, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 
