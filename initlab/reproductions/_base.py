@@ -1,32 +1,72 @@
-"""The scenario types and registry: Check, Context, Result, Scenario and ``@scenario``."""
+"""The scenario types and registry: Status, Check, Context, Result, Scenario, ``@scenario``.
+
+A scenario is a function ``run(ctx: Context) -> Result``. A :class:`Result` holds
+:class:`Check` objects, one per claim: its text, a human summary of what was measured, a
+:class:`Status` (PASS / FAIL / INCONCLUSIVE) and the measured numbers as data (``values``:
+means, 95% CIs, p-values, seed counts, per-seed figures), so callers and tests compare
+numbers and verdicts, never prose.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Check", "Context", "Result", "Scenario", "scenario"]
+from initlab._core.registry import Registry
+
+__all__ = ["Status", "Check", "Context", "Result", "Scenario", "ScenarioFn", "SCENARIOS",
+           "scenario"]
+
+
+class Status(str, Enum):
+    """The verdict on one claim (a ``str``: ``Status.PASS == "PASS"``)."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class Check:
-    """One claim and what was measured about it: PASS, FAIL or INCONCLUSIVE (``status``;
-    from ``passed`` when not given; statistical claims: :mod:`._claims`)."""
+    """One claim, what was measured about it, and the verdict.
+
+    Args:
+        claim: the claim tested, as a sentence.
+        measured: what was measured, for people (numbers included).
+        passed: whether the claim held (``status`` is PASS).
+        status: PASS, FAIL or INCONCLUSIVE; from ``passed`` when not given.
+        values: the measured numbers as data (JSON-safe): e.g. ``mean``, ``ci95``,
+            ``p_value``, ``n``, ``per_seed``, ``bound``.
+    """
 
     claim: str
     measured: str
     passed: bool
-    status: str = ""
+    status: Status | str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
-        if not self.status:
-            object.__setattr__(self, "status", "PASS" if self.passed else "FAIL")
+    def __post_init__(self) -> None:
+        status = Status(self.status) if self.status else (
+            Status.PASS if self.passed else Status.FAIL)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "passed", status is Status.PASS)
+        object.__setattr__(self, "values", dict(self.values))
 
-    def to_dict(self) -> dict:
+    @property
+    def verdict(self) -> Status:
+        """The status as a :class:`Status`."""
+        return Status(self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe ``{claim, measured, passed, status, values}``."""
         return {"claim": self.claim, "measured": self.measured, "passed": self.passed,
-                "status": self.status}
+                "status": str(self.status), "values": dict(self.values)}
 
 
 @dataclass
@@ -52,41 +92,75 @@ class Result:
 
     @property
     def passed(self) -> bool:
+        """Whether every claim passed."""
         return all(c.passed for c in self.checks)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """FAIL if a claim failed, else INCONCLUSIVE if one was, else PASS."""
-        states = {c.status for c in self.checks}
-        return next((s for s in ("FAIL", "INCONCLUSIVE") if s in states), "PASS")
+        states = {Status(c.status) for c in self.checks}
+        return next((s for s in (Status.FAIL, Status.INCONCLUSIVE) if s in states),
+                    Status.PASS)
 
-    def to_dict(self) -> dict:
+    def check(self, prefix: str) -> Check:
+        """The one check whose claim starts with ``prefix``.
+
+        Raises:
+            KeyError: no check, or more than one, starts with ``prefix``.
+        """
+        hits = [c for c in self.checks if c.claim.startswith(prefix)]
+        if len(hits) != 1:
+            raise KeyError(f"{len(hits)} checks of {self.name!r} start with {prefix!r}; "
+                           f"claims: {[c.claim for c in self.checks]}")
+        return hits[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe ``{name, passed, status, checks, details}``."""
         return {
             "name": self.name,
             "passed": self.passed,
-            "status": self.status,
+            "status": str(self.status),
             "checks": [c.to_dict() for c in self.checks],
             "details": self.details,
         }
 
 
+ScenarioFn = Callable[[Context], Result]
+
+
 @dataclass(frozen=True)
 class Scenario:
+    """A registered reproduction: its name, summary, source and ``run(ctx) -> Result``."""
+
     name: str
     summary: str
     source: str  # the paper or practice it reproduces
-    run: Callable[[Context], Result]
+    run: ScenarioFn
     full_runtime: str = ""  # e.g. "~6 min on 2 CPU cores"
 
 
-_REGISTRY: dict[str, Scenario] = {}
+SCENARIOS: Registry[Scenario] = Registry("scenario")
 
 
-def scenario(name: str, *, summary: str, source: str, full_runtime: str = ""):
-    """Decorator registering ``run(ctx) -> Result`` as scenario ``name``."""
+def scenario(name: str, *, summary: str, source: str,
+             full_runtime: str = "") -> Callable[[ScenarioFn], ScenarioFn]:
+    """Decorator registering ``run(ctx) -> Result`` as scenario ``name`` in :data:`SCENARIOS`.
 
-    def deco(fn):
-        _REGISTRY[name] = Scenario(name, summary, source, fn, full_runtime)
+    Args:
+        name: the name ``initlab reproduce NAME`` takes.
+        summary: one line: what is reproduced.
+        source: the paper or practice it reproduces.
+        full_runtime: the documented cost of the full variant.
+
+    Returns:
+        A decorator returning the function unchanged.
+
+    Raises:
+        ConfigError: ``name`` is already registered.
+    """
+
+    def deco(fn: ScenarioFn) -> ScenarioFn:
+        SCENARIOS.add(name, Scenario(name, summary, source, fn, full_runtime))
         return fn
 
     return deco
