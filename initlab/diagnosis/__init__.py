@@ -1,6 +1,7 @@
 """Diagnose a model at init: signal propagation forward and backward, with verdicts.
 
-``initlab.diagnose`` is :func:`diagnose` (with ``diagnose.compare``); the package is
+``initlab.diagnose`` is :func:`diagnose`; :func:`compare_reports` overlays several
+reports (``diagnose.compare`` and ``Report`` are the deprecated old names); the package is
 ``initlab.diagnosis``: inputs (tensor, tuple or dict batches), losses (which loss, from
 which output), hooks, stats, params, verdicts, spectrum, report, render, compare.
 Real models: docs/diagnose-real-models.md.
@@ -8,15 +9,19 @@ Real models: docs/diagnose-real-models.md.
 
 from __future__ import annotations
 
-from initlab.diagnosis.compare import Comparison, compare
+import warnings
+from typing import Any
+
+from initlab.diagnosis.compare import Comparison, compare, compare_reports
 from initlab.diagnosis.core import diagnose
-from initlab.diagnosis.report import Report
+from initlab.diagnosis.report import DiagnosisReport
 from initlab.diagnosis.verdicts import THRESHOLDS, Verdict
 
-diagnose.compare = compare
+# deprecated (one release): ``initlab.diagnose.compare`` -> ``compare_reports`` (it warns)
+setattr(diagnose, "compare", compare)  # noqa: B010 (an attribute on a function)
 
 __all__ = [
-    "diagnose", "compare", "Comparison", "Report", "Verdict", "THRESHOLDS",
+    "diagnose", "compare_reports", "Comparison", "DiagnosisReport", "Verdict", "THRESHOLDS",
     "print_report",
 ]
 
@@ -24,10 +29,13 @@ __all__ = [
 _MOVED = {"matmul_chain", "chain_model", "chain_checks"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
+    if name == "Report":
+        warnings.warn("initlab.diagnosis.Report is deprecated; use DiagnosisReport",
+                      DeprecationWarning, stacklevel=2)
+        return DiagnosisReport
     if name in _MOVED:
         import importlib
-        import warnings
 
         warnings.warn(f"initlab.diagnosis.{name} moved to initlab.reproductions.matmul_chain."
                       f"{name}; the old name goes in the next release", DeprecationWarning,
@@ -37,8 +45,26 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def print_report(report_or_comparison, console=None) -> None:
-    """Print a Report or Comparison to the terminal with rich."""
+def print_report(report_or_comparison: DiagnosisReport | Comparison,
+                 console: Any = None) -> None:
+    """Print a DiagnosisReport or Comparison to the terminal with rich.
+
+    Args:
+        report_or_comparison: what :func:`diagnose` or :func:`compare_reports` returned.
+        console: a ``rich.console.Console`` (a new one on stdout by default).
+
+    Examples:
+        >>> import torch
+        >>> from rich.console import Console
+        >>> from torch import nn
+        >>> x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+        >>> r = diagnose(nn.Sequential(nn.Linear(4, 4), nn.Tanh()), x, spectrum="off")
+        >>> import io
+        >>> console = Console(width=120, record=True, file=io.StringIO())
+        >>> print_report(r, console)
+        >>> "out std" in console.export_text()
+        True
+    """
     from rich.console import Console
 
     (console or Console()).print(report_or_comparison)

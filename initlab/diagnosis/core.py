@@ -23,7 +23,7 @@ from initlab.diagnosis.hooks import Recorder, leaf_modules
 from initlab.diagnosis.inputs import Inputs, as_inputs
 from initlab.diagnosis.losses import LossResult, compute_loss, output_tensor
 from initlab.diagnosis.params import param_rows, prepare
-from initlab.diagnosis.report import Report
+from initlab.diagnosis.report import DiagnosisReport
 from initlab.diagnosis.spectrum import jacobian_spectrum, resolve
 from initlab.diagnosis.symmetry import all_finite
 from initlab.diagnosis.verdicts import Context, evaluate
@@ -249,7 +249,7 @@ def _attach_params(layers: list[dict], params: list[dict]) -> None:
 
 
 def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
-             *, init=None, seed: int = 0, spectrum="auto") -> Report:
+             *, init=None, seed: int = 0, spectrum="auto") -> DiagnosisReport:
     """Diagnose ``model`` at init on the batch ``x``: signal propagation and verdicts.
 
     Args:
@@ -267,8 +267,8 @@ def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
             that cannot run is a note in ``report.notes``, not an error.
 
     Returns:
-        The :class:`Report`. The loss (``report.meta["loss"]``): ``loss_fn``; the model's
-        own ``.loss`` (``model_loss``, when it computed one); cross entropy against ``y``;
+        The :class:`~initlab.diagnosis.report.DiagnosisReport`. The loss
+        (``report.meta["loss"]``): ``loss_fn``; the model's own ``.loss`` (``model_loss``, when it computed one); cross entropy against ``y``;
         next-token cross entropy for a language model given ``input_ids``; else the mean
         over the batch of each sample's sum of squared outputs (a probe).
     """
@@ -308,7 +308,7 @@ def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
                   loss_kind=loss.kind, loss_value=figures.get("loss_value", math.nan),
                   num_classes=figures.get("num_classes"),
                   logit_std=figures.get("logit_std", math.nan))
-    return Report(layers, params, evaluate(ctx), spec, meta, notes)
+    return DiagnosisReport(layers, params, evaluate(ctx), spec, meta, notes)
 
 
 def _loose_output(out) -> torch.Tensor | None:

@@ -1,19 +1,25 @@
 """Rendering of reports: signal-propagation plot, self-contained HTML, rich terminal table.
 
-Kept apart from the statistics: nothing here computes anything but layout. matplotlib
-runs on its Agg backend (no display needed); the HTML embeds the plot as a base64 PNG.
+Kept apart from the statistics: nothing here computes anything but layout, and it reads
+reports without importing :mod:`initlab.diagnosis.report` (the data imports the rendering,
+never the other way). Plots are :class:`~initlab.diagnosis.plot.Chart` objects, initlab's
+one plotting path; the HTML embeds them as base64 SVG.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from initlab.diagnosis.report import summary
-from initlab.diagnosis.verdicts import signal_path
+from initlab.diagnosis.plot import PALETTE, Axes, Chart, chart
+from initlab.diagnosis.summary import summary
+
+if TYPE_CHECKING:
+    from initlab.diagnosis.report import DiagnosisReport
 
 __all__ = ["plot_reports", "html_page", "rich_report", "rich_summary", "COLUMNS"]
 
@@ -48,7 +54,7 @@ _SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _fmt(value, fmt: str) -> str:
+def _fmt(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, list):
@@ -59,44 +65,73 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
-def _present(rows: list[dict], columns) -> list[tuple[str, str, str]]:
+def _present(rows: Sequence[Mapping[str, Any]],
+             columns: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     return [c for c in columns if any(c[0] in r for r in rows)]
 
 
 # ----------------------------------------------------------------------------- plot
-def plot_reports(reports: dict, path: str | Path | None = None):
-    """Activation std and gradient norm vs depth, one line per report; saved to ``path``."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+def _layer_order(reports: Mapping[str, DiagnosisReport]) -> list[str]:
+    """Every layer with an output std, in execution order (the first report's order first)."""
+    return list(dict.fromkeys(r["layer"] for rep in reports.values() for r in rep.layers
+                              if _positive(r.get("std")) or _positive(r.get("grad_norm"))))
 
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, stat, title in ((axes[0], "std", "activation std"),
-                            (axes[1], "grad_norm", "output-gradient norm")):
-        for label, report in reports.items():
-            pts = [(r["depth"], r[stat]) for r in signal_path(report.layers)
-                   if isinstance(r.get(stat), float) and math.isfinite(r[stat]) and r[stat] > 0]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker="o", markersize=3, label=str(label))
-        ax.set_yscale("log")
-        ax.set_xlabel("depth (execution order)")
-        ax.set_title(f"{title} vs depth")
-        ax.grid(True, which="both", alpha=0.3)
-        if reports:
-            ax.legend(fontsize="small")
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, float) and math.isfinite(v) and v > 0
+
+
+def plot_reports(reports: Mapping[str, DiagnosisReport], path: str | Path | None = None) -> Chart:
+    """Activation std and output-gradient norm per layer, one line per report (log scale).
+
+    The x axis is the layers in execution order, named (every layer with a finite std, not
+    only the activations: a two-activation CNN still shows its convolutions and linears).
+
+    Args:
+        reports: label -> report.
+        path: also save it here (``.svg``; ``.png`` / ``.pdf`` via matplotlib).
+
+    Returns:
+        The :class:`~initlab.diagnosis.plot.Chart`.
+    """
+    layers = _layer_order(reports)
+    pos = {name: i for i, name in enumerate(layers)}
+    n = max(1, len(layers))
+    longest = max((len(name) for name in layers), default=4)
+    bottom = min(150, 30 + 6 * longest)  # room for slanted layer names
+    cell_w = max(380, min(760, 60 + 16 * n))
+    axes = []
+    step = max(1, math.ceil(n / 40))  # at most ~40 names per panel: no overlap
+    ticks = [(float(i), name) for i, name in enumerate(layers) if i % step == 0]
+    for j, (stat, title, ylabel) in enumerate((
+            ("std", "activation std per layer", "output std (log scale)"),
+            ("grad_norm", "output-gradient norm per layer", "gradient norm (log scale)"))):
+        vals = [r[stat] for rep in reports.values() for r in rep.layers if _positive(r.get(stat))]
+        lo, hi = (min(vals), max(vals)) if vals else (0.1, 10.0)
+        ax = Axes(j * (cell_w + 20) + 75, 40, cell_w - 90, 260, xlim=(-0.5, n - 0.5),
+                  ylim=(lo / 1.5, hi * 1.5), yscale="log")
+        for k, rep in enumerate(reports.values()):
+            pts = sorted({pos[r["layer"]]: r[stat] for r in reversed(rep.layers)
+                          if r["layer"] in pos and _positive(r.get(stat))}.items())
+            ax.line([x for x, _ in pts], [y for _, y in pts], PALETTE[k % len(PALETTE)],
+                    marker=True)
+        ax.frame(title=title, ylabel=ylabel, xticks=ticks, rotate_x=True)
+        axes.append(ax)
+    width = 2 * cell_w + 20
+    legend = [(str(label), PALETTE[k % len(PALETTE)]) for k, label in enumerate(reports)]
+    out = chart(width, 40 + 260 + bottom, axes, legend,
+                title="signal propagation at init (layers in execution order)")
     if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+        out.save(path)
+    return out
 
 
-def _png_base64(reports: dict) -> str:
-    buf = io.BytesIO()
-    plot_reports(reports).savefig(buf, format="png", dpi=90)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _svg_base64(reports: Mapping[str, DiagnosisReport]) -> str:
+    return base64.b64encode(plot_reports(reports).svg().encode("utf-8")).decode("ascii")
 
 
 # ----------------------------------------------------------------------------- HTML
-def _html_table(rows: list[dict], columns) -> str:
+def _html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     cols = _present(rows, columns)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
     body = "".join(
@@ -106,7 +141,7 @@ def _html_table(rows: list[dict], columns) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _html_verdicts(label: str, report) -> str:
+def _html_verdicts(label: str, report: DiagnosisReport) -> str:
     if report.healthy:
         return f"<p class='ok'>{html.escape(label)}: healthy (no verdict fired)</p>"
     items = "".join(
@@ -117,7 +152,7 @@ def _html_verdicts(label: str, report) -> str:
     return f"<p class='bad'>{html.escape(label)}:</p><ul>{items}</ul>"
 
 
-def _headline(report) -> str:
+def _headline(report: DiagnosisReport) -> str:
     """The loss used and, for a classifier or LM, loss / ln C and the logit std."""
     meta = report.meta
     text = f"loss: {meta.get('loss', '?')}"
@@ -132,7 +167,7 @@ def _headline(report) -> str:
     return text
 
 
-def _html_notes(report) -> str:
+def _html_notes(report: DiagnosisReport) -> str:
     lines = [_headline(report), *(f"note: {n}" for n in report.notes)]
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
 
@@ -142,14 +177,14 @@ _STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse
           ".ok{color:#070}.bad{color:#a00;font-weight:bold}img{max-width:100%}")
 
 
-def html_page(reports: dict, title: str = "initlab diagnose") -> str:
+def html_page(reports: Mapping[str, DiagnosisReport], title: str = "initlab diagnose") -> str:
     """One self-contained page: verdicts, plot (embedded PNG), summary and layer tables."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
              "<h2>Verdicts</h2>"]
     parts += [_html_verdicts(str(label), r) + _html_notes(r) for label, r in reports.items()]
     parts.append(f"<h2>Signal propagation</h2><img alt='signal propagation plot' "
-                 f"src='data:image/png;base64,{_png_base64(reports)}'>")
+                 f"src='data:image/svg+xml;base64,{_svg_base64(reports)}'>")
     rows = [{"run": str(label), **summary(r)} for label, r in reports.items()]
     parts.append("<h2>Summary</h2>" + _html_table(rows, (("run", "run", "{}"),) + _SUMMARY_COLUMNS))
     for label, report in reports.items():
@@ -160,7 +195,8 @@ def html_page(reports: dict, title: str = "initlab diagnose") -> str:
 
 
 # ----------------------------------------------------------------------------- rich
-def _rich_table(rows: list[dict], columns, title: str):
+def _rich_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]],
+                title: str) -> Any:
     from rich.table import Table
 
     cols = _present(rows, columns)
@@ -172,7 +208,7 @@ def _rich_table(rows: list[dict], columns, title: str):
     return table
 
 
-def _rich_verdicts(report):
+def _rich_verdicts(report: DiagnosisReport) -> Any:
     from rich.text import Text
 
     if report.healthy:
@@ -184,7 +220,7 @@ def _rich_verdicts(report):
     return text
 
 
-def rich_report(report):
+def rich_report(report: DiagnosisReport) -> Any:
     """A renderable: the layer table, the spectrum line, the verdicts."""
     from rich.console import Group
     from rich.text import Text
@@ -202,7 +238,7 @@ def rich_report(report):
     return Group(*parts)
 
 
-def rich_summary(reports: dict):
+def rich_summary(reports: Mapping[str, DiagnosisReport]) -> Any:
     """A renderable: one summary row per report, then each report's verdicts."""
     from rich.console import Group
     from rich.text import Text

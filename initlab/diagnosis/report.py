@@ -1,11 +1,13 @@
 """The result of a diagnosis: rows of statistics, verdicts, and ways to read them.
 
-``Report.layers`` is one dict per leaf-module call in execution order (its own parameters'
-statistics are in the same row as ``weight.std``, ``weight.grad_norm``, ...);
-``Report.params`` one dict per parameter; ``Report.verdicts`` the problems found.
-Serialization: ``to_json`` / ``from_json`` round-trip, ``to_csv`` is long format
-``layer,depth,stat,value``, ``to_pandas`` a DataFrame of the layer rows. Rendering (plot,
-HTML, terminal table) lives in :mod:`initlab.diagnosis.render`.
+``DiagnosisReport.layers`` is one dict per leaf-module call in execution order (its own
+parameters' statistics are in the same row as ``weight.std``, ``weight.grad_norm``, ...);
+``DiagnosisReport.params`` one dict per parameter; ``DiagnosisReport.verdicts`` the problems
+found. Serialization: ``to_json`` / ``from_json`` round-trip, ``to_csv`` is long format
+``layer,depth,stat,value``, ``to_pandas`` a DataFrame of the layer rows. Figures computed
+from the rows are in :mod:`initlab.diagnosis.summary`; rendering (plot, HTML, terminal
+table) in :mod:`initlab.diagnosis.render`, which reads reports and imports nothing back.
+(``Report`` is the deprecated old name: it collided with the sweep's ``initlab report``.)
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ import csv
 import io
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from initlab.diagnosis.verdicts import Verdict, signal_path
+from initlab.diagnosis.plot import Chart
+from initlab.diagnosis.render import html_page, plot_reports, rich_report
+from initlab.diagnosis.summary import long_rows, summary
+from initlab.diagnosis.verdicts import Verdict
 from initlab.errors import ConfigError
 
-__all__ = ["Report", "long_rows", "summary"]
+__all__ = ["DiagnosisReport", "long_rows", "summary"]
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     """JSON-safe: NaN and infinities become None (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -34,74 +41,37 @@ def _clean(value):
     return value
 
 
-def _is_stat(key: str, value) -> bool:
-    return key != "depth" and isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def long_rows(report: Report) -> list[dict]:
-    """``{layer, depth, stat, value}`` for every numeric statistic of every layer.
-
-    Parameters that belong to no hooked leaf module (a container's own scalars) follow
-    with ``layer`` the owning module, ``depth`` None and ``stat`` ``"<param>.<stat>"``.
-    """
-    out = []
-    for row in report.layers:
-        for key, value in row.items():
-            if _is_stat(key, value):
-                out.append({"layer": row["layer"], "depth": row["depth"], "stat": key,
-                            "value": value})
-    hooked = {row["module"] for row in report.layers}
-    for p in report.params:
-        if p["module"] in hooked:
-            continue
-        for key, value in p.items():
-            if _is_stat(key, value):
-                out.append({"layer": p["module"], "depth": None, "stat": f"{p['name']}.{key}",
-                            "value": value})
-    return out
-
-
-def _ratio(path: list[dict], stat: str, first_over_last: bool):
-    vals = [r[stat] for r in path if isinstance(r.get(stat), float) and math.isfinite(r[stat])]
-    if len(vals) < 2:
-        return None
-    num, den = (vals[0], vals[-1]) if first_over_last else (vals[-1], vals[0])
-    return num / den if den else None
-
-
-def summary(report: Report) -> dict:
-    """One line of figures per report (the comparison table and the CLI's JSON)."""
-    path = signal_path(report.layers)
-    dead = [r["dead_frac"] for r in report.layers if "dead_frac" in r]
-    sat = [r["saturated_frac"] for r in report.layers if "saturated_frac" in r]
-    spec = report.spectrum or {}
-    value, classes = report.meta.get("loss_value"), report.meta.get("num_classes")
-    over = (value / math.log(classes) if isinstance(value, float) and math.isfinite(value)
-            and classes and classes >= 2 else None)
-    return {
-        "healthy": report.healthy,
-        "verdicts": [v.name for v in report.verdicts],
-        "std_last_over_first": _ratio(path, "std", False),
-        "grad_first_over_last": _ratio(path, "grad_norm", True),
-        "max_dead_frac": max(dead) if dead else None,
-        "max_saturated_frac": max(sat) if sat else None,
-        "spectrum_frac_in_0.5_2": spec.get("frac_in_0.5_2"),
-        "spectrum_max": spec.get("max"),
-        "loss": report.meta.get("loss"),
-        "loss_over_ln_classes": over,
-        "logit_std": report.meta.get("logit_std"),
-    }
-
-
 @dataclass
-class Report:
-    """What :func:`initlab.diagnose` found: statistics per layer and verdicts."""
+class DiagnosisReport:
+    """What :func:`initlab.diagnose` found: statistics per layer and verdicts.
 
-    layers: list[dict]
-    params: list[dict] = field(default_factory=list)
+    Args:
+        layers: one row per leaf-module call, in execution order.
+        params: one row per parameter.
+        verdicts: the problems found (empty: healthy).
+        spectrum: the input-output Jacobian's singular-value summary, when computed.
+        meta: the model, loss, input shapes and similar facts.
+        notes: one line each: what could not run.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from initlab.diagnosis.core import diagnose
+        >>> torch.manual_seed(0) and None
+        >>> model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+        >>> r = diagnose(model, torch.randn(16, 8), torch.randint(0, 3, (16,)),
+        ...               spectrum="off")
+        >>> type(r).__name__, [row["layer"] for row in r.layers]
+        ('DiagnosisReport', ['0', '1', '2'])
+        >>> DiagnosisReport.from_json(r.to_json()).meta["model"] == r.meta["model"]
+        True
+    """
+
+    layers: list[dict[str, Any]]
+    params: list[dict[str, Any]] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
-    spectrum: dict | None = None
-    meta: dict = field(default_factory=dict)
+    spectrum: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # one line each: what could not run
 
     @property
@@ -113,7 +83,7 @@ class Report:
         """The verdict called ``name``, or None when it did not fire."""
         return next((v for v in self.verdicts if v.name == name), None)
 
-    def layer(self, name: str) -> dict:
+    def layer(self, name: str) -> dict[str, Any]:
         """The row of layer ``name`` (first call)."""
         for row in self.layers:
             if row["layer"] == name:
@@ -121,7 +91,8 @@ class Report:
         raise KeyError(name)
 
     # ------------------------------------------------------------------ serialization
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-safe dict (NaN as None)."""
         return _clean({
             "meta": self.meta,
             "healthy": self.healthy,
@@ -133,8 +104,9 @@ class Report:
         })
 
     @classmethod
-    def from_dict(cls, d: dict) -> Report:
-        def restore(rows):
+    def from_dict(cls, d: dict[str, Any]) -> DiagnosisReport:
+        """The report :meth:`to_dict` gave (None back to NaN)."""
+        def restore(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [{k: (math.nan if v is None else v) for k, v in r.items()} for r in rows]
 
         verdicts = [Verdict(v["name"], tuple(v["layers"]), v["message"], v["suggestion"])
@@ -150,7 +122,7 @@ class Report:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> Report:
+    def from_json(cls, text_or_path: str | Path) -> DiagnosisReport:
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
@@ -167,38 +139,49 @@ class Report:
             Path(path).write_text(buf.getvalue())
         return buf.getvalue()
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """The layer rows as a ``pandas.DataFrame`` (needs pandas)."""
         try:
             import pandas as pd
         except ImportError:
             raise ConfigError(
-                "Report.to_pandas needs pandas, which is not installed; got no module "
+                "DiagnosisReport.to_pandas needs pandas, which is not installed; got no module "
                 "'pandas'. Hint: pip install pandas, or use report.layers / report.to_csv()"
             ) from None
         return pd.DataFrame(self.layers)
 
     # ------------------------------------------------------------------ rendering
-    def plot(self, path: str | Path | None = None, *, label: str | None = None):
-        """Activation std and gradient norm vs depth (log scale); saved when ``path``."""
-        from initlab.diagnosis.render import plot_reports
+    def plot(self, path: str | Path | None = None, *, label: str | None = None) -> Chart:
+        """Activation std and gradient norm per layer (log scale, layer names on x).
 
+        Args:
+            path: also save it here (``.svg``, or ``.png`` / ``.pdf`` via matplotlib).
+            label: the legend's name for this report (default: the model's).
+
+        Returns:
+            The :class:`~initlab.diagnosis.plot.Chart` (``.svg()``, ``.save(path)``).
+        """
         return plot_reports({label or self.meta.get("model", "model"): self}, path)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML page (table, verdicts, embedded plot)."""
-        from initlab.diagnosis.render import html_page
-
         page = html_page({self.meta.get("model", "model"): self})
         if path is not None:
             Path(path).write_text(page)
         return page
 
-    def __rich__(self):
-        from initlab.diagnosis.render import rich_report
-
+    def __rich__(self) -> Any:
         return rich_report(self)
 
     def __repr__(self) -> str:
         state = "healthy" if self.healthy else ", ".join(v.name for v in self.verdicts)
-        return f"Report({self.meta.get('model', 'model')}, {len(self.layers)} layers, {state})"
+        model = self.meta.get("model", "model")
+        return f"DiagnosisReport({model}, {len(self.layers)} layers, {state})"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Report":
+        warnings.warn("initlab.diagnosis.report.Report is deprecated; use DiagnosisReport",
+                      DeprecationWarning, stacklevel=2)
+        return DiagnosisReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

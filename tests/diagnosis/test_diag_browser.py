@@ -33,7 +33,7 @@ def test_html_report_renders_offline(tmp_path):
     r1 = initlab.diagnose(mlp(6, 32, nn.ReLU, "xavier", d_in=16, d_out=4), x, y)
     r2 = initlab.diagnose(mlp(6, 32, nn.ReLU, "kaiming", d_in=16, d_out=4), x, y)
     page = tmp_path / "cmp.html"
-    html = initlab.diagnose.compare({"xavier": r1, "kaiming": r2}).to_html()
+    html = initlab.diagnosis.compare_reports({"xavier": r1, "kaiming": r2}).to_html()
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",

@@ -232,7 +232,7 @@ def test_a_spectrum_that_cannot_run_is_a_note_not_an_error():
     assert r.spectrum is None
     assert len(r.notes) == 1 and r.notes[0].startswith("spectrum (exact) skipped: ")
     assert "\n" not in r.notes[0]
-    back = initlab.diagnosis.Report.from_json(r.to_json())
+    back = initlab.diagnosis.DiagnosisReport.from_json(r.to_json())
     assert back.notes == r.notes
 
 

@@ -1,4 +1,4 @@
-"""Report: rows, JSON/CSV round trips, pandas, plot, HTML, rich, compare."""
+"""DiagnosisReport: rows, JSON/CSV round trips, pandas, plot, HTML, rich, compare."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 from _diag_models import batch, mlp
@@ -15,7 +16,7 @@ from rich.console import Console
 from torch import nn
 
 import initlab
-from initlab.diagnosis import Comparison, Report, print_report
+from initlab.diagnosis import Comparison, DiagnosisReport, compare_reports, print_report
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,10 @@ def test_json_round_trip(reports, tmp_path):
     text = r.to_json(tmp_path / "r.json")
     data = json.loads(text)
     assert data["healthy"] is False and data["verdicts"][0]["name"] == "vanishing_forward"
-    back = Report.from_json(tmp_path / "r.json")
+    back = DiagnosisReport.from_json(tmp_path / "r.json")
     assert back.verdicts == r.verdicts
     assert back.layers[3]["std"] == r.layers[3]["std"]
-    assert Report.from_json(text).meta == r.meta
+    assert DiagnosisReport.from_json(text).meta == r.meta
 
 
 def test_csv_is_long_format(reports, tmp_path):
@@ -77,11 +78,16 @@ def test_to_pandas_needs_pandas(reports):
 def test_plot_and_html(reports, tmp_path):
     fig = reports[0].plot(tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    # the x axis names every layer with a std, in execution order (not only activations)
+    named = [r["layer"] for r in reports[0].layers if r.get("std", 0) > 0]
+    assert set(named) <= set(fig.texts) and len(named) > 2
+    assert {"output std (log scale)", "gradient norm (log scale)"} <= set(fig.texts)
+    reports[0].plot(tmp_path / "p.svg")
+    assert ET.parse(tmp_path / "p.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
     page = reports[0].to_html(tmp_path / "r.html")
     assert "vanishing_forward" in page and "<table>" in page
-    png = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page).group(1)
-    assert base64.b64decode(png)[:4] == b"\x89PNG"
+    svg = re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page).group(1)
+    assert ET.fromstring(base64.b64decode(svg)).get("width")
     assert "src='http" not in page and 'src="http' not in page  # self-contained
 
 
@@ -96,13 +102,13 @@ def test_rich_rendering(reports):
 
 
 def test_compare_overlays_reports(reports, tmp_path):
-    cmp = initlab.diagnose.compare({"xavier": reports[0], "kaiming": reports[1]})
+    cmp = compare_reports({"xavier": reports[0], "kaiming": reports[1]})
     assert isinstance(cmp, Comparison)
     assert [row["run"] for row in cmp.table] == ["xavier", "kaiming"]
     assert cmp.table[0]["std_last_over_first"] < 0.25 < cmp.table[1]["std_last_over_first"]
     fig = cmp.plot(tmp_path / "c.png")
-    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["xavier", "kaiming"]
+    assert fig.lines == 4  # two panels, one line per report in each
+    assert fig.texts[-2:] == ["xavier", "kaiming"]  # the legend
     page = cmp.to_html(tmp_path / "c.html")
     assert "xavier" in page and "kaiming" in page
     rows = list(csv.DictReader(io.StringIO(cmp.to_csv())))
@@ -115,6 +121,16 @@ def test_compare_overlays_reports(reports, tmp_path):
 def test_compare_bad_input(reports):
     with pytest.raises(initlab.ConfigError, match=r"compare needs a non-empty dict of label -> "
                        r"Report; got list"):
-        initlab.diagnose.compare([reports[0]])
+        compare_reports([reports[0]])
     with pytest.raises(initlab.ConfigError, match=r"compare needs Report values; got str for 'a'"):
-        initlab.diagnose.compare({"a": "report.json"})
+        compare_reports({"a": "report.json"})
+
+
+def test_old_names_warn(reports):
+    import initlab.diagnosis as diagnosis
+
+    with pytest.warns(DeprecationWarning, match="use DiagnosisReport"):
+        assert diagnosis.Report is DiagnosisReport
+    with pytest.warns(DeprecationWarning, match="use initlab.compare_reports"):
+        cmp = initlab.diagnose.compare({"a": reports[0]})
+    assert isinstance(cmp, Comparison)
