@@ -16,7 +16,9 @@ import ast
 import functools
 import linecache
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -26,6 +28,9 @@ from initlab.policy.act_table import (
     _classify_call,
     activation_of_name,
 )
+
+if TYPE_CHECKING:
+    from initlab.policy.act_structure import _Structure
 
 __all__ = ["Frame", "Mods", "Summary", "Val", "method_ast", "union", "extend"]
 
@@ -61,7 +66,8 @@ class Summary:
     returned: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def union(vals) -> Val:
+def union(vals: Iterable[Val]) -> Val:
+    """One value carrying the tags of all of ``vals`` (data if any of them is)."""
     out = Val()
     for v in vals:
         out.tags.update(v.tags)
@@ -70,6 +76,7 @@ def union(vals) -> Val:
 
 
 def extend(v: Val, label: str) -> Val:
+    """``v`` with ``label`` appended to the transparent path of each of its tags."""
     return Val({k: (*p, label) for k, p in v.tags.items()}, v.data)
 
 
@@ -82,7 +89,7 @@ def _file_classes(filename: str) -> dict[str, ast.ClassDef]:
         return {}
     out: dict[str, ast.ClassDef] = {}
 
-    def visit(body, prefix):
+    def visit(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
             if isinstance(node, ast.ClassDef):
                 out[prefix + node.name] = node
@@ -113,11 +120,12 @@ def method_ast(cls: type, name: str) -> ast.FunctionDef | None:
 class Frame:
     """One read of one method of one module instance (``ctx``: the shared _Structure)."""
 
-    def __init__(self, ctx, qual: str, module: nn.Module,
-                 fn: ast.FunctionDef | None):
+    def __init__(self, ctx: _Structure, qual: str, module: nn.Module,
+                 fn: ast.FunctionDef | None) -> None:
         self.ctx, self.qual, self.module = ctx, qual, module
         self.summary = Summary()
-        self.self_name, self.env = None, {}
+        self.self_name: str | None = None
+        self.env: dict[str, Val | Mods] = {}
         if fn is None:
             return
         params = [*fn.args.posonlyargs, *fn.args.args]
@@ -131,7 +139,7 @@ class Frame:
     def child(self, attr: str) -> str:
         return f"{self.qual}.{attr}" if self.qual else attr
 
-    def consume(self, vals, info: ActivationInfo | None, stop: str) -> None:
+    def consume(self, vals: Iterable[Val], info: ActivationInfo | None, stop: str) -> None:
         """Tagged values reach an activation (``info``) or a stop labelled ``stop``."""
         for v in vals:
             for layer, path in v.tags.items():
@@ -148,11 +156,11 @@ class Frame:
                     self.ctx.record(layer, ActivationInfo("none", via=f"next is {stop}"))
 
     # ------------------------------------------------------------------ statements
-    def block(self, stmts) -> None:
+    def block(self, stmts: Iterable[ast.stmt]) -> None:
         for st in stmts:
             self.stmt(st)
 
-    def stmt(self, st) -> None:
+    def stmt(self, st: ast.stmt) -> None:
         if isinstance(st, ast.Assign):
             v = self.expr(st.value)
             for t in st.targets:
@@ -189,7 +197,7 @@ class Frame:
             self.block(st.orelse)
             self.block(st.finalbody)
 
-    def branches(self, body, orelse) -> None:
+    def branches(self, body: list[ast.stmt], orelse: list[ast.stmt]) -> None:
         before = dict(self.env)
         self.block(body)
         after, self.env = self.env, dict(before)
@@ -201,7 +209,7 @@ class Frame:
             elif mine is None:
                 self.env[name] = v
 
-    def bind(self, target, v) -> None:
+    def bind(self, target: ast.expr, v: Val | Mods) -> None:
         if isinstance(target, ast.Name):
             self.env[target.id] = v
         elif isinstance(target, ast.Tuple | ast.List):
@@ -210,7 +218,7 @@ class Frame:
         elif isinstance(target, ast.Starred):
             self.bind(target.value, v)
 
-    def mods_of(self, node) -> Mods | None:
+    def mods_of(self, node: ast.expr) -> Mods | None:
         """``self.layers`` / ``self.layers[:n]`` / ``self.blocks.values()`` as child modules."""
         if isinstance(node, ast.Subscript):
             node = node.value
@@ -224,7 +232,7 @@ class Frame:
                 return Mods(tuple(f"{qual}.{k}" for k in mod._modules), True)
         return None
 
-    def bind_iter(self, target, it) -> None:
+    def bind_iter(self, target: ast.expr, it: ast.expr) -> None:
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.args and \
                 it.func.id in ("enumerate", "reversed", "list", "iter"):
             mods = self.mods_of(it.args[0])
@@ -236,7 +244,7 @@ class Frame:
         self.bind(target, mods if mods is not None else self.expr(it))
 
     # ----------------------------------------------------------------- expressions
-    def expr(self, node) -> Val:
+    def expr(self, node: ast.expr) -> Val:
         if isinstance(node, ast.Name):
             v = self.env.get(node.id)
             return v if isinstance(v, Val) else Val()
@@ -277,7 +285,7 @@ class Frame:
             return self.call(node)
         return Val()
 
-    def binop(self, op, left: Val, right: Val) -> Val:
+    def binop(self, op: ast.operator, left: Val, right: Val) -> Val:
         if isinstance(op, ast.Add | ast.Sub):
             return extend(union((left, right)), "add")
         if isinstance(op, ast.Mult | ast.Div) and not (left.data and right.data):
@@ -293,8 +301,9 @@ class Frame:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                 and func.value.id == self.self_name:
             return self.call_self(func.attr, args, kwargs, node)
-        if isinstance(func, ast.Name) and isinstance(self.env.get(func.id), Mods):
-            return self.call_mods(self.env[func.id], args, kwargs)
+        bound = self.env.get(func.id) if isinstance(func, ast.Name) else None
+        if isinstance(bound, Mods):
+            return self.call_mods(bound, args, kwargs)
         if isinstance(func, ast.Subscript):
             mods = self.mods_of(func)
             if mods is not None:
@@ -318,7 +327,8 @@ class Frame:
         self.consume((*args, *kwargs.values()), None, "a call")
         return Val(data=True)
 
-    def call_named(self, name, node, args, kwargs, by_name, shift=0, where="") -> Val:
+    def call_named(self, name: str, node: ast.Call, args: Sequence[Val], kwargs: dict[str, Val],
+                   by_name: bool, shift: int = 0, where: str = "") -> Val:
         """A function or tensor method by name: activation, transparent, layer or stop.
 
         ``where``: the attribute the function is stored in (``self.activation = F.relu``).
@@ -336,7 +346,7 @@ class Frame:
                                     lambda a: not (isinstance(a, Val) and a.data))
         if kind == "stop" and by_name and (canonical := activation_of_name(name)):
             kind, info = "act", ActivationInfo(canonical, None, name)
-        if kind == "act":
+        if kind == "act" and isinstance(info, ActivationInfo):
             if where:
                 info = ActivationInfo(info.name, info.param, f"{where} ({name})")
             return self.apply_act(info, args, kwargs, name)
@@ -358,11 +368,13 @@ class Frame:
         owner = ".".join(filter(None, (self.qual, *reversed(chain[1:]))))
         return owner if owner in self.ctx.names else None
 
-    def apply_act(self, info: ActivationInfo | None, args, kwargs, label) -> Val:
+    def apply_act(self, info: ActivationInfo | None, args: Sequence[Val], kwargs: dict[str, Val],
+                  label: str) -> Val:
         self.consume((*args, *kwargs.values()), info, label)
         return Val(data=True)
 
-    def call_self(self, attr, args, kwargs, node) -> Val:
+    def call_self(self, attr: str, args: Sequence[Val], kwargs: dict[str, Val],
+                  node: ast.Call) -> Val:
         if attr in self.module._modules:
             return self.ctx.call_module(self, self.child(attr), args, kwargs)
         if method_ast(type(self.module), attr) is not None:
@@ -378,7 +390,7 @@ class Frame:
         self.consume((*args, *kwargs.values()), None, attr)
         return Val(data=True)
 
-    def call_mods(self, mods: Mods, args, kwargs) -> Val:
+    def call_mods(self, mods: Mods, args: Sequence[Val], kwargs: dict[str, Val]) -> Val:
         if mods.chain:
             v = args[0] if args else Val(data=True)
             for qual in mods.quals:

@@ -14,6 +14,7 @@ forward, the activation goes to its parent's first weighted child registered bef
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -72,7 +73,8 @@ class _Structure:
                     self.summaries[key] = None
         return self.summaries[key]
 
-    def call_module(self, frame: Frame, qual: str, args, kwargs) -> Val:
+    def call_module(self, frame: Frame, qual: str, args: Sequence[Val],
+                    kwargs: dict[str, Val]) -> Val:
         module = self.modules.get(qual)
         vals = (*args, *kwargs.values())
         if module is None:
@@ -98,7 +100,7 @@ class _Structure:
         return self.apply_summary(frame, self.summary(qual), kind, args, kwargs)
 
     def apply_summary(self, frame: Frame, summary: Summary | None, label: str,
-                      args, kwargs) -> Val:
+                      args: Sequence[Val], kwargs: dict[str, Val]) -> Val:
         """A call to a module or method: its entry applies to the first argument."""
         vals = list(args) or list(kwargs.values())[:1]
         first, rest = (vals[0] if vals else Val()), [*args[1:], *kwargs.values()][:]

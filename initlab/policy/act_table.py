@@ -13,7 +13,9 @@ from __future__ import annotations
 import operator
 import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -30,6 +32,9 @@ class ActivationInfo:
     param: float | None = None  # negative slope for leaky_relu
     via: str = ""             # how it was found, e.g. "fx: Dropout -> relu"
 
+
+# ("act", ActivationInfo) | ("pass", None) | ("stop", label)
+Classified = tuple[str, ActivationInfo | str | None]
 
 NONE = ActivationInfo("none", via="the layer is not called on its own in the traced forward")
 
@@ -75,7 +80,7 @@ _SCALING_FUNCS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "div", "div_
                   "__itruediv__"}
 
 
-def _func_name(fn) -> str:
+def _func_name(fn: Any) -> str:
     if isinstance(fn, str):
         return fn
     if fn in (operator.add, operator.iadd):
@@ -83,7 +88,7 @@ def _func_name(fn) -> str:
     return getattr(fn, "__name__", "")
 
 
-def _slope(name: str, args, kwargs) -> float | None:
+def _slope(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> float | None:
     """The negative slope of a functional leaky ReLU call (torch's defaults otherwise)."""
     if name.startswith("leaky_relu"):
         value = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
@@ -97,7 +102,8 @@ def _slope(name: str, args, kwargs) -> float | None:
     return None
 
 
-def _classify_call(name: str, args, kwargs, is_const=None):
+def _classify_call(name: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                   is_const: Callable[[Any], bool] | None = None) -> Classified:
     """("act", ActivationInfo) | ("pass", None) | ("stop", label) for a function/method.
 
     ``is_const(arg)``: whether an argument is a constant or a parameter (not data), so that
@@ -113,7 +119,7 @@ def _classify_call(name: str, args, kwargs, is_const=None):
     return "stop", name
 
 
-def _classify_module(module: nn.Module):
+def _classify_module(module: nn.Module) -> Classified:
     act = activation_of_module(module)
     if act is not None:
         return "act", act
@@ -216,7 +222,7 @@ def is_transparent_module(module: nn.Module) -> bool:
         next(module.children(), None) is None and bool(_NORM_NAME.search(type(module).__name__)))
 
 
-def activation_of_config(config) -> tuple[str, str] | None:
+def activation_of_config(config: Any) -> tuple[str, str] | None:
     """(canonical name, "key='value'") from a model config's activation attribute, or None."""
     for key in CONFIG_KEYS:
         value = getattr(config, key, None)

@@ -19,9 +19,17 @@ in :func:`weight_norm_data_init` gives Salimans & Kingma's (2016) data-dependent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.rng import KeyedSource
+
+if TYPE_CHECKING:
+    from initlab.init.registry import Initializer
+    from initlab.policy.plan import PlanRow
 
 __all__ = ["EffectiveWeight", "effective_target", "parametrized_tensors", "fill_effective",
            "weight_norm_data_init"]
@@ -39,7 +47,7 @@ class EffectiveWeight:
     is_meta: bool = False
 
 
-def _old_hook(module: nn.Module, tensor_name: str):
+def _old_hook(module: nn.Module, tensor_name: str) -> Any:
     for hook in module._forward_pre_hooks.values():
         cls = type(hook).__name__
         if cls in ("WeightNorm", "SpectralNorm") and getattr(hook, "name", None) == tensor_name:
@@ -53,30 +61,35 @@ def parametrized_tensors(module: nn.Module) -> dict[str, EffectiveWeight]:
 
     out: dict[str, EffectiveWeight] = {}
     if parametrize.is_parametrized(module):
-        for tname, plist in module.parametrizations.items():
+        for tname, plist in _plists(module).items():
             originals = [p for n, p in plist.named_parameters(recurse=False)]
             meta = any(p.is_meta for p in originals)
             shape = tuple(getattr(module, tname).shape) if not meta else _meta_shape(module, tname)
             out[tname] = EffectiveWeight(module, tname, "parametrize", shape, is_meta=meta)
     for hook in module._forward_pre_hooks.values():
         cls = type(hook).__name__
-        tname = getattr(hook, "name", None)
+        tname = str(getattr(hook, "name", ""))
         if cls == "WeightNorm":
             v = getattr(module, f"{tname}_v")
             out[tname] = EffectiveWeight(module, tname, "weight_norm", tuple(v.shape),
-                                         int(hook.dim), v.is_meta)
+                                         int(getattr(hook, "dim", 0)), v.is_meta)
         elif cls == "SpectralNorm":
             w = getattr(module, f"{tname}_orig")
             out[tname] = EffectiveWeight(module, tname, "spectral_norm", tuple(w.shape),
-                                         int(hook.dim), w.is_meta)
+                                         int(getattr(hook, "dim", 0)), w.is_meta)
     return out
 
 
-def _meta_shape(module, tname) -> tuple[int, ...]:
+def _plists(module: nn.Module) -> nn.ModuleDict:
+    """``module.parametrizations`` (torch types it as a Tensor | Module attribute)."""
+    return cast(nn.ModuleDict, module.parametrizations)
+
+
+def _meta_shape(module: nn.Module, tname: str) -> tuple[int, ...]:
     try:
         return tuple(getattr(module, tname).shape)
     except Exception:  # a parametrization that cannot run on meta: the first original's shape
-        plist = module.parametrizations[tname]
+        plist = _plists(module)[tname]
         return tuple(next(iter(plist.parameters())).shape)
 
 
@@ -85,7 +98,7 @@ def originals(module: nn.Module) -> set[str]:
     names: set[str] = set()
     for tname, eff in parametrized_tensors(module).items():
         if eff.kind == "parametrize":
-            for n, _ in module.parametrizations[tname].named_parameters(recurse=False):
+            for n, _ in _plists(module)[tname].named_parameters(recurse=False):
                 names.add(f"parametrizations.{tname}.{n}")
         elif eff.kind == "weight_norm":
             names |= {f"{tname}_g", f"{tname}_v"}
@@ -104,10 +117,9 @@ def effective_target(model: nn.Module, name: str) -> EffectiveWeight | None:
     return parametrized_tensors(module).get(tname)
 
 
-def fill_effective(eff: EffectiveWeight, row, init, *, seed: int, threads=None) -> None:
+def fill_effective(eff: EffectiveWeight, row: PlanRow, init: Initializer, *, seed: int,
+                   threads: int | None = None) -> None:
     """Draw the row's W from its keyed stream and set the originals so the effective tensor is W."""
-    from initlab.rng import KeyedSource
-
     ref = _reference(eff)
     w = torch.empty(tuple(row.shape), dtype=ref.dtype, device=ref.device)
     init.fill_(w, KeyedSource(seed, row.key, tuple(row.shape), spec=row.init, threads=threads),
@@ -125,7 +137,7 @@ def fill_effective(eff: EffectiveWeight, row, init, *, seed: int, threads=None) 
             getattr(m, f"{tname}_orig").copy_(w)
 
 
-def _check_represented(m: nn.Module, tname: str, w: torch.Tensor, row) -> None:
+def _check_represented(m: nn.Module, tname: str, w: torch.Tensor, row: PlanRow) -> None:
     """Warn when a parametrization cannot represent the planned tensor (orthogonal: any gain)."""
     import warnings
 
@@ -148,8 +160,8 @@ def _norm_except(w: torch.Tensor, dim: int) -> torch.Tensor:
 def _reference(eff: EffectiveWeight) -> torch.Tensor:
     m, tname = eff.module, eff.tensor_name
     if eff.kind == "parametrize":
-        return next(iter(m.parametrizations[tname].parameters()))
-    return getattr(m, f"{tname}_v" if eff.kind == "weight_norm" else f"{tname}_orig")
+        return next(iter(_plists(m)[tname].parameters()))
+    return cast(torch.Tensor, getattr(m, f"{tname}_v" if eff.kind == "weight_norm" else f"{tname}_orig"))
 
 
 def weight_norm_data_init(module: nn.Module, x: torch.Tensor, *, tensor_name: str = "weight",
@@ -169,11 +181,9 @@ def weight_norm_data_init(module: nn.Module, x: torch.Tensor, *, tensor_name: st
         >>> bool(abs(out.std(0) - 1).max() < 1e-3)
         True
     """
-    from initlab.errors import ConfigError
-
     eff = parametrized_tensors(module).get(tensor_name)
     if eff is None or eff.kind == "spectral_norm" or (eff.kind == "parametrize" and not hasattr(
-            module.parametrizations[tensor_name], "original0")):
+            _plists(module)[tensor_name], "original0")):
         raise ConfigError(f"weight_norm_data_init needs a weight-normalized {tensor_name!r}; "
                           f"got {type(module).__name__} without one. Hint: wrap it with "
                           "torch.nn.utils.parametrizations.weight_norm first.")
@@ -187,10 +197,10 @@ def weight_norm_data_init(module: nn.Module, x: torch.Tensor, *, tensor_name: st
         mean, std = out.mean(dims), out.std(dims).clamp_min(1e-12)
         scale = init_scale / std
         if eff.kind == "parametrize":
-            g = module.parametrizations[tensor_name].original0
+            g = cast(torch.Tensor, _plists(module)[tensor_name].original0)
         else:
             g = getattr(module, f"{tensor_name}_g")
         g.mul_(scale.view(g.shape))
         if bias is not None:
             bias.copy_(-mean * scale)
-        return module(x)
+        return cast(torch.Tensor, module(x))

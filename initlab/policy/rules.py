@@ -10,11 +10,12 @@ presets, e.g. ``"@auto_weight"`` picks Kaiming/Xavier/LeCun from the activation)
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
+from initlab.init import get
 from initlab.policy.roles import ROLES, Target
 
 __all__ = ["Rule", "Policy", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS", "ON_UNMATCHED"]
@@ -36,20 +37,21 @@ class Choice:
     layout: Any = "same"      # "same": the target's layout; None: torch's fan convention
 
 
-CHOOSERS: dict[str, Callable[[Target, Any], Choice]] = {}
+ChooserFn = Callable[[Target, Any], "Choice | None"]
+CHOOSERS: dict[str, ChooserFn] = {}
 
 
-def chooser(name: str):
+def chooser(name: str) -> Callable[[ChooserFn], ChooserFn]:
     """Register ``fn(target, ctx) -> Choice`` under ``"@name"`` for use in rules."""
 
-    def deco(fn):
+    def deco(fn: ChooserFn) -> ChooserFn:
         CHOOSERS[name] = fn
         return fn
 
     return deco
 
 
-def _tuple(value, what: str) -> tuple[str, ...] | None:
+def _tuple(value: Any, what: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -68,7 +70,8 @@ def _tuple(value, what: str) -> tuple[str, ...] | None:
     return items
 
 
-def _check_names(values, allowed, what):
+def _check_names(values: Iterable[str] | None, allowed: Iterable[str], what: str) -> None:
+    allowed = tuple(allowed)
     for v in values or ():
         if v not in allowed:
             hint = did_you_mean(v[:200], allowed)
@@ -77,7 +80,7 @@ def _check_names(values, allowed, what):
             )
 
 
-def _spec_string(init) -> str:
+def _spec_string(init: Any) -> str:
     if isinstance(init, str) and init.startswith("@"):
         if init[1:] not in CHOOSERS:
             hint = did_you_mean(init[1:200], CHOOSERS, prefix="@")
@@ -86,8 +89,6 @@ def _spec_string(init) -> str:
                 f"{sorted('@' + c for c in CHOOSERS)}."
             )
         return init
-    from initlab.init import get
-
     return str(get(init))  # raises UnknownNameError / ConfigError for bad specs
 
 
@@ -109,7 +110,7 @@ class Rule:
     reason: str | None = None
     warn_unused: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "type", _tuple(self.type, "type"))
         set_(self, "name", _tuple(self.name, "name"))
@@ -139,7 +140,7 @@ class Rule:
             return False
         return True
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"init": self.init}
         for k in ("type", "name", "role", "activation"):
             v = getattr(self, k)
@@ -153,7 +154,7 @@ class Rule:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Rule:
+    def from_dict(cls, d: dict[str, Any]) -> Rule:
         if not isinstance(d, dict) or "init" not in d:
             raise ConfigError(
                 f"A rule must be a dict with at least 'init'; got {shown(repr(d))}. "
@@ -173,6 +174,10 @@ class Rule:
         return cls(**d)
 
 
+def _rule(r: Rule | dict[str, Any]) -> Rule:
+    return r if isinstance(r, Rule) else Rule.from_dict(r)
+
+
 @dataclass(frozen=True)
 class Policy:
     """Ordered rules (first match wins) plus what to do with unmatched parameters.
@@ -185,10 +190,10 @@ class Policy:
     rules: tuple[Rule, ...]
     on_unmatched: str = "error"
     name: str = "custom"
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
-        rules = tuple(r if isinstance(r, Rule) else Rule.from_dict(r) for r in self.rules)
+    def __post_init__(self) -> None:
+        rules = tuple(_rule(r) for r in self.rules)
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "options", dict(self.options))
         if self.on_unmatched not in ON_UNMATCHED:
@@ -198,17 +203,17 @@ class Policy:
 
     def prepend(self, *rules: Rule | dict, name: str | None = None) -> Policy:
         """A new policy whose ``rules`` come before this one's (they take precedence)."""
-        return Policy((*rules, *self.rules), self.on_unmatched, name or self.name, self.options)
+        return Policy((*map(_rule, rules), *self.rules), self.on_unmatched, name or self.name, self.options)
 
-    def with_options(self, **options) -> Policy:
+    def with_options(self, **options: Any) -> Policy:
         return Policy(self.rules, self.on_unmatched, self.name, {**self.options, **options})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "on_unmatched": self.on_unmatched,
                 "options": dict(self.options), "rules": [r.to_dict() for r in self.rules]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Policy:
+    def from_dict(cls, d: dict[str, Any]) -> Policy:
         if not isinstance(d, dict) or "rules" not in d:
             got = shown(sorted(d, key=repr) if isinstance(d, dict) else repr(d))
             raise ConfigError(f"A policy dict needs 'rules'; got {got}. Hint: "

@@ -13,29 +13,42 @@ slice is copied. Either way the gathered tensor equals single-process init with 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
+from initlab.errors import ConfigError
+from initlab.init.source import Source
+from initlab.rng import KeyedSource
+
+if TYPE_CHECKING:
+    from initlab.init.registry import Initializer
+    from initlab.policy.plan import PlanRow
+
+# one recorded step: ("draw", tensor, method, args) or ("op", func, args, kwargs)
+LogEntry = tuple[Any, ...]
+
 __all__ = ["is_sharded", "local_view", "fill_row", "fill_block"]
 
 
-def is_sharded(param) -> bool:
+def is_sharded(param: object) -> bool:
     """A DTensor? (No DTensor can exist unless torch.distributed.tensor was imported: a heavy
     import we avoid for plain models.)"""
     module = sys.modules.get("torch.distributed.tensor")
     return module is not None and isinstance(param, module.DTensor)
 
 
-def local_view(param) -> tuple[torch.Tensor, tuple[slice, ...] | None]:
+def local_view(param: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...] | None]:
     """(the tensor this process writes, its region in the global parameter or None)."""
     if not is_sharded(param):
         return param.data, None
     from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
     shape, offset = compute_local_shape_and_global_offset(
-        param.shape, param.device_mesh, param.placements)
-    local = param._local_tensor if hasattr(param, "_local_tensor") else param.to_local()
+        param.shape, param.device_mesh, param.placements)  # type: ignore[attr-defined]
+    local = param._local_tensor if hasattr(param, "_local_tensor") else param.to_local()  # type: ignore[attr-defined]
     return local, tuple(slice(o, o + s) for o, s in zip(offset, shape))
 
 
@@ -47,22 +60,23 @@ class _Recorder:
     """A source that records draws instead of making them; ops on the target are recorded
     by :class:`_OpRecorder`."""
 
-    def __init__(self, log):
+    def __init__(self, log: list[LogEntry]) -> None:
         self.log = log
 
-    def normal_(self, t, mean=0.0, std=1.0):
+    def normal_(self, t: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
         self.log.append(("draw", t, "normal_", (mean, std)))
         return t
 
-    def uniform_(self, t, low=0.0, high=1.0):
+    def uniform_(self, t: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
         self.log.append(("draw", t, "uniform_", (low, high)))
         return t
 
-    def trunc_normal_(self, t, mean, std, a, b):
+    def trunc_normal_(self, t: torch.Tensor, mean: float, std: float, a: float,
+                      b: float) -> torch.Tensor:
         self.log.append(("draw", t, "trunc_normal_", (mean, std, a, b)))
         return t
 
-    def generator(self, device):
+    def generator(self, device: torch.device | str) -> torch.Generator | None:
         raise _NotReplayable("needs a generator")
 
 
@@ -73,11 +87,12 @@ _QUERIES = {"size", "dim", "numel", "__get__", "is_floating_point", "is_complex"
 class _OpRecorder(TorchFunctionMode):
     """Records in-place ops on ``target`` whose other arguments are not tensors."""
 
-    def __init__(self, target, log):
+    def __init__(self, target: torch.Tensor, log: list[LogEntry]) -> None:
         super().__init__()
         self.target, self.log = target, log
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         flat = [*args, *kwargs.values()]
@@ -94,9 +109,10 @@ class _OpRecorder(TorchFunctionMode):
         return out
 
 
-def _record(init, shape, dtype, layout, groups):
+def _record(init: Initializer, shape: tuple[int, ...], dtype: torch.dtype, layout: str | None,
+            groups: int) -> list[LogEntry]:
     target = torch.empty(shape, dtype=dtype, device="meta")
-    log: list = []
+    log: list[LogEntry] = []
     with _OpRecorder(target, log):
         init.fill_(target, _Recorder(log), layout=layout, groups=groups)
     if any(entry[0] == "draw" and entry[1] is not target for entry in log):
@@ -104,7 +120,7 @@ def _record(init, shape, dtype, layout, groups):
     return log
 
 
-def _replay(log, dest, source):
+def _replay(log: list[LogEntry], dest: torch.Tensor, source: Source) -> None:
     for entry in log:
         if entry[0] == "draw":
             getattr(source, entry[2])(dest, *entry[3])
@@ -112,11 +128,10 @@ def _replay(log, dest, source):
             entry[1](dest, *entry[2], **entry[3])
 
 
-def fill_row(param, rows: slice, shape, init, *, seed: int, key: str, spec: str, layout, groups,
-             threads=None) -> None:
+def fill_row(param: torch.Tensor, rows: slice, shape: tuple[int, ...], init: Initializer, *,
+             seed: int, key: str, spec: str, layout: str | None, groups: int,
+             threads: int | None = None) -> None:
     """Fill ``param[rows]`` (global coordinates, ``shape`` = that block) with ``init``."""
-    from initlab.rng import KeyedSource
-
     local, region = local_view(param)
     if region is None or not region:  # whole tensor (or a replicated scalar)
         dest = local[rows] if rows != slice(0, local.shape[0] if local.dim() else 1) else local
@@ -132,7 +147,7 @@ def fill_row(param, rows: slice, shape, init, *, seed: int, key: str, spec: str,
         try:
             log = _record(init, tuple(shape), dest.dtype, layout, groups)
         except _NotReplayable:
-            log = None
+            log = None  # computed in full below
         if log is not None:
             src = KeyedSource(seed, key, tuple(shape), spec=spec, region=sub, threads=threads)
             tmp = dest if dest.is_contiguous() else torch.empty_like(dest, memory_format=torch.contiguous_format)
@@ -146,7 +161,8 @@ def fill_row(param, rows: slice, shape, init, *, seed: int, key: str, spec: str,
     dest.copy_(full[sub])
 
 
-def _fill_whole(dest, init, source, layout, groups):
+def _fill_whole(dest: torch.Tensor, init: Initializer, source: Source, layout: str | None,
+                groups: int) -> None:
     if dest.is_contiguous():
         init.fill_(dest, source, layout=layout, groups=groups)
         return
@@ -155,12 +171,10 @@ def _fill_whole(dest, init, source, layout, groups):
     dest.copy_(tmp)
 
 
-def fill_block(param, dest, row, init, *, seed: int, threads=None) -> None:
+def fill_block(param: torch.Tensor, dest: torch.Tensor, row: PlanRow, init: Initializer, *,
+               seed: int, threads: int | None = None) -> None:
     """Fill a plan row's block (a transposed view, a fused section, one MoE expert) of an
     unsharded parameter: drawn in the block's own (out, in) shape, then copied in."""
-    from initlab.errors import ConfigError
-    from initlab.rng import KeyedSource
-
     if is_sharded(param):
         raise ConfigError(
             f"'{row.key}' is a block of a sharded parameter (fused, transposed or MoE layout); "

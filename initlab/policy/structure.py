@@ -21,6 +21,7 @@ import copy
 import fnmatch
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ _PROBE_CACHE: dict[tuple, float | None] = {}
 
 
 def _vector_params(module: nn.Module) -> dict[str, torch.Tensor] | None:
-    params = dict(module.named_parameters(recurse=False))
+    params: dict[str, torch.Tensor] = dict(module.named_parameters(recurse=False))
     if not params or any(True for _ in module.children()):
         return None
     if set(params) - _NORM_PARAMS:
@@ -131,8 +132,8 @@ _QKV_NAMES = ("c_attn", "query_key_value", "qkv_proj", "qkv", "Wqkv", "to_qkv", 
 _GATE_UP_NAMES = ("gate_up_proj", "gate_up", "w13", "fc1_gate_up")
 
 
-def _heads(parent: nn.Module | None, config) -> tuple[int | None, int | None, int | None]:
-    def first(obj, names):
+def _heads(parent: nn.Module | None, config: Any) -> tuple[int | None, int | None, int | None]:
+    def first(obj: Any, names: tuple[str, ...]) -> int | None:
         for n in names:
             v = getattr(obj, n, None)
             if isinstance(v, int) and v > 0:
@@ -156,7 +157,7 @@ def _heads(parent: nn.Module | None, config) -> tuple[int | None, int | None, in
 
 
 def fused_sections(local_name: str, out_dim: int, in_dim: int, parent: nn.Module | None,
-                   config) -> tuple[list[Section], str] | None:
+                   config: Any) -> tuple[list[Section], str] | None:
     """How a fused projection's ``out_dim`` rows split into logical matrices, or None."""
     if local_name in _GATE_UP_NAMES and out_dim % 2 == 0:
         half = out_dim // 2
@@ -182,7 +183,8 @@ def fused_sections(local_name: str, out_dim: int, in_dim: int, parent: nn.Module
     return None
 
 
-def expert_layout(module: nn.Module, pname: str, shape: tuple[int, ...], config) -> str | None:
+def expert_layout(module: nn.Module, pname: str, shape: tuple[int, ...],
+                  config: Any) -> str | None:
     """"out_in" or "in_out" for a 3-D (experts, a, b) tensor of an MoE experts module."""
     if len(shape) != 3 or not re.search(r"expert", type(module).__name__, re.I) and \
             "expert" not in pname:
