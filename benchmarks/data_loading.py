@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from initlab.lab import data
-from initlab.lab.data_formats import read_idx_pair
+from initlab.lab.data import builtin as data
+from initlab.lab.data.formats import read_idx_pair
 
 
 def float_path(folder) -> tuple[torch.Tensor, torch.Tensor]:

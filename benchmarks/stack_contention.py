@@ -22,7 +22,7 @@ import torch
 
 from initlab.lab import data as lab_data
 from initlab.lab import models
-from initlab.lab.stack import _engine_for, _train_group
+from initlab.lab.train.stacked import _engine_for, _train_group
 from initlab.lab.train import TrainConfig
 
 N_TRAIN = 16384

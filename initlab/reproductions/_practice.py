@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from initlab.lab.report import collect, summarize, write_reports
-from initlab.lab.store import open_store
 from initlab.lab.sweep import Sweep, run_sweep
+from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
 
 __all__ = ["Setting", "run_setting", "dataset_for", "Measured"]
@@ -119,9 +119,9 @@ def run_setting(ctx, name: str, s: Setting, out: Path | None = None) -> Measured
         out = Path(ctx.out) if ctx.out else Path(tempfile.mkdtemp(prefix=f"initlab-{name}-"))
     progress = None
     if ctx.progress:
-        from initlab.lab.progress import RichProgress
+        from initlab.lab.sweep.progress import Progress
 
-        progress = RichProgress(enabled=True)
+        progress = Progress(enabled=True)
     run_sweep(sweep, out, progress=progress)
     write_reports(out)
     with open_store(out, create=False) as store:

@@ -130,13 +130,13 @@ def test_reproduce_exit_status_follows_the_checks(capsys, monkeypatch):
 def test_progress_display_on_a_terminal(monkeypatch):
     import rich.console
 
-    from initlab.lab.progress import RichProgress
+    from initlab.lab.sweep.progress import Progress
 
     buf = io.StringIO()
     real = rich.console.Console
     monkeypatch.setattr(rich.console, "Console",
                         lambda **kw: real(file=buf, force_terminal=True, width=120))
-    p = RichProgress(enabled=True)
+    p = Progress(enabled=True)
     p.start(total=2, finished=0)
     p.run_started(["xavier_normal", "zeros"], 0, 10)
     p.step(1, 5, 0.5)
@@ -148,7 +148,7 @@ def test_progress_display_on_a_terminal(monkeypatch):
     quiet = io.StringIO()
     monkeypatch.setattr(rich.console, "Console",
                         lambda **kw: real(file=quiet, force_terminal=True, width=120))
-    q = RichProgress(enabled=False)  # --quiet
+    q = Progress(enabled=False)  # --quiet
     q.start(total=1, finished=0)
     q.step(1, 1, 0.1)
     q.stop()

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from initlab.errors import ConfigError, DataError, UnknownNameError
-from initlab.lab import data, data_fetch
+from initlab.lab.data import builtin as data
+from initlab.lab.data import fetch as data_fetch
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 PARTS = data._IDX_PARTS
@@ -151,7 +152,7 @@ def test_bad_gzip_names_the_file(isolated):
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "trailing"])
 def test_gunzip_equals_gzip_and_rejects_damage_like_it(tmp_path, damage):
     """The fast gunzip (ISA-L when installed) gives gzip's bytes, and fails where it fails."""
-    from initlab.lab import data_formats
+    from initlab.lab.data import formats as data_formats
 
     payload = np.random.default_rng(0).integers(0, 7, 200_000, dtype=np.uint8).tobytes()
     blob = gzip.compress(payload)
@@ -361,7 +362,7 @@ def test_cli_lists_found_and_missing(isolated):
 
     from click.testing import CliRunner
 
-    from initlab.commands.data import command
+    from initlab.cli.data import command
 
     write_idx_set(isolated / "system" / "kmnist")
     out = CliRunner().invoke(command, ["--json"])

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from initlab.errors import DataError
-from initlab.lab import data
-from initlab.lab.data_custom import fingerprint, load_custom
+from initlab.lab.data import builtin as data
+from initlab.lab.data.custom import fingerprint, load_custom
 from initlab.lab.report import report_dict
 from initlab.lab.sweep import Sweep, run_sweep
 from initlab.lab.train import TrainConfig

@@ -7,7 +7,7 @@ import re
 
 import rich.console
 
-from initlab.lab.progress import RichProgress
+from initlab.lab.sweep.progress import Progress
 
 
 def test_progress_fits_80_columns(monkeypatch):
@@ -15,7 +15,7 @@ def test_progress_fits_80_columns(monkeypatch):
     real = rich.console.Console
     monkeypatch.setattr(rich.console, "Console",
                         lambda **kw: real(file=buf, force_terminal=True, width=80))
-    p = RichProgress(enabled=True)
+    p = Progress(enabled=True)
     p.start(total=12, finished=3)
     p.run_started(["kaiming_normal(mode='fan_out', nonlinearity='relu')", "xavier_normal",
                    "normal(std=0.01)"], 7, 1000)

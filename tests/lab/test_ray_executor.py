@@ -11,8 +11,16 @@ import textwrap
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.store import open_store
-from initlab.lab.sweep import Progress, Sweep, SweepOutcome, load_data, plan_runs, run_sweep
+from initlab.lab.sweep.store import open_store
+from initlab.lab.sweep import (
+    Progress,
+    Sweep,
+    SweepOutcome,
+    dispatch,
+    load_data,
+    plan_runs,
+    run_sweep,
+)
 from initlab.lab.train import TrainConfig
 
 ray = pytest.importorskip("ray")
@@ -136,7 +144,7 @@ def test_worker_killed_mid_task_is_retried_and_nothing_is_lost(ray_local, tmp_pa
 
 
 def test_retries_exhausted_records_failed_and_the_sweep_goes_on(ray_local, tmp_path):
-    from initlab.lab.executor_ray import run_ray
+    from initlab.lab.sweep.executor_ray import RayExecutor
 
     marker = tmp_path / "marker"
     marker.mkdir()
@@ -149,7 +157,8 @@ def test_retries_exhausted_records_failed_and_the_sweep_goes_on(ray_local, tmp_p
     outcome = SweepOutcome(total=len(runs))
     with open_store(tmp_path / "out") as store:
         store.register([r.record() for r in runs])
-        run_ray(good, store, [[r] for r in runs], data, Progress(), outcome)
+        with RayExecutor(good, data) as executor:
+            dispatch(good, store, [[r] for r in runs], data, executor, Progress(), outcome)
         rows = {r["id"]: r for r in store.runs()}
         steps = {r["id"]: len(store.step_losses(r["id"])) for r in store.runs()}
     assert (outcome.done, outcome.failed) == (2, 1)
@@ -174,7 +183,7 @@ def test_an_initlab_error_in_a_worker_stops_the_sweep_and_releases_claims(ray_lo
 
 
 def test_ray_options_are_checked():
-    from initlab.lab.executor_ray import RayOptions
+    from initlab.lab.sweep.executor_ray import RayOptions
 
     with pytest.raises(ConfigError, match=r"Invalid Ray address 'localhost'; expected 'auto'"):
         RayOptions(address="localhost")
@@ -195,7 +204,7 @@ def test_missing_ray_says_how_to_install_it(monkeypatch, capsys):
                                           r"pip install 'initlab\[ray\]'"):
         _sweep("ray")
     try:
-        code = main(["compare", "--model", "mlp", "--dataset", "synthetic", "--inits", "zeros",
+        code = main(["compare", "--model", "mlp", "--dataset", "synthetic", "--policies", "zeros",
                      "--executor", "ray", "--quiet"])
     except SystemExit as exc:
         code = exc.code

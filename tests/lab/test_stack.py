@@ -19,9 +19,9 @@ from torch import nn
 
 from initlab.errors import ConfigError
 from initlab.lab import data, models
-from initlab.lab.forked import GROUPS_ENV, fork_problem, group_mode
-from initlab.lab.stack import LayersEngine, choose_engine, cpu_groups, stack_problem
-from initlab.lab.stack_layers import (
+from initlab.lab.train.forked import GROUPS_ENV, fork_problem, group_mode
+from initlab.lab.train.stacked import LayersEngine, choose_engine, cpu_groups, stack_problem
+from initlab.lab.train.layers import (
     StackedFlatten,
     StackedLinear,
     build_stacked,
@@ -245,7 +245,7 @@ def test_an_error_in_a_worker_group_reaches_the_caller(groups_mode):
 def test_every_engine_is_built_before_any_group_trains(groups_mode, monkeypatch):
     """Building a stacked engine traces the model with torch.fx, which patches
     nn.Module.__call__ while it runs: no group may be training meanwhile."""
-    import initlab.lab.stack as stack_module
+    import initlab.lab.train.stacked as stack_module
 
     events = []
     real_choose, real_loop = stack_module.choose_engine, stack_module.run_loop
@@ -305,7 +305,7 @@ def test_a_forked_group_that_dies_or_fails_oddly_is_reported(kind, monkeypatch):
 
 
 def test_a_failed_fork_trains_that_group_in_a_thread(monkeypatch):
-    import initlab.lab.stack as stack_module
+    import initlab.lab.train.stacked as stack_module
 
     def no_fork(*a, **k):
         raise BlockingIOError(11, "Resource temporarily unavailable")
@@ -341,7 +341,7 @@ def test_groups_mode_is_validated_and_fork_is_refused_where_unsafe(monkeypatch):
 _ORPHAN_SCRIPT = """
 import sys, time, torch
 from initlab.lab import data, models
-from initlab.lab.forked import GROUPS_ENV, fork_problem, group_mode
+from initlab.lab.train.forked import GROUPS_ENV, fork_problem, group_mode
 from initlab.lab.train import TrainConfig, train_stacked
 torch.set_num_threads(2)
 ds = data.synthetic(4096, 64, (1, 12, 12), 5, seed=1)
@@ -448,7 +448,7 @@ def test_stacked_seed_cnn_runs_channels_last_with_pool_first_and_flatten_folded(
     (2, 16, 10, 1, "nhwc"),     # 1x1 maps: flattened
 ])
 def test_stacked_linear_on_maps_equals_flatten_then_linear(k, c, out, hw, layout, monkeypatch):
-    import initlab.lab.stack_layers as stack_layers
+    import initlab.lab.train.layers as stack_layers
 
     flattened = []
     real = stack_layers.flatten_keep_layout

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.store import DB_NAME, Store, environment, open_store
+from initlab.lab.sweep.store import DB_NAME, Store, environment, open_store
 
 
 def _runs(n=3):

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.store import open_store
-from initlab.lab.sweep import Sweep, canonical_init, plan_runs, run_sweep, split_inits
+from initlab.lab.sweep.store import open_store
+from initlab.lab.inits import canonical_init, split_inits
+from initlab.lab.sweep import Sweep, plan_runs, run_sweep
 from initlab.lab.train import TrainConfig
 
 TINY = {"model": "mlp", "model_kwargs": {"widths": [16]}, "dataset": "synthetic",
@@ -150,7 +151,7 @@ def test_process_pool_workers(tmp_path):
 def _cli(out, *extra):
     return [sys.executable, "-m", "initlab.cli", "compare", "--model", "mlp",
             "--model-arg", "widths=[16]", "--dataset", "synthetic", "--n-train", "512",
-            "--n-test", "64", "--inits", "xavier_normal,zeros", "--epochs", "2",
+            "--n-test", "64", "--policies", "xavier_normal,zeros", "--epochs", "2",
             "--out", str(out), "--quiet", *extra]
 
 

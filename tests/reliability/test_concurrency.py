@@ -19,7 +19,7 @@ SEEDS = {"a": 4, "b": 6}   # b's sweep contains a's runs plus two more seeds
 def _compare(out, seeds: int) -> list[str]:
     return [sys.executable, "-m", "initlab.cli", "compare", "--model", "mlp",
             "--model-arg", "widths=[32]", "--dataset", "synthetic", "--n-train", "1024",
-            "--n-test", "64", "--inits", "xavier_normal,zeros", "--epochs", "2",
+            "--n-test", "64", "--policies", "xavier_normal,zeros", "--epochs", "2",
             "--seeds", str(seeds), "--grad-norm-steps", "2", "--no-stack", "--out", str(out),
             "--quiet"]
 
@@ -55,7 +55,7 @@ def test_two_compare_processes_on_one_directory_each_run_done_once(tmp_path):
 
 HAMMER = r'''
 import json, random, sys
-from initlab.lab.store import open_store
+from initlab.lab.sweep.store import open_store
 
 out, seed = sys.argv[1], int(sys.argv[2])
 store = open_store(out)
@@ -73,7 +73,7 @@ print(json.dumps(got))
 
 
 def test_claims_are_exclusive_under_contention(tmp_path):
-    from initlab.lab.store import open_store
+    from initlab.lab.sweep.store import open_store
 
     ids = [f"run{i:03d}" for i in range(150)]
     with open_store(tmp_path) as st:

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from initlab.lab.store import open_store
+from initlab.lab.sweep.store import open_store
 from initlab.lab.sweep import Sweep, run_sweep
 from initlab.lab.train import TrainConfig
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from initlab.errors import DataError
-from initlab.lab import data, data_fetch
+from initlab.lab.data import builtin as data
+from initlab.lab.data import fetch as data_fetch
 
 PARTS = data._IDX_PARTS
 MARKER = Path("/tmp") / f"initlab-data-fault-evaluated-{os.getpid()}"
@@ -198,7 +199,7 @@ def test_the_cli_prints_one_error_line_naming_the_file(isolated, capsys):
     _put(paths[PARTS[2]], _raw(paths[PARTS[2]])[:-3])
     try:
         code = main(["compare", "--model", "mlp", "--dataset", "mnist", "--data-dir",
-                     str(isolated / "d"), "--inits", "zeros", "--seeds", "1", "--epochs", "1",
+                     str(isolated / "d"), "--policies", "zeros", "--seeds", "1", "--epochs", "1",
                      "--out", str(isolated / "out"), "--quiet"])
     except SystemExit as exc:
         code = exc.code

@@ -13,7 +13,7 @@ import pytest
 
 DRIVER = textwrap.dedent("""
     import os, sys, time
-    from initlab.lab.executors import LocalPool
+    from initlab.lab.sweep.executors import LocalPool
 
     def child_pid():
         return os.getpid()

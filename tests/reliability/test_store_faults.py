@@ -9,12 +9,12 @@ import pytest
 from _cli import run_cli
 
 from initlab.errors import ConfigError
-from initlab.lab import store as store_mod
-from initlab.lab.store import open_store, store_errors
+from initlab.lab.sweep import store as store_mod
+from initlab.lab.sweep.store import open_store, store_errors
 
 COMPARE = ("compare", "--model", "mlp", "--model-arg", "widths=[4]", "--dataset", "synthetic",
            "--n-train", "64", "--n-test", "16", "--epochs", "1", "--seeds", "2", "--quiet",
-           "--grad-norm-steps", "0", "--inits", "xavier_normal,zeros")
+           "--grad-norm-steps", "0", "--policies", "xavier_normal,zeros")
 
 
 _run = run_cli

@@ -112,7 +112,7 @@ def compare(inits, *, model: str = "seed-cnn", dataset: str = "fashion-mnist",
     Returns:
         :class:`Results` (summary rows, comparisons, verdicts, runs).
     """
-    from initlab.lab.sweep.progress import RichProgress
+    from initlab.lab.sweep.progress import Progress
     from initlab.lab.sweep import Sweep, run_sweep
     from initlab.lab.train import TrainConfig
 
@@ -123,7 +123,7 @@ def compare(inits, *, model: str = "seed-cnn", dataset: str = "fashion-mnist",
                n_train=n_train, n_test=n_test, stack=stack, workers=workers,
                axes=dict(sweep or {}))
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="initlab-compare-"))
-    run_sweep(sw, out, progress=RichProgress(enabled=progress))
+    run_sweep(sw, out, progress=Progress(enabled=progress))
     res = load_results(out, baseline=baseline)
     res.write_reports()
     return res

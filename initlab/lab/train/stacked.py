@@ -2,7 +2,7 @@
 
 Two ways to stack, tried in this order:
 
-1. **layers** (:mod:`initlab.lab.stack_layers`): the K models become one network with
+1. **layers** (:mod:`initlab.lab.train.layers`): the K models become one network with
    K-times-wider layers: one conv with ``K*out`` channels on the shared input, grouped
    convs (``groups=K``) and batched matmuls after it, every activation and pooling layer
    unchanged (on CPU in channels-last layout, a ReLU feeding a max-pool moved after it).
@@ -16,12 +16,12 @@ gradient of its own loss; one optimizer over the stacked ``(K, ...)`` tensors eq
 separate optimizers because SGD (momentum, weight decay), Adam and AdamW update
 elementwise (the step count is shared). Before training, the stacked network's logits on
 a probe batch are compared with each model's own; any difference or error means the
-models are trained one after another with :func:`initlab.lab.train.train` instead.
+models are trained one after another with :func:`initlab.lab.train.loop.train` instead.
 
 On CPU, ``auto`` splits the K models into one group per core and trains the groups in
 parallel, one intra-op thread each (see :func:`train_stacked`): a stacked step of a few
 models stays in cache, and no thread waits on another after every kernel. The first group
-runs in the calling thread, the others in forked processes (:mod:`initlab.lab.forked`; no
+runs in the calling thread, the others in forked processes (:mod:`initlab.lab.train.forked`; no
 shared GIL) where that is safe, else in threads.
 
 A member whose loss becomes non-finite is marked diverged at that step and its values are
@@ -39,9 +39,10 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from initlab.errors import ConfigError
-from initlab.lab.forked import GROUPS_ENV, ForkedGroup, fork_problem, group_mode
-from initlab.lab.stack_layers import StackedConv2d, build_stacked, unstack_into
-from initlab.lab.train import OPTIMIZERS, Progress, RunResult, TrainConfig, run_loop, train
+from initlab.lab.train.config import TrainConfig
+from initlab.lab.train.forked import GROUPS_ENV, ForkedGroup, fork_problem, group_mode
+from initlab.lab.train.layers import StackedConv2d, build_stacked, unstack_into
+from initlab.lab.train.loop import RunResult, StepCallback, run_loop, train
 
 __all__ = ["LayersEngine", "VmapEngine", "choose_engine", "stack_problem", "train_stacked"]
 
@@ -85,7 +86,7 @@ class _Stacked:
 
     def _setup(self, models, config: TrainConfig):
         self.models, self.members = models, len(models)
-        self.opt = OPTIMIZERS[config.optimizer](list(self.params.values()), config)
+        self.opt = config.make_optimizer(list(self.params.values()))
         owners: dict[str, list[str]] = {}
         for name, _ in models[0].named_parameters():
             owners.setdefault(name.rpartition(".")[0] or "<root>", []).append(name)
@@ -237,8 +238,8 @@ def cpu_groups(n_models: int, threads: int | None = None) -> list[int]:
     return [base + (i < extra) for i in range(workers)]
 
 
-def train_stacked(models, data, config: TrainConfig, *, data_seed: int = 0,
-                  progress: Progress | None = None, stack: str = "auto") -> list[RunResult]:
+def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed: int = 0,
+                  progress: StepCallback | None = None, stack: str = "auto") -> list[RunResult]:
     """Train ``models`` on the same batches; stacked when possible, else one by one.
 
     ``stack="auto"``: on CUDA, all models as one stacked network. On CPU, one group of
@@ -252,6 +253,7 @@ def train_stacked(models, data, config: TrainConfig, *, data_seed: int = 0,
     ``stacked`` field says how many models were trained together (1: alone). The models
     are trained in place, like :func:`train`; results equal training them one by one.
     """
+    config = config or TrainConfig()
     if stack not in STACK_MODES:
         raise ConfigError(f"train_stacked(stack=...) got {stack!r}; expected one of "
                           f"{list(STACK_MODES)}")
@@ -292,7 +294,7 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     """Train each group on its own core: group 0 in the calling thread (it alone reports
     ``progress``: its callback may touch objects bound to this thread, such as the store's
     SQLite connection), the others in forked processes where that is safe
-    (:mod:`initlab.lab.forked`: no shared GIL), else in threads (torch ops release the
+    (:mod:`initlab.lab.train.forked`: no shared GIL), else in threads (torch ops release the
     GIL). One intra-op thread each.
 
     Every group's engine is built first, here: building one traces the model with torch.fx,

@@ -1,6 +1,6 @@
 """Sweep axes: ``--sweep KEY=V1,V2,...`` over training settings and model arguments.
 
-An axis key is a :class:`~initlab.lab.train.TrainConfig` field (``lr``, ``momentum``,
+An axis key is a :class:`~initlab.lab.train.config.TrainConfig` field (``lr``, ``momentum``,
 ``weight_decay``, ``batch_size``, ``optimizer``, ``epochs``, ``steps``, ...) or
 ``model.NAME`` for a model keyword argument (``model.width=64,128,256``). Values are JSON
 where they parse as JSON (numbers, lists, true/false/null), else text; commas inside
@@ -16,7 +16,8 @@ import json
 import math
 from dataclasses import fields
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, did_you_mean
+from initlab.lab.train.config import TrainConfig
 
 __all__ = ["MAX_RUNS", "axis_keys", "parse_axis", "parse_seeds", "grid", "apply_point",
            "check_size"]
@@ -27,8 +28,6 @@ _NOT_AXES = ("device",)
 
 def axis_keys() -> list[str]:
     """The training settings an axis may vary (``model.NAME`` is always accepted too)."""
-    from initlab.lab.train import TrainConfig
-
     return [f.name for f in fields(TrainConfig) if f.name not in _NOT_AXES]
 
 
@@ -67,8 +66,6 @@ def parse_axis(text: str) -> tuple[str, list]:
     keys = axis_keys()
     model_key = key.startswith("model.") and key[len("model."):].isidentifier()
     if not sep or not (key in keys or model_key):
-        from initlab.errors import did_you_mean
-
         hint = did_you_mean(key, keys) if key else ""
         raise ConfigError(f"--sweep expects KEY=V1,V2,... with KEY a training setting or "
                           f"model.NAME; got {text!r}.{hint} Settings: {keys}; e.g. "

@@ -20,13 +20,21 @@ need no data files); each worker process deserializes it once and keeps it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from initlab.errors import ConfigError, InitlabError
-from initlab.lab.sweep import HEARTBEAT_S, error_text, execute_group, record_results
+from initlab.errors import ConfigError, InitlabError, error_text
+from initlab.lab.data.dataset import Dataset
+from initlab.lab.sweep.store import environment
+from initlab.lab.sweep.tasks import Completed, Executor, GroupTask
+from initlab.lab.sweep.worker import run_group
+from initlab.lab.train.loop import StepCallback
 
-__all__ = ["RayOptions", "import_ray", "connect", "run_ray", "ray_task", "RETRYABLE"]
+if TYPE_CHECKING:
+    from initlab.lab.sweep.config import Sweep
+
+__all__ = ["RayOptions", "RayExecutor", "import_ray", "connect", "ray_task", "RETRYABLE"]
 
 INSTALL_HINT = "pip install 'initlab[ray]'"
 # names in ray.exceptions meaning "the process or node running the task went away"
@@ -113,7 +121,7 @@ def connect(ray, opts: RayOptions) -> bool:
         kwargs["address"] = opts.address
         ship = opts.ship_code if opts.ship_code is not None else True
         if ship:
-            kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])],
+            kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[2])],
                                      "excludes": ["__pycache__", "*.pyc"]}
     else:
         kwargs.update(address="local", include_dashboard=False, num_cpus=opts.num_cpus)
@@ -130,41 +138,44 @@ def connect(ray, opts: RayOptions) -> bool:
 
 
 # -- the task, run in a Ray worker process ---------------------------------------------------
-_WORKER_DATA: dict[str, object] = {}
+_WORKER_DATA: dict[str, Dataset] = {}
 
 
-def ray_task(task: dict, data_box: list) -> dict:
-    """Train one group in a Ray worker: ``{"results": [...], "env": {...}}``.
+def ray_task(task: GroupTask, threads: int, data_box: list[Any]) -> Completed:
+    """Train one group in a Ray worker; the outcomes and the worker's environment.
 
     ``data_box`` holds the dataset's ObjectRef (boxed, so that Ray does not fetch it for
     every task): it is fetched once per worker process and kept.
+
+    Args:
+        task: the group.
+        threads: intra-op threads (the task's CPUs).
+        data_box: ``[ObjectRef of the dataset]``.
+
+    Returns:
+        The group's :class:`~initlab.lab.sweep.tasks.Completed` (ticket 0: the driver
+        knows which submission it was).
     """
     import ray
     import torch
 
-    from initlab.lab.store import environment
     from initlab.policy.materialize import check_device
 
-    threads = max(1, int(task["cpus"]))
     torch.set_num_threads(threads)
     os.environ["INITLAB_THREADS"] = str(threads)
-    check_device(task["device"])
+    check_device(task.device)
     ref = data_box[0]
     key = ref.hex()
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = ray.get(ref)
-    data = _WORKER_DATA[key]
-    results = execute_group(task["identities"], data, stack=task["stack"], device=task["device"])
-    return {"results": results, "env": environment(task["device"])}
+    return Completed(0, run_group(task, _WORKER_DATA[key]), env=environment(task.device))
 
 
 # -- the driver ------------------------------------------------------------------------------
-def _compact(data):
+def _compact(data: Dataset) -> Dataset:
     """The dataset with its tensors owning exactly their bytes (a subset is a view of the
     full split: pickled as is, it would ship the whole storage)."""
-    from dataclasses import fields, replace
-
     import torch
 
     swap = {}
@@ -177,7 +188,7 @@ def _compact(data):
     return replace(data, **swap) if swap else data
 
 
-def _slots(ray, opts: RayOptions) -> int:
+def _slots(ray: Any, opts: RayOptions) -> int:
     """Tasks that fit on the cluster at once (the in-flight limit)."""
     res = ray.cluster_resources()
     fits = []
@@ -194,74 +205,78 @@ def _slots(ray, opts: RayOptions) -> int:
     return slots
 
 
-def _worker_died(ray, exc: BaseException) -> bool:
-    return any(isinstance(exc, getattr(ray.exceptions, n, ())) for n in RETRYABLE)
+class RayExecutor(Executor):
+    """Trains each group as one Ray task (``cpus_per_run`` CPUs, ``gpus_per_run`` GPUs).
 
+    Connects to (or starts) Ray on creation; at most as many tasks are in flight as the
+    cluster has room for. A task whose worker died is submitted again up to ``retries``
+    times; an initlab error raised in a worker (bad input) stops the sweep.
 
-def run_ray(sweep, store, groups, data, progress, outcome) -> None:
-    """Train ``groups`` as Ray tasks; claims and every store write stay in this process."""
-    ray = import_ray()
-    opts = RayOptions.from_any(sweep.executor_options)
-    started = connect(ray, opts)
-    inflight: dict = {}   # ObjectRef -> (group, task, attempt)
-    try:
-        slots = _slots(ray, opts)
-        remote = ray.remote(ray_task).options(num_cpus=opts.cpus_per_run,
-                                              num_gpus=opts.gpus_per_run, max_retries=0)
-        data_box = [ray.put(_compact(data))]
-        pending = list(groups)
-        queued = sum(len(g) for g in pending)
-        done = 0
+    Args:
+        sweep: the sweep (its ``executor_options``: :class:`RayOptions`).
+        data: the dataset, shipped once through Ray's object store.
+    """
 
-        def show():
-            progress.status(queued, sum(len(g) for g, _, _ in inflight.values()), done)
+    def __init__(self, sweep: Sweep, data: Dataset) -> None:
+        self._ray = ray = import_ray()
+        self.opts = opts = RayOptions.from_any(sweep.executor_options)
+        self.retries = opts.retries
+        self._started = connect(ray, opts)
+        self._inflight: dict[Any, int] = {}   # ObjectRef -> ticket
+        try:
+            self.slots = _slots(ray, opts)
+            self._remote = ray.remote(ray_task).options(
+                num_cpus=opts.cpus_per_run, num_gpus=opts.gpus_per_run, max_retries=0)
+            self._data_box = [ray.put(_compact(data))]
+        except BaseException:
+            self.close()
+            raise
 
-        def submit(group, task, attempt):
-            inflight[remote.remote(task, data_box)] = (group, task, attempt)
+    def submit(self, ticket: int, task: GroupTask, on_step: StepCallback | None) -> None:
+        """Submit ``task`` as a Ray task."""
+        threads = max(1, int(self.opts.cpus_per_run))
+        self._inflight[self._remote.remote(task, threads, self._data_box)] = ticket
 
-        while pending or inflight:
-            while pending and len(inflight) < slots:
-                group = pending.pop(0)
-                queued -= len(group)
-                ids = set(store.claim([r.id for r in group]))
-                mine = [r for r in group if r.id in ids]
-                outcome.busy += len(group) - len(mine)
-                if not mine:
-                    continue
-                task = {"identities": [r.identity for r in mine], "stack": sweep.stack,
-                        "device": sweep.train.device, "cpus": opts.cpus_per_run}
-                submit(mine, task, 1)
-            show()
-            if not inflight:
-                break
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=HEARTBEAT_S)
-            store.heartbeat([r.id for g, _, _ in inflight.values() for r in g])
-            for ref in ready:
-                group, task, attempt = inflight.pop(ref)
-                env = None
-                try:
-                    out = ray.get(ref)
-                    results, env = out["results"], out["env"]
-                except Exception as exc:  # noqa: BLE001 - sorted out below
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(cause, InitlabError) or isinstance(exc, InitlabError):
-                        store.release([r.id for r in group])
-                        raise (cause if isinstance(cause, InitlabError) else exc) from None
-                    if _worker_died(ray, exc) and attempt <= opts.retries:
-                        submit(group, task, attempt + 1)
-                        continue
-                    why = "worker died" if _worker_died(ray, exc) else "task error"
-                    msg = (f"{why} on attempt {attempt} of {opts.retries + 1}: "
-                           f"{error_text(exc).splitlines()[0]}")
-                    results = [{"error": msg}] * len(group)
-                record_results(store, group, results, env or {}, outcome, progress)
-                done += len(group)
-    except BaseException:
-        for ref in inflight:
-            ray.cancel(ref, force=True)
-        store.release([r.id for g, _, _ in inflight.values() for r in g])
-        raise
-    finally:
-        if started:
-            ray.shutdown()
+    def wait(self, timeout: float) -> list[Completed]:
+        """The task finished within ``timeout`` seconds (at most one per call)."""
+        if not self._inflight:
+            return []
+        ready, _ = self._ray.wait(list(self._inflight), num_returns=1, timeout=timeout)
+        out = []
+        for ref in ready:
+            ticket = self._inflight.pop(ref)
+            try:
+                done = self._ray.get(ref)
+                out.append(Completed(ticket, done.outcomes, env=done.env))
+            except Exception as exc:  # noqa: BLE001 - sorted out by the dispatch loop
+                out.append(Completed(ticket, error=exc))
+        return out
 
+    def user_error(self, exc: BaseException) -> InitlabError | None:
+        """The initlab error raised in the worker (Ray wraps it: ``exc.cause``)."""
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, InitlabError):
+            return cause
+        return exc if isinstance(exc, InitlabError) else None
+
+    def worker_died(self, exc: BaseException) -> bool:
+        """Whether the process or node running the task went away (:data:`RETRYABLE`)."""
+        return any(isinstance(exc, getattr(self._ray.exceptions, n, ())) for n in RETRYABLE)
+
+    def failure_text(self, exc: BaseException, attempt: int) -> str:
+        """``"worker died on attempt 2 of 3: ..."`` or ``"task error on attempt ..."``."""
+        why = "worker died" if self.worker_died(exc) else "task error"
+        return (f"{why} on attempt {attempt} of {self.retries + 1}: "
+                f"{error_text(exc).splitlines()[0]}")
+
+    def cancel(self) -> None:
+        """Cancel every task in flight."""
+        for ref in self._inflight:
+            self._ray.cancel(ref, force=True)
+        self._inflight.clear()
+
+    def close(self) -> None:
+        """Shut Ray down if this executor started it."""
+        if self._started:
+            self._started = False
+            self._ray.shutdown()

@@ -2,7 +2,7 @@
 
 Tables:
 
-- ``runs``: one row per run (id = hash of its identity, see :mod:`initlab.lab.sweep`):
+- ``runs``: one row per run (id = hash of its identity, see :mod:`initlab.lab.sweep.runs`):
   the identity and config as JSON, the init (label and spec), the seed, the executed Plan
   as JSON, status (``pending``, ``running``, ``done``, ``diverged``, ``failed``), error,
   timings, summary figures and the environment (torch version, device, initlab git sha,
@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from initlab.errors import ConfigError
-from initlab.lab.store_errors import store_errors
+from initlab.lab.sweep.store_errors import store_errors
 
 __all__ = ["DB_NAME", "FINISHED", "Store", "open_store", "owner_id", "environment", "store_errors"]
 
@@ -119,9 +119,9 @@ def environment(device: str = "cpu") -> dict:
     """Where a run ran: torch version, device, initlab version and git sha, host."""
     import torch
 
-    import initlab
+    from initlab._version import __version__
 
-    env = {"torch": torch.__version__, "device": str(device), "initlab": initlab.__version__,
+    env = {"torch": torch.__version__, "device": str(device), "initlab": __version__,
            "git_sha": _git_sha(), "hostname": socket.gethostname(),
            "threads": torch.get_num_threads()}
     if str(device).startswith("cuda") and torch.cuda.is_available():
@@ -131,7 +131,7 @@ def environment(device: str = "cpu") -> dict:
 
 def _git_sha() -> str | None:
     """The initlab checkout's HEAD commit, read from .git (no subprocess), or None."""
-    root = Path(__file__).resolve().parents[2] / ".git"
+    root = Path(__file__).resolve().parents[3] / ".git"
     try:
         head = (root / "HEAD").read_text().strip()
         if not head.startswith("ref:"):

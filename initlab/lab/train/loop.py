@@ -2,7 +2,7 @@
 
 ``train(model, data, config, data_seed=...)`` trains one model; ``train_stacked(models, ...)``
 trains several models of one architecture at once on the same batches (see
-:mod:`initlab.lab.stack`) and returns the same results as training them one by one.
+:mod:`initlab.lab.train.stacked`) and returns the same results as training them one by one.
 
 Definitions (what the numbers in a :class:`RunResult` mean):
 
@@ -30,93 +30,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.errors import ConfigError, UnknownNameError
+from initlab.errors import ConfigError
+from initlab.lab.train.config import TrainConfig, epoch_limits
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "RunResult", "train", "train_stacked", "run_loop",
-           "SingleEngine", "Progress"]
+__all__ = ["RunResult", "SingleEngine", "StepCallback", "run_loop", "train"]
 
-Progress = Callable[[int, int, float], None]  # (epoch, global step, latest loss)
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
-                                             weight_decay=c.weight_decay),
-    "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
-    "adamw": lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
-}
-
-
-@dataclass
-class TrainConfig:
-    """How to train. ``epochs`` and ``steps`` both limit the run (whichever comes first);
-    neither given means one epoch."""
-
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int | None = None
-    steps: int | None = None
-    target_acc: float | None = None
-    device: str = "cpu"
-    grad_norm_steps: int = 0
-    eval_batch_size: int = 1024         # on CPU at most 4 * batch_size (cache-sized chunks)
-    check_every: int = 50
-    channels_last: bool | None = None   # None: on CPU for models with Conv2d (faster pooling)
-
-    def __post_init__(self):
-        self.optimizer = str(self.optimizer).lower()
-        if self.optimizer not in OPTIMIZERS:
-            raise UnknownNameError(f"Unknown optimizer '{self.optimizer}'. Available: "
-                                   f"{sorted(OPTIMIZERS)}")
-        checks = (
-            ("lr", self.lr, isinstance(self.lr, (int, float)) and self.lr > 0, "lr=0.01"),
-            ("momentum", self.momentum, 0 <= self.momentum < 1, "momentum=0.9"),
-            ("weight_decay", self.weight_decay, self.weight_decay >= 0, "weight_decay=1e-4"),
-            ("batch_size", self.batch_size, _pos_int(self.batch_size), "batch_size=64"),
-            ("epochs", self.epochs, self.epochs is None or _pos_int(self.epochs), "epochs=5"),
-            ("steps", self.steps, self.steps is None or _pos_int(self.steps), "steps=1000"),
-            ("target_acc", self.target_acc,
-             self.target_acc is None or 0 < self.target_acc <= 1, "target_acc=0.85"),
-            ("grad_norm_steps", self.grad_norm_steps,
-             isinstance(self.grad_norm_steps, int) and self.grad_norm_steps >= 0,
-             "grad_norm_steps=10"),
-            ("eval_batch_size", self.eval_batch_size, _pos_int(self.eval_batch_size),
-             "eval_batch_size=1024"),
-            ("check_every", self.check_every, _pos_int(self.check_every), "check_every=50"),
-        )
-        for name, value, ok, example in checks:
-            if not ok:
-                raise ConfigError(f"TrainConfig.{name} is invalid: got {value!r}; expected "
-                                  f"e.g. {example}")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ConfigError(f"TrainConfig.device is invalid: got {self.device!r}; expected "
-                              "'cpu', 'cuda' or 'cuda:N'") from exc
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"Unknown TrainConfig keys {unknown}; expected some of "
-                              f"{sorted(known)}")
-        return cls(**d)
-
-
-def _pos_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
+StepCallback = Callable[[int, int, float], None]
+"""Called as ``callback(epoch, global_step, latest_loss)`` every ``check_every`` steps."""
 
 @dataclass
 class RunResult:
@@ -149,7 +75,7 @@ class SingleEngine:
     def __init__(self, model: nn.Module, config: TrainConfig, probe: torch.Tensor | None = None):
         self.model = model.to(config.device).train()  # every module, as a step would
         self.channels_last = _use_channels_last(model, config, probe)
-        self.opt = OPTIMIZERS[config.optimizer](list(model.parameters()), config)
+        self.opt = config.make_optimizer(list(model.parameters()))
         self.layers = [(name, [p for p in m.parameters(recurse=False) if p.requires_grad])
                        for name, m in model.named_modules()]
         self.layers = [(name or "<root>", ps) for name, ps in self.layers if ps]
@@ -223,16 +149,8 @@ def _use_channels_last(model: nn.Module, config: TrainConfig, probe) -> bool:
     return True
 
 
-def _limits(config: TrainConfig, n: int) -> tuple[int, int]:
-    per_epoch = math.ceil(n / config.batch_size)
-    epochs = config.epochs if config.epochs is not None else (
-        math.ceil(config.steps / per_epoch) if config.steps is not None else 1)
-    total = epochs * per_epoch if config.steps is None else min(config.steps, epochs * per_epoch)
-    return epochs, total
-
-
 def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
-             progress: Progress | None = None) -> list[RunResult]:
+             progress: StepCallback | None = None) -> list[RunResult]:
     """Train ``engine.members`` models on the same batches; one RunResult per member."""
     k_count = engine.members
     device = torch.device(config.device)
@@ -246,7 +164,7 @@ def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
     results = [RunResult(stacked=k_count) for _ in range(k_count)]
     alive = [True] * k_count
     gen = torch.Generator().manual_seed(int(data_seed))
-    n_epochs, total = _limits(config, n)
+    n_epochs, total = epoch_limits(config, n)
     step = 0
     norm_rows: list[tuple[int, torch.Tensor]] = []
     for epoch in range(1, n_epochs + 1):
@@ -345,22 +263,9 @@ def _grad_rows(norm_rows, names, results) -> None:
 
 
 def train(model: nn.Module, data, config: TrainConfig | None = None, *, data_seed: int = 0,
-          progress: Progress | None = None) -> RunResult:
+          progress: StepCallback | None = None) -> RunResult:
     """Train ``model`` in place on ``data`` (a :class:`~initlab.lab.data.Dataset`)."""
     config = config or TrainConfig()
     engine = SingleEngine(model, config, probe=data.train_x[:2])
     return run_loop(engine, data, config, data_seed=data_seed, progress=progress)[0]
 
-
-def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed: int = 0,
-                  progress: Progress | None = None, stack: str = "auto") -> list[RunResult]:
-    """Train several models on the same batches; the same results as one by one.
-
-    ``stack``: ``"auto"`` (all stacked on CUDA; on CPU one stacked group per core, the
-    groups trained in parallel, forked or in threads), ``"always"`` (all stacked whenever
-    the models allow it), ``"never"`` (one after another). See :func:`initlab.lab.stack.train_stacked`.
-    """
-    from initlab.lab.stack import train_stacked as _impl
-
-    return _impl(models, data, config or TrainConfig(), data_seed=data_seed, progress=progress,
-                 stack=stack)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from initlab.errors import ConfigError
+from initlab.lab.data import builtin as data_mod
+from initlab.lab.data.custom import fingerprint
+
 __all__ = ["load_data", "data_identity"]
 
 _DATA_CACHE: dict[tuple, object] = {}
@@ -11,15 +15,11 @@ _DATA_IDS: dict[tuple, dict] = {}
 def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progress=True):
     """The dataset (cached per process), cut to its first ``n_train`` / ``n_test`` examples.
     A given ``data_dir`` must hold it (no download, no fall-back elsewhere)."""
-    from initlab.lab import data as data_mod
-
     key = (dataset, str(data_dir))
     if data_dir is not None and dataset.strip().lower() not in data_mod.DATASETS:
         try:
             data_mod.spec(dataset)
         except Exception:  # noqa: BLE001 - synthetic or your own data: no folder is read
-            from initlab.errors import ConfigError
-
             raise ConfigError(f"--data-dir {data_dir} given, but dataset {dataset!r} reads no "
                               "folder; expected a built-in dataset name (`initlab data`); "
                               "hint: drop --data-dir, or pass the file as --dataset") from None
@@ -34,8 +34,6 @@ def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progres
 
 def data_identity(dataset: str, data_dir=None) -> dict:
     """``{"source", "checksum"}`` of the whole loaded dataset (computed once per process)."""
-    from initlab.lab.data_custom import fingerprint
-
     key = (dataset, str(data_dir))
     load_data(dataset, data_dir, progress=False)
     if key not in _DATA_IDS:

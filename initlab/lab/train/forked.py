@@ -30,7 +30,7 @@ import threading
 
 import torch
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, error_text
 
 __all__ = ["GROUPS_ENV", "fork_problem", "group_mode", "ForkedGroup"]
 
@@ -164,6 +164,4 @@ def _portable(exc: BaseException) -> BaseException:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:  # noqa: BLE001 - any unpicklable exception becomes text
-        from initlab.lab.sweep import error_text
-
         return RuntimeError(error_text(exc))

@@ -1,6 +1,6 @@
 """Your own data as a lab dataset: ``.npz``, ``.pt``, an image folder, ``MODULE:FACTORY``.
 
-``load_custom(source)`` returns the same in-memory :class:`~initlab.lab.data.Dataset` as the
+``load_custom(source)`` returns the same in-memory :class:`~initlab.lab.data.dataset.Dataset` as the
 built-ins. What each source holds:
 
 - ``path.npz``: arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``;
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from initlab.errors import ConfigError, DataError
+from initlab.lab.data.dataset import Dataset
 
 __all__ = ["is_custom", "load_custom", "fingerprint", "from_arrays", "LOADERS"]
 
@@ -59,10 +60,8 @@ def from_arrays(parts: dict, source: str, name: str | None = None):
         name: the dataset's name (default: ``source``).
 
     Returns:
-        A :class:`~initlab.lab.data.Dataset`.
+        A :class:`~initlab.lab.data.dataset.Dataset`.
     """
-    from initlab.lab.data import Dataset
-
     missing = [k for k in _KEYS if k not in parts]
     if missing:
         raise DataError(f"{source} lacks {missing}; got keys {sorted(parts)}; expected "
@@ -201,7 +200,7 @@ def is_custom(name: str) -> bool:
 
 
 def load_custom(name: str):
-    """Load ``name`` (see the module docstring) as a :class:`~initlab.lab.data.Dataset`."""
+    """Load ``name`` (see the module docstring) as a :class:`~initlab.lab.data.dataset.Dataset`."""
     path = Path(name).expanduser()
     if path.suffix.lower() in LOADERS:
         if not path.is_file():
