@@ -209,13 +209,24 @@ def within(claim: str, label: str, v: PerSeed, lower: float, upper: float, *,
     return _interval(claim, label, v, lower, upper, pct, clip)
 
 
-def every_seed(claim: str, per_seed: Mapping[int, Any], holds: Callable[[Any], bool],
+def every_seed(claim: str, per_seed: Mapping[int, Any], holds: Callable[[Any], bool], *,
+               record: Callable[[Any], Any] | None = None, summary: str | None = None,
                describe_value: Callable[[Any], str] = str) -> Check:
     """Check a deterministic claim (a property, not an average) on every seed.
 
-    PASS when ``holds(value)`` for every seed, FAIL when it fails on one; INCONCLUSIVE with
-    fewer than :data:`MIN_SEEDS` seeds. ``values`` holds ``n``, ``held`` (the count) and
-    ``per_seed`` ``{seed: [value, held]}`` (values as given: numbers or lists of numbers).
+    Args:
+        claim: the claim's text.
+        per_seed: ``{seed: what was measured}``.
+        holds: whether the claim holds for one seed's value.
+        record: turns a value into JSON-safe data for ``values`` (default: as given).
+        summary: the measured text after "held on k/n seeds" (default: every seed's value
+            through ``describe_value``).
+        describe_value: one seed's value as text.
+
+    Returns:
+        PASS when the claim holds on every seed, FAIL when it fails on one, INCONCLUSIVE
+        with fewer than :data:`MIN_SEEDS` seeds; ``values``: ``n``, ``held`` (the count),
+        ``per_seed`` ``{seed: {"value": ..., "held": bool}}``.
     """
     held = {s: bool(holds(v)) for s, v in sorted(per_seed.items())}
     n, ok = len(held), sum(held.values())
@@ -225,11 +236,13 @@ def every_seed(claim: str, per_seed: Mapping[int, Any], holds: Callable[[Any], b
         status = _INC
     else:
         status = "PASS"
-    shown = "; ".join(f"seed {s}: {describe_value(v)}" for s, v in sorted(per_seed.items()))
+    if summary is None:
+        summary = "; ".join(f"seed {s}: {describe_value(per_seed[s])}" for s in held)
     note = "" if n >= MIN_SEEDS else f" (too few seeds: >= {MIN_SEEDS})"
-    measured = f"held on {ok}/{n} seeds{note}: {shown}"
+    measured = f"held on {ok}/{n} seeds{note}: {summary}"
+    keep = record or (lambda v: v)
     values = {"test": "every seed", "n": n, "held": ok,
-              "per_seed": {str(s): [per_seed[s], held[s]] for s in held}}
+              "per_seed": {str(s): {"value": keep(per_seed[s]), "held": held[s]} for s in held}}
     return Check(claim, measured, status == "PASS", status, values)
 
 

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from initlab.init.meanfield import critical, mean_field
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._repro import variant
+from initlab.theory.meanfield import critical, mean_field
 
 SIGMA_B2 = 0.05
 EPS0 = 1e-2

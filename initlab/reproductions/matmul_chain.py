@@ -12,18 +12,22 @@ checked over several seeds by :func:`chain_checks` (the ``matmul-chain`` scenari
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError, UnknownNameError
-from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._base import Context, Result, scenario
+from initlab.reproductions._claims import every_seed
 
 __all__ = [
     "ChainResult", "ChainCase", "CASES", "matmul_chain", "chain_model", "chain_checks", "run",
 ]
+
+_V = TypeVar("_V")
 
 # init name -> (base draw, scale(width, std)): the weight is scale * base, base drawn
 # N(0, 1) ("normal") or U(-1, 1) ("uniform"); the same laws as torch.nn.init's normal_,
@@ -45,7 +49,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 _MODULES: dict[str, Callable[[], nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def _lookup(table: dict, kind: str, name: str):
+def _lookup(table: Mapping[str, _V], kind: str, name: str) -> _V:
     if name not in table:
         raise UnknownNameError(f"Unknown {kind} '{name}' for the matmul chain; expected one of "
                                f"{sorted(table)}")
@@ -146,7 +150,7 @@ def _final_range(results: list[ChainResult]) -> str:
     return f"final std {min(finals):.3g} .. {max(finals):.3g} over {len(results)} seeds"
 
 
-def _in(lo: float, hi: float):
+def _in(lo: float, hi: float) -> Callable[[list[ChainResult]], bool]:
     return lambda rs: all(math.isfinite(r.final_std) and lo <= r.final_std <= hi for r in rs)
 
 
@@ -182,6 +186,11 @@ def chain_checks(seeds: int = 20, *, depth: int = 100, width: int = 512
     return out
 
 
+def _record(r: ChainResult) -> dict[str, Any]:
+    return {"final_std": r.final_std if math.isfinite(r.final_std) else None,
+            "first_nonfinite": r.first_nonfinite}
+
+
 @scenario(
     "matmul-chain",
     summary="x ~ N(0,1) through 100 layers of 512x512 random matrices: which inits keep the "
@@ -192,7 +201,17 @@ def chain_checks(seeds: int = 20, *, depth: int = 100, width: int = 512
     full_runtime="~10 s on 2 CPU cores",
 )
 def run(ctx: Context) -> Result:
+    """Every claim of :data:`CASES`, checked on each of ``ctx.seeds`` (default 20) seeds."""
     seeds = ctx.seeds or 20  # cheap: the fast variant runs all 20 seeds too
-    checks = [Check(claim, measured, passed)
-              for claim, measured, passed in chain_checks(seeds)]
+    configs = [(c.init, c.std, c.activation) for c in CASES]
+    per_seed = [_run_chains(configs, depth=100, width=512, seed=s) for s in range(seeds)]
+    checks = []
+    for i, case in enumerate(CASES):
+        results = {s: runs[i] for s, runs in enumerate(per_seed)}
+
+        def holds(r: ChainResult, case: ChainCase = case) -> bool:
+            return bool(case.holds([r]))
+
+        checks.append(every_seed(case.claim, results, holds, record=_record,
+                                 summary=case.measure(list(results.values()))))
     return Result("matmul-chain", checks, {"seeds": seeds, "depth": 100, "width": 512})

@@ -30,8 +30,7 @@ def test_fast_variant_decides_its_claims_with_numbers(result):
     assert "alpha=1 " in deep and "alpha=0 " in deep
     best = r.details["best_log2_lr"]
     assert set(best) == {"0.0", "0.5", "1.0"} and all(len(best[a]["8"]) == 3 for a in best)
-    for a in best:  # every seed's optimum lies inside the grid it was searched on
-        assert all(-12.5 <= k <= -5.5 for d in best[a] for k in best[a][d])
+    assert r.details["optimum_at_grid_edge"] == []     # the grid brackets every optimum
     losses = r.details["losses"]
     for a in losses:  # training learns: the best loss per depth is far below chance (ln 10)
         for per_seed in losses[a].values():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import initlab.reproductions as scenarios
+from initlab.lab.stats import describe
 from initlab.reproductions.spread_vs_random import KAIMING, SPREAD, conv1_coherence
 
 
@@ -17,15 +18,25 @@ def result(tmp_path_factory):
         scenarios.Context(fast=True, out=out, progress=False)), out
 
 
-def test_fast_variant_passes_with_numbers(result):
+def test_fast_variant_numbers_and_verdicts(result):
     res, out = result
-    assert res.passed, [c.measured for c in res.checks]
     coh, train = res.checks
-    assert "coherence / Welch bound: spread 1." in coh.measured
-    assert "paired difference" in train.measured and "3 seeds" in train.measured
-    assert len(res.details["paired_difference"]) == 3
-    assert res.details["verdict"] in ("no significant difference", "spread better",
-                                      "spread worse")
+    assert coh.status == "PASS" and coh.values["n"] == coh.values["held"] == 3, coh.measured
+    for spread, kaiming in (v["value"] for v in coh.values["per_seed"].values()):
+        assert 1.0 <= spread < kaiming
+    diff = res.details["paired_difference"]
+    assert len(diff) == 3
+    d = describe(diff)
+    assert train.values["n"] == 3 and train.values["mean"] == pytest.approx(d.mean)
+    assert train.values["ci95"] == pytest.approx(list(d.ci95))
+    assert train.values["lower"] == -0.01
+    lo, hi = d.ci95
+    assert train.status == ("PASS" if lo >= -0.01 else "FAIL" if hi < -0.01 else
+                            "INCONCLUSIVE")
+    test = res.details["difference_test"]
+    assert test["values"]["n"] == 3 and test["values"]["delta"] == pytest.approx(d.mean)
+    assert res.details["verdict"] == {"PASS": "spread better", "FAIL": "spread worse"}.get(
+        test["status"], "no significant difference")
     assert (out / "report.html").exists() and (out / "result.json").exists()
 
 
