@@ -10,13 +10,24 @@ constructors explicitly (in torch's own fan convention); ``@prelu`` uses the mod
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import torch.nn.functional as F
 from torch import nn
 
 from initlab.errors import ConfigError, InitlabError
+from initlab.init import gain, get
+from initlab.init.registry import Initializer
+from initlab.policy.act_table import ActivationInfo, activation_of_config, activation_of_module
 from initlab.policy.roles import Target
 from initlab.policy.rules import Choice, chooser
+
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanContext
+
+# a scheme: (activation, exact gain?) -> (initializer, gain, note for the reason)
+Scheme = Callable[[ActivationInfo, bool], tuple[Initializer, float, str]]
 
 __all__ = ["spec", "activation_gain", "AUTO_SCHEMES"]
 
@@ -27,17 +38,13 @@ _FUNCS = {"gelu": F.gelu, "silu": F.silu, "mish": F.mish, "softsign": F.softsign
 _TORCH_GAINS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu")
 
 
-def spec(name: str, **config):
+def spec(name: str, **config: Any) -> Initializer:
     """An initializer by registered name and (partial) config."""
-    from initlab.init import get
-
-    return get({"name": name, "config": config})
+    return cast(Initializer, get({"name": name, "config": config}))
 
 
 def activation_gain(name: str, param: float | None = None, *, exact: bool = False) -> tuple[float, str]:
     """(gain, how it was obtained) for a canonical activation name."""
-    from initlab.init import gain
-
     if name == "none":
         return 1.0, "linear gain 1"
     if name == "elu":
@@ -50,23 +57,19 @@ def activation_gain(name: str, param: float | None = None, *, exact: bool = Fals
         return float(gain(_FUNCS[name], exact=True)), "exact gain 1/sqrt(E[f(z)^2])"
 
 
-def _act(target: Target, ctx):
+def _act(target: Target, ctx: PlanContext) -> ActivationInfo:
     """The activation after a target; fused gate/up halves get the gate's activation on the
     gate rows and none on the up rows (they are multiplied, not activated)."""
     act = ctx.activation(target)
     if target.gate == "up":
-        from initlab.policy.act_table import ActivationInfo
-
         return ActivationInfo("none", via="the up half of a fused gate/up is multiplied, linear")
     if target.gate == "gate" and act.name == "none":
         return _gate_activation(target, ctx) or act
     return act
 
 
-def _gate_activation(target: Target, ctx):
+def _gate_activation(target: Target, ctx: PlanContext) -> ActivationInfo | None:
     """The activation a gated MLP applies to its gate half: its act module, else the config."""
-    from initlab.policy.act_table import ActivationInfo, activation_of_config, activation_of_module
-
     parent = target.module_name.rpartition(".")[0]
     try:
         block = ctx.model.get_submodule(parent) if parent else ctx.model
@@ -85,14 +88,14 @@ def _gate_activation(target: Target, ctx):
     return None
 
 
-def describe(act) -> str:
+def describe(act: ActivationInfo) -> str:
     name = act.name if act.param is None else f"{act.name}({act.param:g})"
     if act.name == "none":
         return f"no activation follows ({act.via})"
     return f"{name} follows ({act.via})"
 
 
-def _kaiming(act, exact):
+def _kaiming(act: ActivationInfo, exact: bool) -> tuple[Initializer, float, str]:
     if act.name in ("relu", "elu"):
         note = ": He normal" if act.name == "relu" else ": ELU, ReLU-family He normal"
         return spec("kaiming_normal", mode="fan_in", nonlinearity="relu"), math.sqrt(2), note
@@ -105,16 +108,16 @@ def _kaiming(act, exact):
             f": He-style fan_in normal with the {how}")
 
 
-def _xavier(act, exact):
+def _xavier(act: ActivationInfo, exact: bool) -> tuple[Initializer, float, str]:
     g, how = activation_gain(act.name, act.param, exact=exact)
     return spec("xavier_uniform", gain=g), g, f": Xavier uniform, {how}"
 
 
-def _lecun(act, exact):
+def _lecun(act: ActivationInfo, exact: bool) -> tuple[Initializer, float, str]:
     return spec("lecun_normal"), 1.0, ": LeCun normal (self-normalizing)"
 
 
-AUTO_SCHEMES = {
+AUTO_SCHEMES: dict[str, Scheme] = {
     "relu": _kaiming, "elu": _kaiming, "leaky_relu": _kaiming, "gelu": _kaiming,
     "silu": _kaiming, "mish": _kaiming, "hardswish": _kaiming, "softplus": _kaiming,
     "tanh": _xavier, "sigmoid": _xavier, "softsign": _xavier, "selu": _lecun, "none": _xavier,
@@ -122,13 +125,13 @@ AUTO_SCHEMES = {
 
 
 @chooser("auto_weight")
-def _auto_weight(target: Target, ctx) -> Choice:
+def _auto_weight(target: Target, ctx: PlanContext) -> Choice:
     act = _act(target, ctx)
     init, g, note = AUTO_SCHEMES[act.name](act, bool(ctx.options.get("exact_gain", False)))
     return Choice(init, describe(act) + note, g)
 
 
-def _family_kaiming(act, exact):
+def _family_kaiming(act: ActivationInfo, exact: bool) -> tuple[Initializer, float, str]:
     if act.name in ("relu", "leaky_relu", "elu", "none", "tanh", "sigmoid", "selu") and not (
         exact and act.name in ("tanh", "sigmoid")
     ):
@@ -141,17 +144,17 @@ def _family_kaiming(act, exact):
             f": He-style fan_in normal, {how}")
 
 
-def _family_orthogonal(act, exact):
+def _family_orthogonal(act: ActivationInfo, exact: bool) -> tuple[Initializer, float, str]:
     g, how = activation_gain(act.name, act.param, exact=exact or act.name not in _TORCH_GAINS)
     return spec("orthogonal", gain=g), g, f": orthogonal, {how}"
 
 
-FAMILIES = {"xavier": _xavier, "kaiming": _family_kaiming, "lecun": _lecun,
+FAMILIES: dict[str, Scheme] = {"xavier": _xavier, "kaiming": _family_kaiming, "lecun": _lecun,
             "orthogonal": _family_orthogonal}
 
 
 @chooser("family_weight")
-def _family_weight(target: Target, ctx) -> Choice:
+def _family_weight(target: Target, ctx: PlanContext) -> Choice:
     family = ctx.options.get("family")
     if family not in FAMILIES:
         raise ConfigError(f"Policy option 'family' must be one of {sorted(FAMILIES)}; got {family!r}.")
@@ -161,7 +164,7 @@ def _family_weight(target: Target, ctx) -> Choice:
 
 
 @chooser("recurrent_family")
-def _recurrent_family(target: Target, ctx) -> Choice:
+def _recurrent_family(target: Target, ctx: PlanContext) -> Choice:
     """Per-gate input weights of LSTM/GRU/RNN for the family presets (orthogonal: orthogonal)."""
     if ctx.options.get("family") == "orthogonal":
         return Choice(spec("orthogonal"), "orthogonal per gate")
@@ -169,13 +172,13 @@ def _recurrent_family(target: Target, ctx) -> Choice:
 
 
 @chooser("prelu")
-def _prelu(target: Target, ctx) -> Choice:
+def _prelu(target: Target, ctx: PlanContext) -> Choice:
     value = float(getattr(target.module, "init", 0.25))
     return Choice(spec("constant", val=value), f"PReLU slope = module.init ({value:g})")
 
 
 # --------------------------------------------------------------------------- torch_default
-def _torch_fan_in(shape) -> int:
+def _torch_fan_in(shape: tuple[int, ...]) -> int:
     return shape[1] * math.prod(shape[2:]) if len(shape) >= 2 else 0
 
 
@@ -184,7 +187,7 @@ def _uniform(bound: float, reason: str) -> Choice:
 
 
 @chooser("torch_default")
-def _torch_default(target: Target, ctx) -> Choice:
+def _torch_default(target: Target, ctx: PlanContext) -> Choice | None:
     """What PyTorch's constructors do, role by role, in torch's own fan convention."""
     m, role = target.module, target.role
     if isinstance(m, nn.RNNBase):
@@ -220,7 +223,7 @@ def _torch_default(target: Target, ctx) -> Choice:
     if role == "bias" and ctx.is_out_proj_of_mha(target):
         return Choice(spec("zeros"), "MHA default: out_proj.bias 0")
     if role == "bias" and hasattr(m, "weight") and getattr(m.weight, "dim", lambda: 0)() >= 2:
-        fan_in = _torch_fan_in(tuple(m.weight.shape))
+        fan_in = _torch_fan_in(tuple(cast(Any, m.weight).shape))
         return Choice(spec("default", role="bias", fan_in=fan_in),
                       f"Linear/Conv bias default: U(+-1/sqrt(fan_in={fan_in}))", layout=None)
     return None  # not a torch layer parameter: unmatched, see Policy.on_unmatched

@@ -20,13 +20,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
+from initlab.init import fans, get
+from initlab.init.registry import Initializer
 from initlab.policy.native_record import Recorder, Write, fold_writes
 from initlab.policy.roles import Target
 from initlab.policy.rules import Choice, chooser
+from initlab.rng import derive
+
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanContext
 
 __all__ = ["NativeInit", "native_init_fn", "run_native", "native_specs", "CONSTRUCTOR_VALUES"]
 
@@ -106,7 +113,7 @@ def _post_order(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """Children before their parent, as constructors and HF's smart_apply run."""
     seen: set[int] = set()
 
-    def walk(prefix: str, module: nn.Module):
+    def walk(prefix: str, module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
         for name, child in module.named_children():
             yield from walk(f"{prefix}.{name}" if prefix else name, child)
         if id(module) not in seen:
@@ -131,12 +138,14 @@ def native_init_fn(model: nn.Module, module_name: str) -> tuple[Callable[[], Non
     module = model.get_submodule(module_name)
     own = _own_method(module)
     owner = _hf_owners(model).get(module_name)
-    if owner is None and own is None:
-        return None
-    steps = [own[0]] if own is not None else []
+    steps: list[Callable[[], Any]] = [own[0]] if own is not None else []
     if owner is not None:
-        steps.append(lambda: owner._init_weights(module))
-    label = _hf_label(owner) if owner is not None else own[1]
+        steps.append(_bound_init_weights(owner, module))
+        label = _hf_label(owner)
+    elif own is not None:
+        label = own[1]
+    else:
+        return None
 
     def run() -> None:
         with torch.no_grad():
@@ -160,8 +169,6 @@ def run_native(model: nn.Module, module_names: Iterable[str], *, seed: int) -> d
     Returns:
         {module name: label} for the modules that have an own init (others are left out).
     """
-    from initlab.rng import derive
-
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     done: dict[str, str] = {}
     for name in module_names:
@@ -205,9 +212,15 @@ def native_specs(model: nn.Module) -> dict[str, NativeInit]:
         for name, module in order:
             owner = owners.get(name)
             if owner is not None:
-                rec.run(name, _hf_label(owner), lambda o=owner, m=module: o._init_weights(m))
+                rec.run(name, _hf_label(owner), _bound_init_weights(owner, module))
     return fold_writes(model, writes, rec.failures, NativeInit,
                        model.__dict__.get(CONSTRUCTOR_VALUES, {}))
+
+
+def _bound_init_weights(owner: nn.Module, module: nn.Module) -> Callable[[], Any]:
+    """``owner._init_weights(module)`` as a zero-argument callable."""
+    init_weights: Callable[[nn.Module], Any] = cast(Any, owner)._init_weights
+    return lambda: init_weights(module)
 
 
 # ----------------------------------------------------------------------------- the chooser
@@ -215,10 +228,8 @@ def native_specs(model: nn.Module) -> dict[str, NativeInit]:
 _FAN_SPECS = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
 
 
-def _per_chunk(init, param_shape: tuple[int, ...]):
+def _per_chunk(init: Initializer, param_shape: tuple[int, ...]) -> Initializer | None:
     """A fan-based spec fixed to the whole tensor's torch fans (so each chunk draws alike)."""
-    from initlab.init import fans, get
-
     if init.name not in _FAN_SPECS:
         return init if init.elementwise else None
     std = init.expected_std(param_shape, layout=None)
@@ -232,18 +243,16 @@ def _per_chunk(init, param_shape: tuple[int, ...]):
 
 
 @chooser("native")
-def _native(target: Target, ctx) -> Choice | None:
+def _native(target: Target, ctx: PlanContext) -> Choice | None:
     """The model's own init for this tensor, as an initlab spec (None: not expressible)."""
-    from initlab.init import get
-
     specs = ctx.cached("native_specs", lambda: native_specs(ctx.model))
     found = specs.get(target.name)
     if found is None or found.spec is None:
         return None
-    init = get(found.spec)
-    if target.chunk is not None:
+    init: Initializer | None = get(found.spec)
+    if init is not None and target.chunk is not None:
         init = _per_chunk(init, tuple(target.param_shape))
-        if init is None:
-            return None
+    if init is None:
+        return None
     rows = f"; rows {list(found.zero_rows)} zeroed" if found.zero_rows else ""
     return Choice(init, f"native: {found.source}{rows}", layout=None)

@@ -16,13 +16,17 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from initlab.init import get
+
 __all__ = ["Recorder", "Write", "fold_writes", "INIT_FUNCTIONS"]
+
+T = TypeVar("T")
 
 # torch / transformers init function -> (initlab spec name, the arguments it keeps)
 INIT_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -54,6 +58,10 @@ _NOT_WRITES = {"requires_grad_", "share_memory_", "retain_grad", "detach_", "rec
 _DUNDER_WRITES = {"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__set__"}
 
 
+# what a tensor holds so far: (initializer name, config), or None (not a named distribution)
+State = tuple[str, dict[str, Any]] | None
+
+
 @dataclass
 class Write:
     """One recorded write: which tensor, which part, what, by which init function."""
@@ -62,19 +70,19 @@ class Write:
     rows: Any                      # None (whole), tuple of row indices, or "partial"
     kind: str                      # "call" (an init function) or "method" (a Tensor method)
     op: str
-    args: dict = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     visitor: str = ""
 
 
-def _storage_key(t: torch.Tensor):
+def _storage_key(t: torch.Tensor) -> Any:
     try:
         return t.untyped_storage()._cdata
     except Exception:  # tensors without storage (sparse, some subclasses)
         return None
 
 
-def _rows(t: torch.Tensor, root: torch.Tensor):
+def _rows(t: torch.Tensor, root: torch.Tensor) -> tuple[int, ...] | None:
     if root.dim() < 1 or root.stride(0) <= 0:
         return None
     s0, off = root.stride(0), t.storage_offset() - root.storage_offset()
@@ -89,11 +97,12 @@ def _rows(t: torch.Tensor, root: torch.Tensor):
 
 
 class _DropWrites(TorchFunctionMode):
-    def __init__(self, rec: Recorder):
+    def __init__(self, rec: Recorder) -> None:
         super().__init__()
         self.rec = rec
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         writes = (name.endswith("_") and not name.startswith("_") and name not in _NOT_WRITES) \
@@ -112,7 +121,7 @@ class _DropWrites(TorchFunctionMode):
 class Recorder:
     """Context manager: within it, :meth:`run` executes init code that writes nothing."""
 
-    def __init__(self, model: nn.Module, writes: list[Write]):
+    def __init__(self, model: nn.Module, writes: list[Write]) -> None:
         self.model, self.writes = model, writes
         self.failures: dict[str, str] = {}
         self._storages: dict[Any, list[tuple[str, torch.Tensor]]] = {}
@@ -121,8 +130,8 @@ class Recorder:
             if key is not None:
                 self._storages.setdefault(key, []).append((name, t))
         self._visitor, self._source = "", ""
-        self._patched: list[tuple[dict, str, Any]] = []
-        self._snapshot: list[tuple[dict, str, Any]] = []
+        self._patched: list[tuple[dict[str, Any], str, Any]] = []
+        self._snapshot: list[tuple[dict[str, Any], str, Any]] = []
         self._mode = _DropWrites(self)
 
     # --- locating and noting writes ---------------------------------------------------
@@ -140,7 +149,7 @@ class Recorder:
                 return name, rows
         return roots[0][0], "partial"
 
-    def note(self, where, kind: str, op: str, args: dict) -> None:
+    def note(self, where: tuple[str, Any], kind: str, op: str, args: dict[str, Any]) -> None:
         self.writes.append(Write(where[0], where[1], kind, op, args, self._source, self._visitor))
 
     def run(self, visitor: str, source: str, fn: Callable[[], Any]) -> None:
@@ -152,15 +161,15 @@ class Recorder:
             self.failures[visitor] = f"{source} failed: {type(exc).__name__}: {exc}"[:240]
 
     # --- patching ----------------------------------------------------------------------
-    def _wrapper(self, op: str, orig: Callable) -> Callable:
+    def _wrapper(self, op: str, orig: Callable[..., Any]) -> Callable[..., Any]:
         try:
             sig = inspect.signature(orig)
         except (TypeError, ValueError):
             sig = None
 
-        def recorded(*args, **kwargs):
+        def recorded(*args: Any, **kwargs: Any) -> Any:
             try:
-                bound = sig.bind(*args, **kwargs)
+                bound = sig.bind(*args, **kwargs)  # type: ignore[union-attr]  # None: caught
                 bound.apply_defaults()
                 values = dict(bound.arguments)
             except (AttributeError, TypeError):
@@ -177,7 +186,7 @@ class Recorder:
         return recorded
 
     def _patch(self) -> None:
-        originals: dict[int, tuple[str, Callable]] = {}
+        originals: dict[int, tuple[str, Callable[..., Any]]] = {}
         sources = [sys.modules.get("torch.nn.init"), sys.modules.get("transformers.initialization")]
         for mod in sources:
             for op in (*INIT_FUNCTIONS, *_HF_ONLY):
@@ -205,7 +214,7 @@ class Recorder:
         self._mode.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._mode.__exit__(*exc)
         for table, op, value in reversed(self._patched):
             table[op] = value
@@ -217,7 +226,7 @@ class Recorder:
 # ----------------------------------------------------------------------------- folding
 
 
-def _scalar(x) -> float | None:
+def _scalar(x: Any) -> float | None:
     if isinstance(x, bool):
         return None
     if isinstance(x, int | float):
@@ -227,7 +236,7 @@ def _scalar(x) -> float | None:
     return None
 
 
-def _constant_of(t) -> tuple[str, dict] | None:
+def _constant_of(t: Any) -> State:
     if isinstance(t, int | float) and not isinstance(t, bool):
         t = torch.tensor(float(t))
     if not isinstance(t, torch.Tensor) or t.is_meta or t.numel() == 0 or t.numel() > 2**22:
@@ -240,7 +249,7 @@ def _constant_of(t) -> tuple[str, dict] | None:
     return {0.0: ("zeros", {}), 1.0: ("ones", {})}.get(val, ("constant", {"val": val}))
 
 
-def _method_state(op: str, args: tuple, kwargs: dict):
+def _method_state(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[State, str]:
     spec, positional, defaults = _METHODS[op]
     cfg = dict(defaults)
     for key, value in zip(positional, args, strict=False):
@@ -248,7 +257,7 @@ def _method_state(op: str, args: tuple, kwargs: dict):
     for key, value in kwargs.items():
         if key in _KWARG_NAMES:
             cfg[_KWARG_NAMES[key]] = value
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in cfg.items():
         v = _scalar(value)
         if v is None:
@@ -259,20 +268,20 @@ def _method_state(op: str, args: tuple, kwargs: dict):
     return (spec, out), ""
 
 
-def _affine(state, mul: float, add: float):
+def _affine(state: tuple[str, dict[str, Any]], mul: float, add: float) -> State:
     name, cfg = state
-    c = dict(cfg)
+    c: dict[str, Any] = dict(cfg)
     if name in ("normal", "trunc_normal"):
         c["mean"], c["std"] = c["mean"] * mul + add, c["std"] * abs(mul)
     if name in ("uniform", "trunc_normal"):
         c["a"], c["b"] = sorted((c["a"] * mul + add, c["b"] * mul + add))
     if name in ("zeros", "ones", "constant"):
-        val = {"zeros": 0.0, "ones": 1.0}.get(name, c.get("val", 0.0)) * mul + add
+        val = float({"zeros": 0.0, "ones": 1.0}.get(name, c.get("val", 0.0))) * mul + add
         return {0.0: ("zeros", {}), 1.0: ("ones", {})}.get(val, ("constant", {"val": val}))
     return (name, c) if name in ("normal", "trunc_normal", "uniform") else None
 
 
-def _transform(state, op: str, args: tuple, kwargs: dict):
+def _transform(state: State, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> State:
     """A state after an in-place op on it, or None (not a distribution initlab names)."""
     if state is None:
         return None
@@ -307,7 +316,7 @@ def _transform(state, op: str, args: tuple, kwargs: dict):
     return None
 
 
-def _step(state, w: Write):
+def _step(state: State, w: Write) -> tuple[State, str]:
     """(new state for a full write, note) from one write."""
     if w.kind == "call":
         if w.op == "copy_":
@@ -336,9 +345,7 @@ def _step(state, w: Write):
     return new, "" if new else f"in-place {w.op} after {state[0] if state else 'nothing'}"
 
 
-def _spec_string(state) -> tuple[str | None, str]:
-    from initlab.init import get
-
+def _spec_string(state: State) -> tuple[str | None, str]:
     if state is None:
         return None, ""
     try:
@@ -356,7 +363,7 @@ def _dropped(model: nn.Module, writes: list[Write]) -> set[int]:
                 if t is not None:
                     owners.setdefault(id(t), {})[f"{mname}.{k}" if mname else k] = mname
     first = {name: id(t) for name, t in [*model.named_parameters(), *model.named_buffers()]}
-    drop = set()
+    drop: set[int] = set()
     by_name: dict[str, list[int]] = {}
     for i, w in enumerate(writes):
         by_name.setdefault(w.name, []).append(i)
@@ -371,17 +378,20 @@ def _dropped(model: nn.Module, writes: list[Write]) -> set[int]:
     return drop
 
 
-def fold_writes(model: nn.Module, writes: list[Write], failures: dict[str, str], make,
-                constructor_values: dict) -> dict:
+def fold_writes(model: nn.Module, writes: list[Write], failures: dict[str, str],
+                make: Callable[[str | None, str, tuple[int, ...], str], T],
+                constructor_values: dict[str, Any]) -> dict[str, T]:
     """{name: make(spec, source, zero_rows, note)} for every parameter and buffer."""
     drop = _dropped(model, writes)
     per: dict[str, list[Write]] = {}
     for i, w in enumerate(writes):
         if i not in drop:
             per.setdefault(w.name, []).append(w)
-    out = {}
+    out: dict[str, T] = {}
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
-        state, source, rows, note = None, "", set(), ""
+        state: State = None
+        source, note = "", ""
+        rows: set[int] = set()
         for w in per.get(name, ()):
             new, why = _step(state if w.rows is None else None, w)
             if w.rows is None:

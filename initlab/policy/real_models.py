@@ -16,10 +16,17 @@ meta device, where there are no values, it passes to the role defaults that foll
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+from initlab.init import get
+from initlab.policy.act_table import NONE, ActivationInfo, activation_of_module
 from initlab.policy.choosers import AUTO_SCHEMES, describe, spec
+from initlab.policy.native import native_init_fn, native_specs
 from initlab.policy.roles import Target
 from initlab.policy.rules import CHOOSERS, Choice, chooser
+
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanContext
 
 __all__ = ["KEEP", "ROLE_DEFAULTS"]
 
@@ -38,7 +45,7 @@ ROLE_DEFAULTS: dict[str, tuple[str, str]] = {
 
 
 @chooser("norm_scale")
-def _norm_scale(target: Target, ctx) -> Choice:
+def _norm_scale(target: Target, ctx: PlanContext) -> Choice:
     value = 1.0 if target.identity is None else float(target.identity)
     how = f" ({target.note})" if target.note else ""
     if value == 1.0:
@@ -49,7 +56,7 @@ def _norm_scale(target: Target, ctx) -> Choice:
 
 
 @chooser("tied_embedding")
-def _tied_embedding(target: Target, ctx) -> Choice:
+def _tied_embedding(target: Target, ctx: PlanContext) -> Choice:
     d = target.shape[-1]
     std = 1.0 / math.sqrt(d)
     return Choice(spec("normal", mean=0.0, std=std),
@@ -57,9 +64,7 @@ def _tied_embedding(target: Target, ctx) -> Choice:
                   "logits have std ~1", layout="same")
 
 
-def _expert_activation(target: Target, ctx):
-    from initlab.policy.act_table import activation_of_module
-
+def _expert_activation(target: Target, ctx: PlanContext) -> ActivationInfo | None:
     module = target.module
     for attr in ("act_fn", "activation_fn", "act", "activation"):
         sub = getattr(module, attr, None)
@@ -71,9 +76,7 @@ def _expert_activation(target: Target, ctx):
 
 
 @chooser("expert")
-def _expert(target: Target, ctx) -> Choice:
-    from initlab.policy.act_table import NONE
-
+def _expert(target: Target, ctx: PlanContext) -> Choice:
     act = None
     if target.gate == "gate" or (target.gate is None and not target.param_name.startswith("down")):
         act = _expert_activation(target, ctx)
@@ -84,7 +87,7 @@ def _expert(target: Target, ctx) -> Choice:
 
 
 @chooser("native_or_keep")
-def _native_or_keep(target: Target, ctx) -> Choice | None:
+def _native_or_keep(target: Target, ctx: PlanContext) -> Choice | None:
     native = CHOOSERS.get("native")
     if native is not None:
         choice = native(target, ctx)
@@ -98,8 +101,6 @@ def _native_or_keep(target: Target, ctx) -> Choice | None:
         value = getattr(config, attr, None) if config is not None else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return Choice(spec("constant", val=float(value)), f"the model's value: config.{attr}")
-    from initlab.policy.native import native_init_fn
-
     found = native_init_fn(ctx.model, target.module_name)
     if found is not None:
         return Choice(KEEP, f"keep: the model's own init ({found[1]}) runs for this module on "
@@ -108,19 +109,17 @@ def _native_or_keep(target: Target, ctx) -> Choice | None:
 
 
 @chooser("role_default")
-def _role_default(target: Target, ctx) -> Choice | None:
+def _role_default(target: Target, ctx: PlanContext) -> Choice | None:
     entry = ROLE_DEFAULTS.get(target.role)
     if target.role == "layer_scale":
         value = _layer_scale_value(target, ctx)
         return Choice(spec("constant", val=value[0]), f"layer scale {value[0]:g} ({value[1]})")
     if entry is None:
         return None
-    from initlab.init import get
-
     return Choice(get(entry[0]), entry[1])
 
 
-def _layer_scale_value(target: Target, ctx) -> tuple[float, str]:
+def _layer_scale_value(target: Target, ctx: PlanContext) -> tuple[float, str]:
     for obj, where in ((target.module, "module"), (getattr(ctx.model, "config", None), "config")):
         for attr in ("init_values", "init_value", "layer_scale_init_value", "layerscale_value",
                      "layer_scale_init_values"):
@@ -137,11 +136,9 @@ def _model_level(source: str) -> bool:
 
 
 @chooser("bias")
-def _bias(target: Target, ctx) -> Choice:
+def _bias(target: Target, ctx: PlanContext) -> Choice:
     """Biases 0, unless the model's own init sets this one to something else (Mamba's
     ``dt_proj.bias``, an inverse-softplus of sampled time steps): then the model's init."""
-    from initlab.policy.native import native_init_fn, native_specs
-
     own = native_init_fn(ctx.model, target.module_name)
     if own is None or not _model_level(own[1]):
         return Choice(spec("zeros"), "biases 0")
