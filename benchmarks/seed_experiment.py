@@ -143,10 +143,10 @@ def initlab_side(n_train: int | None, n_test: int | None, epochs: int, device: s
     the CLI command itself (its defaults included: gradient norms of the first 20 steps,
     the summary table, the store and the whole report). Only the command's own module is
     imported beforehand, as the tutorial side imports torch before its clock starts."""
-    from initlab.commands.compare import command
+    from initlab.cli.compare import command
 
     out = Path(tempfile.mkdtemp(prefix="initlab-bench-"))
-    args = ["--model", "seed-cnn", "--dataset", "fashion-mnist", "--inits", ",".join(INITS),
+    args = ["--model", "seed-cnn", "--dataset", "fashion-mnist", "--policies", ",".join(INITS),
             "--target", "conv1.weight", "--seeds", "1", "--epochs", str(epochs),
             "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9", "--batch-size", "64",
             "--device", device, "--out", str(out), "--stack" if stack else "--no-stack"]
@@ -195,7 +195,7 @@ def main(argv=None) -> dict:
                          "four runs as one model, on CPU one stacked pair per core)")
     args = ap.parse_args(argv)
     from initlab.lab.data import locate
-    from initlab.lab.forked import fork_problem, group_mode
+    from initlab.lab.train.forked import fork_problem, group_mode
 
     folder = locate("fashion-mnist")
     if folder is None:

@@ -1,3 +1,5 @@
+"""``python -m initlab ARGS``: the same as ``initlab ARGS``."""
+
 import sys
 
 from initlab.cli import main

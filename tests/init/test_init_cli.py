@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from initlab.cli import main
-from initlab.commands.list_ import command
+from initlab.cli.list_ import command
 from initlab.init import available
 
 

@@ -12,7 +12,7 @@ from initlab.errors import ConfigError
 
 BASE = ("compare", "--model", "mlp", "--model-arg", "widths=[8]", "--dataset", "synthetic",
         "--n-train", "128", "--n-test", "32", "--epochs", "1", "--quiet",
-        "--grad-norm-steps", "0", "--inits", "xavier_normal,kaiming_normal")
+        "--grad-norm-steps", "0", "--policies", "xavier_normal,kaiming_normal")
 
 
 _run = run_cli
@@ -42,7 +42,7 @@ def test_cli_sweep_axis_and_explicit_seeds(tmp_path, capsys):
     (("--sweep", "lr=1", "--sweep", "lr=2"), r"Error: --sweep lr given twice"),
     (("--seeds", "1,x"), r"Error: --seeds must be a count N"),
     (("--seeds", "100000000"), r"Error: --seeds 100000000 is too many"),
-    (("--baseline", "zeros"), r"Error: --baseline 'zeros' is not one of --inits"),
+    (("--baseline", "zeros"), r"Error: --baseline 'zeros' is not one of --policies"),
     (("--data-dir", "/nonexistent/x"), r"Error: --data-dir /nonexistent/x given, but dataset "
                                        r"'synthetic' reads no folder"),
 ])

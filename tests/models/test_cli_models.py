@@ -19,7 +19,7 @@ TINY = ["--model-arg", "hidden_size=64", "--model-arg", "num_hidden_layers=2",
 
 def test_plan_hf_model_type_with_config_overrides(tmp_path, capsys):
     out = tmp_path / "plan.json"
-    assert main(["plan", "--model", "hf:llama", *TINY, "--json", str(out)]) == 0
+    assert main(["plan", "--model", "hf:llama", *TINY, "--json-out", str(out)]) == 0
     plan = Plan.from_dict(json.loads(out.read_text()))
     assert plan["model.layers.1.mlp.down_proj.weight"].shape == (64, 128)
     assert plan["model.norm.weight"].role == "norm_weight"
@@ -71,7 +71,7 @@ def test_a_bare_parameter_never_blocks_a_command(tmp_path, monkeypatch, capsys):
         "    return Net()\n")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "plan.json"
-    assert main(["plan", "--model", "bare_param_models:net", "--json", str(out)]) == 0
+    assert main(["plan", "--model", "bare_param_models:net", "--json-out", str(out)]) == 0
     plan = Plan.from_dict(json.loads(out.read_text()))
     assert {r.name for r in plan} == {"fc.weight", "fc.bias", "temperature", "codebook"}
     assert plan["temperature"].init != "ones()"  # the model's 0.07, not a generic 1

@@ -190,7 +190,7 @@ def test_materialize_raises_when_a_tensor_escapes(monkeypatch):
 
 def test_cli_audit_ok_and_json(tmp_path, capsys):
     out = tmp_path / "audit.json"
-    assert main(["audit", "--model", "mlp", "--policy", "auto", "--seed", "0", "--json", str(out)]) == 0
+    assert main(["audit", "--model", "mlp", "--policy", "auto", "--seed", "0", "--json-out", str(out)]) == 0
     assert "initlab audit:" in capsys.readouterr().out
     assert json.loads(out.read_text())["ok"] is True
 

@@ -11,7 +11,7 @@ from initlab.policy import Plan
 def test_plan_command_by_zoo_name(tmp_path, capsys):
     out = tmp_path / "plan.json"
     assert main(["plan", "--model", "seed-cnn", "--policy", "auto", "--input-shape", "1,28,28",
-                 "--json", str(out)]) == 0
+                 "--json-out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "conv1.weight" in text and "kaiming_normal" in text and "relu follows" in text
     plan = Plan.from_dict(json.loads(out.read_text()))

@@ -47,7 +47,7 @@ def test_materialize_on_cuda_without_cuda_is_one_clear_error(device):
 
 @no_cuda
 @pytest.mark.parametrize("argv", [
-    ["compare", "--model", "mlp", "--dataset", "synthetic", "--inits", "zeros",
+    ["compare", "--model", "mlp", "--dataset", "synthetic", "--policies", "zeros",
      "--device", "cuda", "--quiet"],
     ["reproduce", "seed-cnn", "--fast", "--device", "cuda", "--quiet"],
 ])
@@ -111,7 +111,7 @@ def test_cuda_too_big_for_the_gpu_fails_before_allocating():
 @pytest.mark.cuda
 @skip_no_cuda
 def test_cuda_compare_sweep_records_the_gpu(tmp_path):
-    from initlab.lab.store import open_store
+    from initlab.lab.sweep.store import open_store
     from initlab.lab.sweep import Sweep, run_sweep
     from initlab.lab.train import TrainConfig
 

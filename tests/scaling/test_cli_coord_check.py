@@ -18,7 +18,7 @@ def _run(argv, capsys):
 
 def test_mup_healthy_and_sp_unhealthy(capsys, tmp_path):
     code, out, _ = _run(["coord-check", "--model", "mlp", "--widths", "32,64,128,256",
-                         "--json", str(tmp_path / "cc.json"), "--plot", str(tmp_path / "cc.png")],
+                         "--json-out", str(tmp_path / "cc.json"), "--plot", str(tmp_path / "cc.png")],
                         capsys)
     assert code == 0 and out.strip().endswith("healthy")
     assert json.loads((tmp_path / "cc.json").read_text())["healthy"] is True

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import click
 
 from initlab.init import available, gain, get, resolve_name
 from initlab.init.gains import GAINS
 
+__all__ = ["command"]
 
-def _init_rows(names) -> list[dict]:
+
+def _init_rows(names: Iterable[str]) -> list[dict[str, Any]]:
     wanted = [resolve_name(n) for n in names] or available()
     rows = []
     for name in wanted:
         spec = get(name)
+        if spec is None:  # "none": no initializer
+            continue
         rows.append({"name": name, "aliases": list(spec.aliases), "default": str(spec),
                      "description": spec.description,
                      "torch": f"torch.nn.init.{spec.torch_equivalent}" if spec.torch_equivalent
@@ -23,7 +29,7 @@ def _init_rows(names) -> list[dict]:
     return rows
 
 
-def _policy_rows() -> list[dict]:
+def _policy_rows() -> list[dict[str, Any]]:
     from initlab.policy.presets import get_policy, policies
 
     rows = []
@@ -35,7 +41,7 @@ def _policy_rows() -> list[dict]:
     return rows
 
 
-def _gain_rows() -> list[dict]:
+def _gain_rows() -> list[dict[str, Any]]:
     return [{"name": n, "gain": gain(n), "convention": c,
              "exact": gain(n, exact=True)} for n, c in GAINS.items()]
 
@@ -46,8 +52,9 @@ def _gain_rows() -> list[dict]:
               help="List the activation gains (torch's constants and exact ones) instead.")
 @click.option("--policies", "show_policies", is_flag=True,
               help="List the policies (presets and registered ones) and their rules instead.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def command(names, show_gains, show_policies, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
+def command(names: tuple[str, ...], show_gains: bool, show_policies: bool,
+            as_json: bool) -> None:
     """List the registered initializers (or only NAMES): aliases, defaults, descriptions.
 
     `initlab list --policies` (or `initlab list policies`) lists the policies instead.

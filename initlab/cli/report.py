@@ -6,6 +6,8 @@ import json
 
 import click
 
+__all__ = ["command"]
+
 FORMATS = ("table", "json", "csv")
 
 
@@ -14,15 +16,15 @@ FORMATS = ("table", "json", "csv")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table: terminal table; json: {summary, runs} for scripts; csv: summary.")
 @click.option("--no-html", is_flag=True, help="Do not (re)write OUT/report.html and the CSVs.")
-@click.option("--baseline", default=None, metavar="INIT",
+@click.option("--baseline", default=None, metavar="POLICY",
               help="Compare every init with this one (default: each group's best).")
-def command(out, fmt, no_html, baseline):
+def command(out: str, fmt: str, no_html: bool, baseline: str | None) -> None:
     """Summarize the sweep in OUT (an `initlab compare --out` directory); a read-only
     sweep is read, its report files left as they are."""
     from pathlib import Path
 
     from initlab.lab.report import report_dict, table_text, to_csv, write_reports
-    from initlab.lab.store import DB_NAME, store_errors
+    from initlab.lab.sweep.store import DB_NAME, store_errors
 
     with store_errors(Path(out) / DB_NAME):
         data = report_dict(out, baseline=baseline)  # one-line error when OUT holds no sweep

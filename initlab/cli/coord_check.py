@@ -5,6 +5,7 @@ Example::
 
     initlab coord-check --model transformer --widths 32,64,128,256 --parametrization mup
     initlab coord-check --model mlp --widths 64,128,256,512 --parametrization sp --plot cc.png
+    initlab coord-check --model mlp --widths 32,64,128 --json
 
 Exit 0 when healthy, 1 when any slope is out of tolerance (each problem is printed), 2 on
 user errors (one line).
@@ -12,17 +13,20 @@ user errors (one line).
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from typing import cast
 
 import click
 import torch
+from torch import nn
 
+from initlab.cli._options import emit_json, json_options, json_target
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
 __all__ = ["command"]
 
 
-def _batch(model: str, seed: int):
+def _batch(model: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     if model == "transformer":
         ids = torch.randint(0, 64, (4, 16), generator=g)
@@ -52,21 +56,28 @@ def _widths(text: str) -> list[int]:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="Write the activation-vs-width plot here (PNG).")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
-              help="Write the records and verdict as JSON here.")
-def command(model_name, widths, parametrization, optimizer, lr, weight_decay, steps, seed,
-            plot_path, json_path):
+@json_options("the records and verdict")
+def command(model_name: str, widths: str, parametrization: str, optimizer: str, lr: float,
+            weight_decay: float, steps: int, seed: int, plot_path: str | None,
+            json_flag: str | None, json_out: str | None) -> None:
     """Coordinate check: activation RMS and update size against width, t = 0..steps."""
-    import initlab
+    from initlab.scaling.coord_check import coord_check
     from initlab.scaling.models import BUILDERS
 
+    to_stdout, json_path = json_target(json_flag, json_out)
     if model_name not in BUILDERS:
         hint = did_you_mean(model_name, BUILDERS)
         raise UnknownNameError(f"Unknown coord-check model '{model_name}'.{hint} Available: "
                                f"{sorted(BUILDERS)}.")
-    cc = initlab.coord_check(BUILDERS[model_name], _widths(widths), _batch(model_name, seed),
-                             parametrization, optimizer, lr=lr, steps=steps, seed=seed,
-                             weight_decay=weight_decay)
+    builder = cast(Callable[[int], nn.Module], BUILDERS[model_name])
+    cc = coord_check(builder, _widths(widths), _batch(model_name, seed),
+                     parametrization=parametrization, optimizer=optimizer, lr=lr, steps=steps,
+                     seed=seed, weight_decay=weight_decay)
+    if plot_path:
+        cc.plot(plot_path)
+    emit_json(cc.to_dict(), to_stdout=to_stdout, path=json_path, indent=None)
+    if to_stdout:
+        raise SystemExit(0 if cc.healthy else 1)
     click.echo(f"coord-check {model_name} widths {cc.widths}, {cc.parametrization}, "
                f"{optimizer} lr {lr:g}, {steps} steps")
     click.echo(f"output slope: t=0 {cc.slope(step=0):+.2f}, t={steps} {cc.slope():+.2f} "
@@ -74,9 +85,4 @@ def command(model_name, widths, parametrization, optimizer, lr, weight_decay, st
     for line in cc.problems:
         click.echo(f"  {line}")
     click.echo("healthy" if cc.healthy else f"UNHEALTHY: {len(cc.problems)} problem(s)")
-    if plot_path:
-        cc.plot(plot_path)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(cc.to_dict(), f)
     raise SystemExit(0 if cc.healthy else 1)

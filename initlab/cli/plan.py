@@ -3,7 +3,7 @@
 Example::
 
     initlab plan --model seed-cnn --policy auto --input-shape 1,28,28
-    initlab plan --model mymodels:build_net --policy fixup --json plan.json
+    initlab plan --model mymodels:build_net --policy fixup --json-out plan.json
     initlab plan --model hf:llama --model-arg hidden_size=256 --model-arg num_hidden_layers=2
 
 The model comes from the lab's zoo (``initlab.lab.models.build``: a built-in name), from
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 import torch
 
-from initlab.commands._model import build_model, parse_model_args, parse_shape
+from initlab.cli._model import build_model, parse_model_args, parse_shape
+from initlab.cli._options import emit_json, json_options, json_target
 
 __all__ = ["command"]
 
@@ -36,32 +38,31 @@ __all__ = ["command"]
 @click.option("--policy", default="auto", show_default=True,
               help="Preset (initlab list policies), a JSON policy file, or an initializer spec.")
 @click.option("--input-shape", default=None,
-              help="Input shape without the batch, e.g. 1,28,28; also used for an example "
+              help="One example's shape (no batch), e.g. 1,28,28; also used for an example "
                    "batch when torch.fx cannot trace the model.")
 @click.option("--num-classes", default=10, show_default=True, type=int)
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the plan as JSON here (Plan.from_dict reads it back).")
-def command(model_name, model_args, policy, input_shape, num_classes, json_path):
+@json_options("the plan (Plan.from_dict reads it back)")
+def command(model_name: str, model_args: tuple[str, ...], policy: str, input_shape: str | None,
+            num_classes: int, json_flag: str | None, json_out: str | None) -> None:
     """Show the plan POLICY gives for MODEL: one row per parameter, with the reason."""
-    import initlab
     from initlab.lab.model_sources import is_external
-    from initlab.policy import Policy
+    from initlab.policy import Policy, plan
 
-    shape = parse_shape(input_shape, batch=False) if input_shape is not None else None
+    to_stdout, json_path = json_target(json_flag, json_out)
+    shape = parse_shape(input_shape) if input_shape is not None else None
     meta = model_name.startswith("hf:") and shape is None
     model = build_model(model_name, shape or (1, 28, 28), num_classes, meta=meta,
                         **parse_model_args(model_args))
     if is_external(model_name):
         shape = None  # their inputs are not an image batch of --input-shape
+    chosen: Any = policy
     if policy.endswith(".json") and os.path.exists(policy):
         with open(policy) as f:
-            policy = Policy.from_dict(json.load(f))
+            chosen = Policy.from_dict(json.load(f))
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0)) if shape else None
-    plan = initlab.plan(model, policy, example_input=example)
-    from rich.console import Console
+    the_plan = plan(model, chosen, example_input=example)
+    if not to_stdout:
+        from rich.console import Console
 
-    Console(width=max(160, Console().width)).print(plan.table())
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(plan.to_dict(), f, indent=1)
-        click.echo(f"wrote {json_path}", err=True)
+        Console(width=max(160, Console().width)).print(the_plan.table())
+    emit_json(the_plan.to_dict(), to_stdout=to_stdout, path=json_path)

@@ -3,7 +3,7 @@
 Example::
 
     initlab compare --model seed-cnn --dataset fashion-mnist \\
-        --inits "xavier_normal,kaiming_normal(mode='fan_out'),normal(std=0.01),zeros" \\
+        --policies "xavier_normal,kaiming_normal(mode='fan_out'),normal(std=0.01),zeros" \\
         --target conv1 --seeds 3 --epochs 5 --out runs/seed-cnn
 
 Re-running the same command resumes (finished runs are skipped). ``--sweep lr=0.01,0.1``
@@ -14,23 +14,24 @@ every grid point is its own experiment in the report, never pooled with another.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from initlab.commands._model import parse_model_args
+from initlab.cli._model import parse_model_args
+from initlab.cli._options import emit_json, pick
 from initlab.errors import ConfigError
 
-__all__ = ["command", "parse_model_args"]
+__all__ = ["command"]
 
 
 @click.command("compare")
-@click.option("--inits", required=True,
+@click.option("--policies", default=None,
               help="Comma-separated policy names or initializer specs, e.g. "
-                   "\"xavier_normal,kaiming_normal(mode='fan_out'),zeros\".")
+                   "\"xavier_normal,kaiming_normal(mode='fan_out'),zeros\" (required).")
 @click.option("--model", default="seed-cnn", show_default=True,
               help="Built-in model name (see initlab.lab.models) or MODULE:FACTORY.")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
@@ -54,7 +55,7 @@ __all__ = ["command", "parse_model_args"]
               help="An axis over a training setting (lr, momentum, weight_decay, batch_size, "
                    "optimizer, epochs, steps) or a model argument (model.width=64,128); "
                    "repeatable: the grid is inits x axes x seeds.")
-@click.option("--baseline", default=None, metavar="INIT",
+@click.option("--baseline", default=None, metavar="POLICY",
               help="Compare every init with this one (default: each group's best).")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
@@ -93,11 +94,19 @@ __all__ = ["command", "parse_model_args"]
                    "its runs failed.")
 @click.option("--out", default=None, help="Output directory [default: runs/MODEL-DATASET].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON at the end.")
-def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target, seeds,
-            axes, baseline, epochs, steps, optimizer, lr, momentum, weight_decay, batch_size, target_acc,
-            grad_norm_steps, device, workers, stack, executor, address, cpus_per_run,
-            gpus_per_run, retries, out, quiet, as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON on stdout instead of the table.")
+@click.option("--json-out", "json_out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the report as JSON to this file.")
+@click.option("--inits", "old_inits", default=None, hidden=True, help="Deprecated: --policies.")
+def command(policies: str | None, model: str, model_args: tuple[str, ...], dataset: str,
+            data_dir: str | None, n_train: int | None, n_test: int | None, target: str | None,
+            seeds: str, axes: tuple[str, ...], baseline: str | None, epochs: int,
+            steps: int | None, optimizer: str, lr: float, momentum: float, weight_decay: float,
+            batch_size: int, target_acc: float | None, grad_norm_steps: int, device: str,
+            workers: int, stack: bool, executor: str, address: str | None,
+            cpus_per_run: float, gpus_per_run: float, retries: int, out: str | None,
+            quiet: bool, as_json: bool, json_out: str | None, old_inits: str | None) -> None:
     """Compare inits by training: inits x seeds, recorded in OUT/initlab.db, resumable.
 
     Exit status: 0 when every run finished (done or diverged), 1 when a run failed (its
@@ -105,13 +114,16 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
     """
     from initlab.lab.report import report_dict, table_text, write_reports
 
+    policies = pick(policies, old_inits, new="--policies", old="--inits")
+    if policies is None:
+        raise click.UsageError("Missing option '--policies'.")
     if executor == "local" and address is not None:
         raise ConfigError(f"--address {address} needs --executor ray; got --executor local")
-    from initlab.lab.axes import parse_axis
     from initlab.lab.sweep import Sweep, run_sweep
+    from initlab.lab.sweep.axes import parse_axis
     from initlab.lab.train import TrainConfig
 
-    grid: dict[str, list] = {}
+    grid: dict[str, list[Any]] = {}
     for text in axes:
         key, values = parse_axis(text)
         if key in grid:
@@ -123,7 +135,7 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
                          weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                          steps=steps, target_acc=target_acc, device=device,
                          grad_norm_steps=grad_norm_steps)
-    sweep = Sweep(inits=inits, model=model, dataset=dataset, seeds=seeds, train=config,
+    sweep = Sweep(inits=policies, model=model, dataset=dataset, seeds=seeds, train=config,
                   target=target, model_kwargs=parse_model_args(model_args),
                   data_dir=data_dir, n_train=n_train, n_test=n_test, stack=stack,
                   workers=workers, executor=executor, axes=grid,
@@ -131,22 +143,21 @@ def command(inits, model, model_args, dataset, data_dir, n_train, n_test, target
                       "address": address, "cpus_per_run": cpus_per_run,
                       "gpus_per_run": gpus_per_run, "retries": retries})
     if baseline is not None and baseline not in sweep.inits:
-        raise ConfigError(f"--baseline {baseline!r} is not one of --inits; expected one of "
+        raise ConfigError(f"--baseline {baseline!r} is not one of --policies; expected one of "
                           f"{list(sweep.inits)}")
     out = out or f"runs/{model.replace(':', '_')}-{Path(dataset).stem}"
-    from initlab.lab.progress import RichProgress
+    from initlab.lab.sweep.progress import Progress
 
-    progress = RichProgress(enabled=not quiet)
+    progress = Progress(enabled=not quiet)
     start = time.perf_counter()
-    from initlab.lab.store import DB_NAME, store_errors
+    from initlab.lab.sweep.store import DB_NAME, store_errors
 
     with store_errors(Path(out) / DB_NAME):
         outcome = run_sweep(sweep, out, progress=progress)
         paths = write_reports(out)
         report = report_dict(out, baseline=baseline)
-    if as_json:
-        click.echo(json.dumps(report))
-    else:
+    emit_json(report, to_stdout=as_json, path=json_out, indent=None)
+    if not as_json:
         click.echo(table_text(report["summary"], title=f"{model} on {dataset}", width=None,
                               groups=report["groups"]), nl=False)
         click.echo(f"{outcome.done + outcome.diverged} runs trained, {outcome.skipped} resumed "

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from initlab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from initlab.reproductions import Result, Scenario
 
-def _scenarios():
-    from initlab.lab import scenarios
+__all__ = ["command", "print_result"]
+
+
+def _scenarios() -> list[Scenario]:
+    import initlab.reproductions as scenarios
 
     scenarios.load_all()
     return [scenarios.get(n) for n in scenarios.available()]
@@ -33,7 +40,7 @@ def _listing() -> str:
 class _ListingCommand(click.Command):
     """Appends the registered scenarios (with summaries) to ``--help``."""
 
-    def format_epilog(self, ctx, formatter):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_paragraph()
         formatter.write_text("Scenarios:")
         for s in _scenarios():
@@ -53,10 +60,12 @@ class _ListingCommand(click.Command):
               help="Seeds per init (claims over seeds need >= 3; more for small effects).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def command(name, list_, fast, dataset, data_dir, out, seeds, device, quiet, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def command(name: str | None, list_: bool, fast: bool, dataset: str | None,
+            data_dir: str | None, out: str | None, seeds: int | None, device: str, quiet: bool,
+            as_json: bool) -> None:
     """Run the built-in reproduction NAME and print each claim, what was measured, PASS/FAIL."""
-    from initlab.lab import scenarios
+    import initlab.reproductions as scenarios
 
     if list_:
         if as_json:
@@ -69,11 +78,10 @@ def command(name, list_, fast, dataset, data_dir, out, seeds, device, quiet, as_
         raise ConfigError(f"No scenario given; expected one of {scenarios.available()}; "
                           "hint: initlab reproduce --list")
     sc = scenarios.get(name)
-    ctx = scenarios.Context(fast=fast, out=out, dataset=dataset, data_dir=data_dir,
-                            device=device, seeds=seeds, progress=not quiet and not as_json)
-    from pathlib import Path
-
-    from initlab.lab.store import DB_NAME, store_errors
+    ctx = scenarios.Context(fast=fast, out=Path(out) if out else None, dataset=dataset,
+                            data_dir=data_dir, device=device, seeds=seeds,
+                            progress=not quiet and not as_json)
+    from initlab.lab.sweep.store import DB_NAME, store_errors
 
     with store_errors(Path(out or "(temporary folder)") / DB_NAME):
         result = sc.run(ctx)
@@ -84,11 +92,12 @@ def command(name, list_, fast, dataset, data_dir, out, seeds, device, quiet, as_
     sys.exit(EXIT[result.status])
 
 
-EXIT = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
-STYLE = {"PASS": "[green]PASS[/]", "FAIL": "[red]FAIL[/]", "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
+EXIT: dict[str, int] = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
+STYLE: dict[str, str] = {"PASS": "[green]PASS[/]", "FAIL": "[red]FAIL[/]", "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
 
 
-def print_result(sc, result, fast: bool) -> None:
+def print_result(sc: Scenario, result: Result, fast: bool) -> None:
+    """Print a reproduction's result: the claims table, verdicts, groups, and the tally."""
     from rich.console import Console
     from rich.table import Table
 

@@ -3,7 +3,7 @@
 Example::
 
     initlab audit --model seed-cnn --policy auto --seed 0
-    initlab audit --model mymodels:build_net --model-arg width=64 --meta --json audit.json
+    initlab audit --model mymodels:build_net --model-arg width=64 --meta --json-out audit.json
 
 Exit 0 when every parameter and buffer was initialized exactly once, finite and near its
 planned std; 1 when the audit finds problems; 2 on user errors (one line).
@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 import torch
 
-from initlab.commands._model import build_model, parse_model_args, parse_shape
+from initlab.cli._model import build_model, parse_model_args, parse_shape
+from initlab.cli._options import emit_json, json_options, json_target
 from initlab.errors import ConfigError
 
-__all__ = ["command", "parse_model_args"]
-
-
-def _build(name, shape, num_classes, seed, kwargs, meta: bool):
-    return build_model(name, shape, num_classes, seed, meta=meta, **kwargs)
+__all__ = ["command"]
 
 
 @click.command("audit")
@@ -39,39 +37,40 @@ def _build(name, shape, num_classes, seed, kwargs, meta: bool):
 @click.option("--meta", is_flag=True,
               help="Build the model on the meta device and materialize it (buffers included).")
 @click.option("--input-shape", default=None,
-              help="Input shape without the batch, e.g. 1,28,28 (for models and plans that need it).")
+              help="One example's shape (no batch), e.g. 1,28,28 (for models and plans that "
+                   "need it).")
 @click.option("--num-classes", default=10, show_default=True, type=int)
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the audit as JSON here.")
-def command(model_name, model_args, policy, seed, meta, input_shape, num_classes, json_path):
+@json_options("the audit")
+def command(model_name: str, model_args: tuple[str, ...], policy: str, seed: int, meta: bool,
+            input_shape: str | None, num_classes: int, json_flag: str | None,
+            json_out: str | None) -> int:
     """Initialize MODEL by POLICY, then list every parameter and buffer with its provenance."""
-    import initlab
-    from initlab.policy import Policy
+    from initlab.policy import Policy, apply, audit, materialize
 
+    to_stdout, json_path = json_target(json_flag, json_out)
     kwargs = parse_model_args(model_args)
-    shape = parse_shape(input_shape, batch=False) if input_shape is not None else None
+    shape = parse_shape(input_shape) if input_shape is not None else None
     if meta and policy == "none":
         raise ConfigError("--meta needs a policy to fill the model; got --policy none. "
                           "Hint: drop --meta to audit the model as built.")
-    model = _build(model_name, shape or (1, 28, 28), num_classes, seed, kwargs, meta)
+    model = build_model(model_name, shape or (1, 28, 28), num_classes, seed, meta=meta, **kwargs)
+    chosen: Any = policy
     if policy.endswith(".json") and os.path.exists(policy):
         with open(policy) as f:
-            policy = Policy.from_dict(json.load(f))
+            chosen = Policy.from_dict(json.load(f))
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0)) if shape else None
     plan = None
     if meta:
-        initlab.materialize(model, policy, seed=seed, example_input=example, audit=False)
+        materialize(model, chosen, seed=seed, example_input=example, audit=False)
     elif policy != "none":
-        plan = initlab.apply(model, policy, seed=seed, example_input=example)
-    report = initlab.audit(model, plan)
-    from rich.console import Console
+        plan = apply(model, chosen, seed=seed, example_input=example)
+    report = audit(model, plan)
+    if not to_stdout:
+        from rich.console import Console
 
-    console = Console(width=max(160, Console().width))
-    console.print(report.table())
-    for problem in report.problems:
-        console.print(f"problem: {problem}", markup=False, highlight=False)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
-        click.echo(f"wrote {json_path}", err=True)
+        console = Console(width=max(160, Console().width))
+        console.print(report.table())
+        for problem in report.problems:
+            console.print(f"problem: {problem}", markup=False, highlight=False)
+    emit_json(report.to_dict(), to_stdout=to_stdout, path=json_path)
     return 0 if report.ok else 1

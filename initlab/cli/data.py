@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from initlab.errors import ConfigError
 from initlab.lab import data as lab_data
+from initlab.lab.data.builtin import how_to_get
+
+__all__ = ["command"]
 
 
-def _rows(data_dir) -> list[dict]:
+def _rows(data_dir: str | None) -> list[dict[str, Any]]:
     rows = []
     for name, s in lab_data.DATASETS.items():
         where = lab_data.locate(name, data_dir)
         rows.append({"name": name, "title": s.title, "found": where is not None,
                      "path": str(where) if where else None,
-                     "how_to_get": None if where else lab_data.how_to_get(s, data_dir)})
+                     "how_to_get": None if where else how_to_get(s, data_dir)})
     return rows
 
 
@@ -28,8 +32,9 @@ def _rows(data_dir) -> list[dict]:
               help="Fetch the named datasets that are missing (official URLs, MD5 checked).")
 @click.option("--check", is_flag=True,
               help="Load the named (or all found) datasets and print their shapes.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def command(names, data_dir, download, check, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
+def command(names: tuple[str, ...], data_dir: str | None, download: bool, check: bool,
+            as_json: bool) -> None:
     """List the datasets and where each was found, or that it is missing and how to get it."""
     for name in names:
         lab_data.spec(name)  # unknown names fail early, with suggestions

@@ -1,39 +1,44 @@
-"""What the model-taking commands (``plan``, ``diagnose``, ``audit``) share: ``--input-shape``
-and ``--model-arg`` parsing, and building ``--model`` (a zoo name, ``hf:MODEL_TYPE``,
-``timm:NAME``, ``torchvision:NAME`` or ``MODULE:FACTORY`` from the current folder)."""
+"""What the model-taking commands (``plan``, ``diagnose``, ``audit``, ``compare``) share:
+``--input-shape`` and ``--model-arg`` parsing, and building ``--model`` (a zoo name,
+``hf:MODEL_TYPE``, ``timm:NAME``, ``torchvision:NAME`` or ``MODULE:FACTORY`` from the current
+folder).
+
+``--input-shape`` is the shape of ONE example (no batch) in every command; the batch size, where
+a command makes a batch, is ``--batch-size``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import torch
+from torch import nn
 
 from initlab.errors import ConfigError
 
 
-def parse_shape(text: str, *, batch: bool) -> tuple[int, ...]:
-    """``"64,1,28,28"`` (or ``64x1x28x28``) -> a tuple of positive ints. ``batch=True``: the
-    shape starts with the batch size, so it needs at least two dims."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"1,28,28"`` (or ``1x28x28``) -> ``(1, 28, 28)``: one example's shape, no batch."""
+    try:  # every part an integer: "64,x" is an error, not (64,)
+        shape = tuple(int(part) for part in re.split(r"[,x]", text.strip()))
     except ValueError:
         shape = ()
-    if len(shape) < (2 if batch else 1) or min(shape) < 1:
-        if batch:
-            raise ConfigError(f"--input-shape must be positive integers separated by commas, "
-                              f"batch first; got {text!r}; expected e.g. 64,1,28,28 or 64,784")
+    if not shape or min(shape) < 1:
         raise ConfigError(f"--input-shape must be positive integers separated by commas, without "
                           f"the batch; got {text!r}; expected e.g. 1,28,28 or 784")
     return shape
 
 
-def parse_model_args(pairs) -> dict:
+def parse_model_args(pairs: Iterable[str]) -> dict[str, Any]:
     """``("hidden_size=64", "act=relu")`` -> ``{"hidden_size": 64, "act": "relu"}``: values
     parsed as JSON when they are JSON (numbers, lists, true/false/null), else kept as text."""
-    out = {}
+    out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip().isidentifier():
@@ -46,8 +51,8 @@ def parse_model_args(pairs) -> dict:
     return out
 
 
-def build_model(name: str, input_shape, num_classes: int, seed: int = 0, *, meta: bool = False,
-                **kwargs):
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int = 0, *,
+                meta: bool = False, **kwargs: Any) -> nn.Module:
     """``initlab.lab.models.build`` under a forked RNG seeded with ``seed`` (the same weights
     every time), with the current folder importable for ``MODULE:FACTORY``; ``meta=True``
     builds on the meta device (no memory: a full-size HF config can be planned)."""
@@ -55,7 +60,8 @@ def build_model(name: str, input_shape, num_classes: int, seed: int = 0, *, meta
 
     if ":" in name and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    device = torch.device("meta") if meta else contextlib.nullcontext()
+    device: Any = torch.device("meta") if meta else contextlib.nullcontext()
     with torch.random.fork_rng(devices=[]), device:
         torch.manual_seed(seed)
-        return models.build(name, input_shape, num_classes, **kwargs)
+        model: nn.Module = models.build(name, input_shape, num_classes, **kwargs)
+        return model
