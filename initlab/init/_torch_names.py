@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -78,12 +79,12 @@ def _no_grad_zero_(tensor: Tensor) -> Tensor:
     return dropin.zeros_(tensor)
 
 
-def _deprecated(fn: Callable) -> Callable:
+def _deprecated(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     new = fn.__name__
     old = new[:-1]
 
     @functools.wraps(fn)
-    def alias(*args, **kwargs):
+    def alias(*args: Any, **kwargs: Any) -> Tensor:
         warnings.warn(f"initlab.init.{old} is now deprecated in favor of initlab.init.{new} "
                       f"(as torch.nn.init.{old} is).", FutureWarning, stacklevel=2)
         return fn(*args, **kwargs)
@@ -93,10 +94,22 @@ def _deprecated(fn: Callable) -> Callable:
     return alias
 
 
-# torch.nn.init's deprecated names -> the alias
-DEPRECATED: dict[str, Callable] = {
-    fn.__name__[:-1]: _deprecated(fn)
-    for fn in (dropin.uniform_, dropin.normal_, dropin.constant_, dropin.eye_, dropin.dirac_,
-               dropin.xavier_uniform_, dropin.xavier_normal_, dropin.kaiming_uniform_,
-               dropin.kaiming_normal_, dropin.orthogonal_, dropin.sparse_)
+# torch.nn.init's deprecated names (warn, then delegate)
+uniform = _deprecated(dropin.uniform_)
+normal = _deprecated(dropin.normal_)
+constant = _deprecated(dropin.constant_)
+eye = _deprecated(dropin.eye_)
+dirac = _deprecated(dropin.dirac_)
+xavier_uniform = _deprecated(dropin.xavier_uniform_)
+xavier_normal = _deprecated(dropin.xavier_normal_)
+kaiming_uniform = _deprecated(dropin.kaiming_uniform_)
+kaiming_normal = _deprecated(dropin.kaiming_normal_)
+orthogonal = _deprecated(dropin.orthogonal_)
+sparse = _deprecated(dropin.sparse_)
+
+#: torch.nn.init's deprecated name -> the alias
+DEPRECATED: dict[str, Callable[..., Tensor]] = {
+    fn.__name__: fn
+    for fn in (uniform, normal, constant, eye, dirac, xavier_uniform, xavier_normal,
+               kaiming_uniform, kaiming_normal, orthogonal, sparse)
 }

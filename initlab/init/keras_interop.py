@@ -82,28 +82,30 @@ def is_keras_name(text: str) -> bool:
     return head in KERAS_CLASSES and head[:1].isupper()
 
 
-def _build(class_name: str, config: dict[str, Any]):
-    from initlab.init.registry import get
-
+def _build(class_name: str, config: dict[str, Any], make: Callable[[Any], Any]) -> Any:
     keys, convert = KERAS_CLASSES[class_name]
     for key in config:
         if key not in keys:
             raise ConfigError(
                 f"Unknown argument '{shown(key)}' for Keras initializer '{class_name}'."
                 f"{did_you_mean(shown(key), keys)} Allowed: {list(keys)}.")
-    spec = get(convert(config))
+    spec = make(convert(config))
     seed = config.get("seed")
     if seed is None:
         return spec
-    return get({"name": "seeded", "config": {"init": spec.to_dict(), "seed": seed}})
+    return make({"name": "seeded", "config": {"init": spec.to_dict(), "seed": seed}})
 
 
-def from_keras(serialized: dict):
+def from_keras(serialized: dict[str, Any], *, make: Callable[[Any], Any]) -> Any:
     """The initlab spec for Keras' serialized ``{"class_name", "config"}`` dict.
+
+    Users call ``initlab.init.get(serialized)``, which passes its own constructor.
 
     Args:
         serialized: Keras 2 (``class_name``, ``config``) or Keras 3 (plus ``module`` and
             ``registered_name``) form.
+        make: turns an initlab spec dict into a spec (``initlab.init.get``; passed in so
+            this module does not import the parser that imports it).
 
     Returns:
         The spec (``seeded(...)`` when the config has a seed).
@@ -124,15 +126,17 @@ def from_keras(serialized: dict):
         raise ConfigError(
             f"The config of Keras initializer '{class_name}' must be a dict; got "
             f"{type(config).__name__}.")
-    return _build(class_name, config)
+    return _build(class_name, config, make)
 
 
-def from_keras_text(text: str, parse: Callable[[str], tuple[str, list, dict]]):
+def from_keras_text(text: str, parse: Callable[[str], tuple[str, list[Any], dict[str, Any]]], *,
+                    make: Callable[[Any], Any]) -> Any:
     """The spec for ``"HeNormal"`` or ``"VarianceScaling(2.0, mode='fan_out')"``.
 
     Args:
         text: a Keras class name, optionally called with literal arguments.
         parse: the registry's call parser (name, positional values, keyword values).
+        make: turns an initlab spec dict into a spec (``initlab.init.get``).
 
     Returns:
         The spec.
@@ -148,7 +152,7 @@ def from_keras_text(text: str, parse: Callable[[str], tuple[str, list, dict]]):
         if key in config:
             raise ConfigError(f"Argument '{key}' given twice in '{shown(text)}'.")
         config[key] = value
-    return _build(name, config)
+    return _build(name, config, make)
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -10,28 +10,40 @@ Every initializer is a frozen dataclass registered under a name (and aliases)::
 
 A spec is data: ``spec.to_dict()`` is JSON-safe, ``str(spec)`` is
 ``"kaiming_normal(a=0.0, mode='fan_in', nonlinearity='leaky_relu')"``, and
-``get(...)`` turns either form back into an equal spec. The string form is parsed with
-``ast`` (only literal argument values are accepted; nothing is evaluated).
+``initlab.init.get(...)`` (:mod:`initlab.init.parse`) turns either form back into an equal
+spec. The catalog itself is ``INITIALIZERS``, a :class:`initlab._core.registry.Registry`.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import MISSING, fields, is_dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import torch
 
-from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
-from initlab.init.source import TorchSource
+from initlab._core.registry import Registry
+from initlab.errors import ConfigError, did_you_mean, shown
+from initlab.init.source import Source, TorchSource
 
-__all__ = ["Initializer", "register", "get", "available", "aliases", "resolve_name"]
+__all__ = ["Initializer", "INITIALIZERS", "register", "available", "aliases", "aliases_by_name",
+           "resolve_name"]
 
-_REGISTRY: dict[str, type[Initializer]] = {}
-_ALIASES: dict[str, str] = {}
+Shape = Sequence[int]
+InitT = TypeVar("InitT", bound="type[Initializer]")
+
+
+def _candidates(name: str) -> tuple[str, ...]:
+    key = name.strip().lower()
+    return (key, key.rstrip("_")) if key.endswith("_") else (key,)
+
+
+#: The initializer catalog: name (any case, trailing ``_`` ok) or alias -> spec class.
+INITIALIZERS: Registry[type[Initializer]] = Registry(
+    "initializer", normalize=_candidates, show_aliases=True)
 
 
 class Initializer:
@@ -59,19 +71,21 @@ class Initializer:
     quiet_defaults: ClassVar[tuple[str, ...]] = ()
 
     # --- what a subclass implements -------------------------------------------------
-    def fill_(self, tensor: torch.Tensor, source, *, layout=None, groups=1) -> torch.Tensor:
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         """Fill ``tensor`` in place from ``source``; the caller holds ``torch.no_grad()``."""
         raise NotImplementedError
 
-    def expected_std(self, shape, *, layout=None, groups=1) -> float | None:
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         """The standard deviation of the entries this init gives for ``shape`` (None: n/a)."""
         return None
 
     # --- config and serialization ----------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """The spec's arguments, JSON-safe (tuples become lists in JSON)."""
-        config = {}
-        for f in fields(self):
+        config: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
             value = getattr(self, f.name)
             if not f.init or (f.name in self.quiet_defaults and f.default is not MISSING
                               and value == f.default):
@@ -81,12 +95,13 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
+        """The spec of this class with ``config`` (checked against its fields)."""
         if not isinstance(config, dict):
             raise ConfigError(
                 f"Config of initializer '{cls.name}' must be a dict; got {type(config).__name__}. "
                 "Hint: use {'name': ..., 'config': {...}}."
             )
-        allowed = [f.name for f in fields(cls) if f.init]
+        allowed = [f.name for f in fields(cls) if f.init]  # type: ignore[arg-type]
         for key in config:
             if key not in allowed:
                 raise ConfigError(
@@ -96,6 +111,7 @@ class Initializer:
         return cls(**config)
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., "config": {...}}``, JSON-safe; ``get()`` reads it back."""
         return {"name": self.name, "config": self.get_config()}
 
     def to_keras_config(self) -> dict[str, Any]:
@@ -104,7 +120,7 @@ class Initializer:
 
         return to_keras_config(self)
 
-    def to_keras(self):
+    def to_keras(self) -> Any:
         """The equivalent Keras initializer object (Keras must be installed)."""
         from initlab.init.keras_interop import to_keras
 
@@ -116,7 +132,7 @@ class Initializer:
 
         return to_jax_config(self)
 
-    def to_jax(self):
+    def to_jax(self) -> Callable[..., Any]:
         """The equivalent JAX initializer function (JAX must be installed)."""
         from initlab.init.jax_interop import to_jax
 
@@ -127,7 +143,8 @@ class Initializer:
         return f"{self.name}({args})"
 
     # --- the functional path ---------------------------------------------------------
-    def __call__(self, tensor, *, generator=None, layout=None, groups=1):
+    def __call__(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None,
+                 layout: str | None = None, groups: int = 1) -> torch.Tensor:
         """Fill ``tensor`` in place with torch's RNG (and ``generator``); returns it."""
         if not isinstance(tensor, torch.Tensor):
             raise ConfigError(
@@ -161,7 +178,8 @@ class Initializer:
 # --- validation helpers used by the initializers' __post_init__ --------------------------
 
 
-def set_float(spec, name: str, *, low=None, low_open=False, allow_none=False) -> None:
+def set_float(spec: Initializer, name: str, *, low: float | None = None, low_open: bool = False,
+              allow_none: bool = False) -> None:
     """Check that field ``name`` is a finite real number (>= / > low) and store it as float."""
     value = getattr(spec, name)
     if value is None and allow_none:
@@ -185,7 +203,7 @@ def set_float(spec, name: str, *, low=None, low_open=False, allow_none=False) ->
     object.__setattr__(spec, name, value)
 
 
-def set_choice(spec, name: str, allowed) -> None:
+def set_choice(spec: Initializer, name: str, allowed: Collection[str]) -> None:
     """Check that field ``name`` is one of ``allowed`` (case-insensitive, stored lowercase)."""
     value = getattr(spec, name)
     low = value.lower() if isinstance(value, str) else value
@@ -201,169 +219,132 @@ def set_choice(spec, name: str, allowed) -> None:
 
 
 def register(name: str, aliases: tuple[str, ...] = (), *, description: str = "",
-             torch_equivalent: str | None = None):
-    """Class decorator: register a frozen-dataclass Initializer under ``name`` and ``aliases``."""
+             torch_equivalent: str | None = None) -> Callable[[InitT], InitT]:
+    """Class decorator: register a frozen-dataclass Initializer under ``name`` and ``aliases``.
 
-    def deco(cls):
+    Args:
+        name: the canonical name (lowercase, as in ``get("name(...)")``).
+        aliases: other names it answers to.
+        description: one line for ``initlab list`` (default: the docstring's first line).
+        torch_equivalent: the ``torch.nn.init`` function it matches, if any.
+
+    Returns:
+        The decorator; it returns the class with ``name``, ``aliases`` and ``description`` set.
+
+    Raises:
+        TypeError: the class is not a frozen dataclass subclass of Initializer.
+        ConfigError: a name is already registered by another class (a ValueError).
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @register("_doc_half")
+        ... @dataclass(frozen=True)
+        ... class Half(Initializer):
+        ...     "Every entry 0.5."
+        ...     random = False
+        ...     def fill_(self, tensor, source, *, layout=None, groups=1):
+        ...         return tensor.fill_(0.5)
+        >>> Half()(torch.empty(2)).tolist(), Half.description
+        ([0.5, 0.5], 'Every entry 0.5.')
+        >>> _ = INITIALIZERS.remove("_doc_half")
+    """
+
+    def deco(cls: InitT) -> InitT:
         if not (isinstance(cls, type) and issubclass(cls, Initializer) and is_dataclass(cls)
                 and cls.__dataclass_params__.frozen):
             raise TypeError(f"@register('{name}') needs a frozen dataclass subclass of Initializer")
-        for n in (name, *aliases):
-            owner = _REGISTRY.get(n) or _REGISTRY.get(_ALIASES.get(n, ""))
-            if owner is not None and owner.__qualname__ != cls.__qualname__:
-                raise ValueError(f"initializer name '{n}' is already registered by {owner.__name__}")
+        owners = [INITIALIZERS.get(n) for n in (name, *aliases) if n in INITIALIZERS]
+        # the same class again (a module reloaded) replaces itself; another class is an error
+        same = bool(owners) and all(o.__qualname__ == cls.__qualname__ for o in owners)
+        if owners and not same:
+            other = next(o for o in owners if o.__qualname__ != cls.__qualname__)
+            raise ConfigError(
+                f"initializer name '{name}' is already registered by {other.__name__}; "
+                "expected a new name.")
         cls.name = name
         cls.aliases = tuple(aliases)
         doc = (cls.__dict__.get("__doc__") or "").strip()
         cls.description = description or (doc.splitlines()[0] if doc else "")
         cls.torch_equivalent = torch_equivalent
-        _REGISTRY[name] = cls
-        for a in aliases:
-            _ALIASES[a] = name
+        INITIALIZERS.add(name, cls, aliases=aliases, replace=same)
         return cls
 
     return deco
 
 
-def available(*, aliases: bool = False):
-    """Registered initializer names, sorted; ``aliases=True``: ``{name: (alias, ...)}``."""
-    names = sorted(_REGISTRY)
+@overload
+def available() -> list[str]: ...
+
+
+@overload
+def available(*, aliases: Literal[False]) -> list[str]: ...
+
+
+@overload
+def available(*, aliases: Literal[True]) -> dict[str, tuple[str, ...]]: ...
+
+
+def available(*, aliases: bool = False) -> list[str] | dict[str, tuple[str, ...]]:
+    """Registered initializer names, sorted.
+
+    Args:
+        aliases: deprecated; ``True`` returns :func:`aliases_by_name` (with a warning).
+
+    Returns:
+        The canonical names (aliases left out).
+
+    Examples:
+        >>> names = available()
+        >>> "kaiming_normal" in names and "he_normal" not in names
+        True
+    """
     if aliases:
-        return {n: _REGISTRY[n].aliases for n in names}
-    return names
+        warnings.warn("available(aliases=True) is deprecated; use aliases_by_name().",
+                      DeprecationWarning, stacklevel=2)
+        return aliases_by_name()
+    return INITIALIZERS.names()
+
+
+def aliases_by_name() -> dict[str, tuple[str, ...]]:
+    """``{name: (alias, ...)}`` for every registered initializer, sorted by name.
+
+    Returns:
+        A new dict (an initializer without aliases maps to ``()``).
+
+    Examples:
+        >>> aliases_by_name()["kaiming_normal"]
+        ('he_normal',)
+    """
+    return {n: cls.aliases for n, cls in INITIALIZERS.items()}
 
 
 def resolve_name(name: str) -> str:
-    """The canonical registered name for ``name`` (an alias, any case, trailing ``_`` ok)."""
-    key = name.strip().lower()
-    for cand in (key, key.rstrip("_")):
-        if cand in _REGISTRY:
-            return cand
-        if cand in _ALIASES:
-            return _ALIASES[cand]
-    known = sorted([*_REGISTRY, *_ALIASES])
-    raise UnknownNameError(
-        f"Unknown initializer '{shown(name)}'.{did_you_mean(key[:200], known)} Available: {available()} "
-        f"(aliases: {sorted(_ALIASES)})."
-    )
+    """The canonical registered name for ``name`` (an alias, any case, trailing ``_`` ok).
+
+    Args:
+        name: a name as written.
+
+    Returns:
+        The canonical name.
+
+    Raises:
+        UnknownNameError: nothing is registered under ``name`` (with the closest match).
+
+    Examples:
+        >>> resolve_name("He_Normal_")
+        'kaiming_normal'
+    """
+    return INITIALIZERS.resolve(name)
 
 
 def aliases() -> dict[str, str]:
-    """``{alias: canonical name}`` for every registered alias."""
-    return dict(sorted(_ALIASES.items()))
-
-
-def _literal(node: ast.AST, text: str, arg: str):
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        seg = shown(ast.get_source_segment(text, node) or "?")
-        raise ConfigError(
-            f"Invalid value {seg} for argument '{arg}' in '{shown(text)}'; expected a Python literal "
-            "(number, string, True/False/None). Hint: write 2.23606797749979, not math.sqrt(5)."
-        ) from None
-
-
-def _parse_call(text: str) -> tuple[str, list, dict[str, Any]]:
-    """``"name(a, k=v)"`` -> (name as written, positional values, keyword values)."""
-    bad = ConfigError(
-        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
-        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
-    )
-    try:
-        body = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise bad from None
-    if isinstance(body, ast.Name):
-        return body.id, [], {}
-    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
-        raise bad
-    if any(isinstance(node, ast.Starred) for node in body.args) or any(
-            kw.arg is None for kw in body.keywords):
-        raise bad
-    args = [_literal(node, text, f"#{i}") for i, node in enumerate(body.args)]
-    kwargs: dict[str, Any] = {}
-    for kw in body.keywords:
-        if kw.arg in kwargs:
-            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
-        kwargs[kw.arg] = _literal(kw.value, text, kw.arg)
-    return body.func.id, args, kwargs
-
-
-def _parse(text: str) -> tuple[str, dict[str, Any]]:
-    """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
-    bad = ConfigError(
-        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
-        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
-    )
-    try:
-        body = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise bad from None
-    if isinstance(body, ast.Name):
-        return resolve_name(body.id), {}
-    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
-        raise bad
-    name = resolve_name(body.func.id)
-    order = [f.name for f in fields(_REGISTRY[name]) if f.init]
-    config: dict[str, Any] = {}
-    if len(body.args) > len(order):
-        raise ConfigError(
-            f"Too many positional arguments in '{shown(text)}': {name} takes at most {len(order)} "
-            f"({order}). Hint: name them, e.g. {name}({order[0] if order else 'x'}=...)."
-        )
-    for field_name, node in zip(order, body.args):
-        if isinstance(node, ast.Starred):
-            raise bad
-        config[field_name] = _literal(node, text, field_name)
-    for kw in body.keywords:
-        if kw.arg is None:
-            raise bad
-        if kw.arg in config:
-            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
-        config[kw.arg] = _literal(kw.value, text, kw.arg)
-    return name, config
-
-
-def get(spec) -> Initializer | None:
-    """An Initializer from a spec string, a dict, an Initializer, or None (returned as None).
-
-    Args:
-        spec: ``"kaiming_normal(mode='fan_out')"``, a Keras class name (``"HeNormal"``,
-            Keras semantics), ``{"name", "config"}``, Keras' serialized
-            ``{"class_name", "config"}`` (seed included), an Initializer or its class, or
-            None (as Keras' ``initializers.get(None)``).
+    """``{alias: canonical name}`` for every registered alias.
 
     Returns:
-        The spec, or None for None.
+        A new dict, sorted by alias.
+
+    Examples:
+        >>> aliases()["he_normal"]
+        'kaiming_normal'
     """
-    if spec is None:
-        return None
-    if isinstance(spec, Initializer):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Initializer) and spec.name in _REGISTRY:
-        return spec()
-    if isinstance(spec, str):
-        from initlab.init import keras_interop as _keras
-
-        if _keras.is_keras_name(spec):
-            return _keras.from_keras_text(spec, _parse_call)
-        name, config = _parse(spec)
-        return _REGISTRY[name].from_config(config)
-    if isinstance(spec, dict) and "class_name" in spec:
-        from initlab.init import keras_interop as _keras
-
-        return _keras.from_keras(spec)
-    if isinstance(spec, dict):
-        extra = set(spec) - {"name", "config"}
-        if "name" not in spec or extra or not isinstance(spec["name"], str):
-            raise ConfigError(
-                f"An initializer dict needs the keys 'name' (a string) and optionally 'config'; "
-                f"got keys {shown(sorted(spec, key=repr))}. Hint: {{'name': 'kaiming_normal', 'config': "
-                "{'mode': 'fan_out'}}."
-            )
-        return _REGISTRY[resolve_name(spec["name"])].from_config(spec.get("config") or {})
-    raise ConfigError(
-        f"Cannot make an initializer from {type(spec).__name__}; expected a spec string, a "
-        "{'name', 'config'} dict or an Initializer. Hint: initlab.available() lists the names."
-    )
+    return INITIALIZERS.aliases()

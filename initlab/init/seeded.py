@@ -30,7 +30,7 @@ class Seeded(Initializer):
     elementwise = False
 
     def __post_init__(self):
-        from initlab.init.registry import get
+        from initlab.init.parse import get
 
         inner = get(self.init)
         if inner is None or isinstance(inner, Seeded):

@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-import initlab
+from initlab.calibrate import LSUVWarning, lsuv_
 from initlab.errors import ConfigError
-from initlab.init.lsuv import LSUVWarning
 
 
 def _gen(seed=0):
@@ -52,7 +51,7 @@ def _mlp():
 def test_mlp_reaches_tolerance_and_records_every_layer():
     model = _mlp()
     x = torch.randn(256, 20, generator=_gen()) * 3.0
-    result = initlab.lsuv_(model, x, tol=0.05)
+    result = lsuv_(model, x, tol=0.05)
     assert [r.name for r in result] == ["0.weight", "2.weight", "5.weight"]
     assert result.converged and all(r.status == "converged" for r in result)
     var = _outputs(model, x, {n: model[int(n)] for n in ("0", "2", "5")})
@@ -69,7 +68,7 @@ def test_cnn_skips_norm_layers_and_leaves_their_statistics_alone():
                           nn.Conv2d(8, 16, 3, stride=2), nn.GroupNorm(4, 16), nn.ReLU(),
                           nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
     x = torch.randn(32, 3, 16, 16, generator=_gen(1))
-    result = initlab.lsuv_(model, x)
+    result = lsuv_(model, x)
     assert [r.name for r in result] == ["0.weight", "3.weight", "7.weight"]
     assert result.converged
     assert torch.equal(model[1].running_mean, torch.zeros(8))  # eval mode: no BN update
@@ -82,7 +81,7 @@ def test_conv_transpose_and_1d_3d_layers():
     model = nn.Sequential(nn.ConvTranspose2d(4, 6, 4, stride=2), nn.Tanh(),
                           nn.ConvTranspose2d(6, 3, 3, groups=3))
     x = torch.randn(8, 4, 8, 8, generator=_gen(2))
-    result = initlab.lsuv_(model, x, tol=0.02)
+    result = lsuv_(model, x, tol=0.02)
     assert result.converged and len(result) == 2
     var = _outputs(model, x, {"0": model[0], "2": model[2]})
     assert all(abs(v - 1.0) < 0.02 for v in var.values())
@@ -90,7 +89,7 @@ def test_conv_transpose_and_1d_3d_layers():
         (nn.Sequential(nn.Conv1d(3, 5, 3), nn.ReLU(), nn.Conv1d(5, 5, 3)), torch.randn(4, 3, 20)),
         (nn.Sequential(nn.Conv3d(2, 4, 2), nn.ConvTranspose3d(4, 2, 2)), torch.randn(2, 2, 6, 6, 6)),
     ]:
-        result = initlab.lsuv_(model, x * 4)
+        result = lsuv_(model, x * 4)
         assert result.converged and len(result) == 2
 
 
@@ -100,7 +99,7 @@ def test_multihead_attention_scales_each_in_projection_chunk_and_out_proj():
     layer.train()
     x = torch.randn(8, 10, 32, generator=_gen(3)) * 5
     fast = torch.backends.mha.get_fastpath_enabled()
-    result = initlab.lsuv_(layer, x, tol=0.05)
+    result = lsuv_(layer, x, tol=0.05)
     names = [r.name for r in result]
     assert names[:4] == [f"self_attn.in_proj_weight[{i}]" for i in range(3)] + [
         "self_attn.out_proj.weight"]
@@ -132,7 +131,7 @@ def test_separate_kv_projections_tuple_batch_and_center_bias():
 
     model = Wrap()
     q, kv = torch.randn(4, 5, 16, generator=_gen(4)), torch.randn(4, 7, 8, generator=_gen(5)) + 2
-    result = initlab.lsuv_(model, (q, kv), center_bias=True)
+    result = lsuv_(model, (q, kv), center_bias=True)
     assert [r.name for r in result][:3] == ["attn.q_proj_weight", "attn.k_proj_weight",
                                             "attn.v_proj_weight"]
     assert result.converged
@@ -157,7 +156,7 @@ def test_restores_modes_and_removes_hooks_when_forward_raises():
     model.b.eval()
     fast = torch.backends.mha.get_fastpath_enabled()
     with pytest.raises(RuntimeError, match="boom in forward"):
-        initlab.lsuv_(model, torch.randn(8, 4))
+        lsuv_(model, torch.randn(8, 4))
     assert model.training and model.a.training and not model.b.training
     assert _no_hooks(model)
     assert torch.backends.mha.get_fastpath_enabled() == fast
@@ -175,20 +174,20 @@ def test_zero_variance_layer_is_reported_by_name_not_divided():
 
     model = Dead()
     with pytest.warns(LSUVWarning, match=r"'second\.weight' \(zero_variance: 0\.0\)"):
-        result = initlab.lsuv_(model, torch.randn(16, 4, generator=_gen()))
+        result = lsuv_(model, torch.randn(16, 4, generator=_gen()))
     rec = result["second.weight"]
     assert rec.status == "zero_variance" and not rec.converged and rec.iterations == 0
     assert torch.isfinite(model.second.weight).all()
     assert not result.converged
     with pytest.raises(ConfigError, match=r"layer 'second\.weight' has output variance 0\.0"):
-        initlab.lsuv_(Dead(), torch.randn(16, 4), strict=True)
+        lsuv_(Dead(), torch.randn(16, 4), strict=True)
 
 
 def test_non_finite_output_is_reported():
     model = nn.Sequential(nn.Linear(3, 3))
     x = torch.tensor([[1.0, float("inf"), 0.0]] * 4)
     with pytest.warns(LSUVWarning, match=r"'0\.weight' \(non_finite"):
-        result = initlab.lsuv_(model, x)
+        result = lsuv_(model, x)
     assert result[0].status == "non_finite"
 
 
@@ -197,7 +196,7 @@ def test_not_converged_is_flagged_with_a_warning():
     with torch.no_grad():
         model[0].bias.copy_(torch.arange(8.0) * 3)  # bias spread alone has variance >> 1
     with pytest.warns(LSUVWarning, match=r"did not reach the tolerance .*'0\.weight'"):
-        result = initlab.lsuv_(model, torch.randn(32, 8, generator=_gen()), orthonormal=False,
+        result = lsuv_(model, torch.randn(32, 8, generator=_gen()), orthonormal=False,
                                max_iter=3)
     assert result[0].status == "not_converged" and result[0].iterations == 3
 
@@ -206,9 +205,9 @@ def test_deterministic_no_global_rng_no_autograd_history():
     x = torch.randn(64, 20, generator=_gen(7))
     a, b, c = _mlp(), _mlp(), _mlp()
     state = torch.get_rng_state()
-    initlab.lsuv_(a, x, seed=3)
-    initlab.lsuv_(b, x, seed=3)
-    initlab.lsuv_(c, x, seed=4)
+    lsuv_(a, x, seed=3)
+    lsuv_(b, x, seed=3)
+    lsuv_(c, x, seed=4)
     assert torch.equal(torch.get_rng_state(), state)
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
@@ -230,7 +229,7 @@ def test_dict_batch_and_unused_layer():
         def forward(self, inputs):
             return self.used(inputs)
 
-    result = initlab.lsuv_(Model(), {"inputs": torch.randn(16, 4)})
+    result = lsuv_(Model(), {"inputs": torch.randn(16, 4)})
     assert result["used.weight"].converged
     assert result["unused.weight"].status == "not_called"
     assert result.converged  # layers the forward never calls do not count
@@ -247,16 +246,16 @@ def test_dict_batch_and_unused_layer():
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        initlab.lsuv_(nn.Linear(2, 2), torch.randn(4, 2), **kwargs)
+        lsuv_(nn.Linear(2, 2), torch.randn(4, 2), **kwargs)
 
 
 def test_models_without_layers_meta_models_and_non_modules():
     with pytest.raises(ConfigError, match=r"found no layer to scale in Sequential"):
-        initlab.lsuv_(nn.Sequential(nn.ReLU(), nn.LayerNorm(4)), torch.randn(2, 4))
+        lsuv_(nn.Sequential(nn.ReLU(), nn.LayerNorm(4)), torch.randn(2, 4))
     with pytest.raises(ConfigError, match=r"meta device.*initlab\.materialize"):
-        initlab.lsuv_(nn.Linear(2, 2, device="meta"), torch.randn(2, 2))
+        lsuv_(nn.Linear(2, 2, device="meta"), torch.randn(2, 2))
     with pytest.raises(ConfigError, match=r"needs a torch\.nn\.Module; got function"):
-        initlab.lsuv_(lambda x: x, torch.randn(2, 2))
+        lsuv_(lambda x: x, torch.randn(2, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        initlab.lsuv_(nn.Linear(2, 2), torch.randn(64, 2, generator=_gen()))
+        lsuv_(nn.Linear(2, 2), torch.randn(64, 2, generator=_gen()))

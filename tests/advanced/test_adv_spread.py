@@ -9,7 +9,7 @@ import torch
 
 import initlab
 from initlab.errors import ConfigError
-from initlab.init.spread import Spread, spread_frame
+from initlab.init.spread import Spread, coherence, spread_frame, welch_bound
 
 
 def _gen(seed=0):
@@ -17,20 +17,20 @@ def _gen(seed=0):
 
 
 def test_welch_bound_values_and_errors():
-    assert initlab.welch_bound(64, 27) == pytest.approx(math.sqrt(37 / (27 * 63)))
-    assert initlab.welch_bound(28, 27) == pytest.approx(1 / 27)
-    assert initlab.welch_bound(10, 10) == 0.0
+    assert welch_bound(64, 27) == pytest.approx(math.sqrt(37 / (27 * 63)))
+    assert welch_bound(28, 27) == pytest.approx(1 / 27)
+    assert welch_bound(10, 10) == 0.0
     with pytest.raises(ConfigError, match=r"welch_bound needs positive integers; got m=0"):
-        initlab.welch_bound(4, 0)
+        welch_bound(4, 0)
 
 
 def test_coherence_and_its_errors():
     w = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, -2.0]])
-    assert initlab.coherence(w) == pytest.approx(1 / math.sqrt(2))
+    assert coherence(w) == pytest.approx(1 / math.sqrt(2))
     with pytest.raises(ConfigError, match=r"coherence needs a tensor of >= 2 dims with >= 2 rows"):
-        initlab.coherence(torch.ones(5))
+        coherence(torch.ones(5))
     with pytest.raises(ConfigError, match=r"undefined for zero rows; got 1 zero row"):
-        initlab.coherence(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        coherence(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
 
 
 def test_at_most_m_rows_are_orthogonal():
@@ -39,7 +39,7 @@ def test_at_most_m_rows_are_orthogonal():
     flat = w.reshape(24, -1)
     gram = flat @ flat.T
     assert torch.allclose(gram, gram.diagonal().mean() * torch.eye(24), atol=1e-6)
-    assert initlab.coherence(w) < 1e-5
+    assert coherence(w) < 1e-5
 
 
 @pytest.mark.parametrize("m", [2, 7, 27, 64])
@@ -48,8 +48,8 @@ def test_m_plus_one_rows_form_the_simplex(m):
     cos = x @ x.T
     off = cos[~torch.eye(m + 1, dtype=torch.bool)]
     assert torch.allclose(off, torch.full_like(off, -1.0 / m), atol=1e-6)
-    assert initlab.coherence(x) == pytest.approx(1.0 / m, abs=1e-6)
-    assert initlab.coherence(x) == pytest.approx(initlab.welch_bound(m + 1, m), abs=1e-6)
+    assert coherence(x) == pytest.approx(1.0 / m, abs=1e-6)
+    assert coherence(x) == pytest.approx(welch_bound(m + 1, m), abs=1e-6)
 
 
 @pytest.mark.parametrize(("n", "m", "target"), [
@@ -59,10 +59,10 @@ def test_m_plus_one_rows_form_the_simplex(m):
 def test_overcomplete_frames_come_close_to_the_welch_bound(n, m, target):
     w = torch.empty(n, m)
     initlab.init.spread_(w, generator=_gen())
-    ratio = initlab.coherence(w) / initlab.welch_bound(n, m)
+    ratio = coherence(w) / welch_bound(n, m)
     assert 1.0 <= ratio <= target
     gauss = torch.randn(n, m, generator=_gen(1))
-    assert initlab.coherence(gauss) > 2.5 * initlab.coherence(w)
+    assert coherence(gauss) > 2.5 * coherence(w)
 
 
 def test_near_square_frames_use_the_naimark_complement():
@@ -70,7 +70,7 @@ def test_near_square_frames_use_the_naimark_complement():
     # gets stuck far above that
     w = torch.empty(34, 32)
     initlab.init.spread_(w, generator=_gen())
-    assert initlab.coherence(w) / initlab.welch_bound(34, 32) <= 1.45
+    assert coherence(w) / welch_bound(34, 32) <= 1.45
 
 
 @pytest.mark.parametrize(("shape", "kwargs", "std"), [
@@ -113,7 +113,7 @@ def test_spec_round_trip_and_validation():
     assert initlab.get("low_coherence") == Spread()
     w = torch.empty(30, 10)
     spec(w, generator=_gen())
-    assert initlab.coherence(w) < 2 * initlab.welch_bound(30, 10)
+    assert coherence(w) < 2 * welch_bound(30, 10)
     with pytest.raises(ConfigError, match=r"Invalid iterations=0 for initializer 'spread'"):
         Spread(iterations=0)
     with pytest.raises(ConfigError, match=r"Invalid mode='fan_inn'.*Did you mean 'fan_in'"):
@@ -126,7 +126,7 @@ def test_policy_path_fills_the_whole_tensor_from_a_keyed_stream():
     model = torch.nn.Sequential(torch.nn.Linear(16, 48), torch.nn.Linear(48, 4))
     initlab.apply(model, "spread(iterations=100)", seed=0)
     w = model[0].weight
-    assert initlab.coherence(w) < 2 * initlab.welch_bound(48, 16)
+    assert coherence(w) < 2 * welch_bound(48, 16)
     other = torch.nn.Sequential(torch.nn.Linear(16, 48), torch.nn.Linear(48, 4))
     initlab.apply(other, "spread(iterations=100)", seed=0)
     assert torch.equal(other[0].weight, w)

@@ -1,0 +1,152 @@
+"""Initializer specs from text, dicts and Keras' forms: ``get``.
+
+``get("kaiming_normal(mode='fan_out')")`` parses the string with ``ast`` (only literal
+argument values are accepted; nothing is evaluated), ``get({"name", "config"})`` reads the
+serialized form, and Keras class names and serialized dicts are read with Keras' semantics
+(:mod:`initlab.init.keras_interop`).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import fields
+from typing import Any
+
+from initlab.errors import ConfigError, shown
+from initlab.init import keras_interop as _keras
+from initlab.init.registry import INITIALIZERS, Initializer, resolve_name
+
+__all__ = ["get"]
+
+SpecLike = str | dict[str, Any] | Initializer | type[Initializer] | None
+
+
+def _literal(node: ast.AST, text: str, arg: str) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        seg = shown(ast.get_source_segment(text, node) or "?")
+        raise ConfigError(
+            f"Invalid value {seg} for argument '{arg}' in '{shown(text)}'; expected a Python literal "
+            "(number, string, True/False/None). Hint: write 2.23606797749979, not math.sqrt(5)."
+        ) from None
+
+
+def _parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
+    """``"name(a, k=v)"`` -> (name as written, positional values, keyword values)."""
+    bad = ConfigError(
+        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
+        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
+    )
+    try:
+        body = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise bad from None
+    if isinstance(body, ast.Name):
+        return body.id, [], {}
+    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
+        raise bad
+    if any(isinstance(node, ast.Starred) for node in body.args) or any(
+            kw.arg is None for kw in body.keywords):
+        raise bad
+    args = [_literal(node, text, f"#{i}") for i, node in enumerate(body.args)]
+    kwargs: dict[str, Any] = {}
+    for kw in body.keywords:
+        if kw.arg in kwargs:
+            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
+        kwargs[kw.arg] = _literal(kw.value, text, kw.arg)
+    return body.func.id, args, kwargs
+
+
+def _parse(text: str) -> tuple[str, dict[str, Any]]:
+    """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
+    bad = ConfigError(
+        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
+        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
+    )
+    try:
+        body = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise bad from None
+    if isinstance(body, ast.Name):
+        return resolve_name(body.id), {}
+    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
+        raise bad
+    name = resolve_name(body.func.id)
+    order = [f.name for f in fields(INITIALIZERS.get(name)) if f.init]  # type: ignore[arg-type]
+    config: dict[str, Any] = {}
+    if len(body.args) > len(order):
+        raise ConfigError(
+            f"Too many positional arguments in '{shown(text)}': {name} takes at most {len(order)} "
+            f"({order}). Hint: name them, e.g. {name}({order[0] if order else 'x'}=...)."
+        )
+    for field_name, node in zip(order, body.args):
+        if isinstance(node, ast.Starred):
+            raise bad
+        config[field_name] = _literal(node, text, field_name)
+    for kw in body.keywords:
+        if kw.arg is None:
+            raise bad
+        if kw.arg in config:
+            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
+        config[kw.arg] = _literal(kw.value, text, kw.arg)
+    return name, config
+
+
+def get(spec: SpecLike) -> Initializer | None:
+    """An Initializer from a spec string, a dict, an Initializer, or None (returned as None).
+
+    Args:
+        spec: ``"kaiming_normal(mode='fan_out')"``, a Keras class name (``"HeNormal"``,
+            Keras semantics), ``{"name", "config"}``, Keras' serialized
+            ``{"class_name", "config"}`` (seed included), an Initializer or its class, or
+            None (as Keras' ``initializers.get(None)``).
+
+    Returns:
+        The spec, or None for None.
+
+    Raises:
+        UnknownNameError: an unknown initializer name (with the closest match).
+        ConfigError: a spec that cannot be parsed, or an invalid argument.
+
+    Examples:
+        >>> spec = get("kaiming_normal(mode='fan_out', nonlinearity='relu')")
+        >>> str(spec)
+        "kaiming_normal(a=0.0, mode='fan_out', nonlinearity='relu')"
+        >>> get(spec.to_dict()) == spec, get("he_normal") == get("kaiming_normal")
+        (True, True)
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, Initializer):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Initializer) and spec.name in INITIALIZERS:
+        return spec()
+    if isinstance(spec, str):
+        if _keras.is_keras_name(spec):
+            return _keras.from_keras_text(spec, _parse_call, make=_get_spec)
+        name, config = _parse(spec)
+        return INITIALIZERS.get(name).from_config(config)
+    if isinstance(spec, dict) and "class_name" in spec:
+        return _keras.from_keras(spec, make=_get_spec)
+    if isinstance(spec, dict):
+        extra = set(spec) - {"name", "config"}
+        if "name" not in spec or extra or not isinstance(spec["name"], str):
+            raise ConfigError(
+                f"An initializer dict needs the keys 'name' (a string) and optionally 'config'; "
+                f"got keys {shown(sorted(spec, key=repr))}. Hint: {{'name': 'kaiming_normal', 'config': "
+                "{'mode': 'fan_out'}}."
+            )
+        return INITIALIZERS.get(spec["name"]).from_config(spec.get("config") or {})
+    raise ConfigError(
+        f"Cannot make an initializer from {type(spec).__name__}; expected a spec string, a "
+        "{'name', 'config'} dict or an Initializer. Hint: initlab.available() lists the names."
+    )
+
+
+def _get_spec(spec: SpecLike) -> Initializer:
+    """``get`` for a value that is not None (the Keras readers' constructor)."""
+    out = get(spec)
+    if out is None:
+        raise ConfigError("Expected an initializer spec; got None.")
+    return out
