@@ -15,6 +15,22 @@ from initlab.scaling.models import Transformer
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
 
 
+def test_defaults_are_the_papers_constants():
+    """Trockman & Kolter 2023, "Mimetic Initialization of Self-Attention Layers" (ICML 2023,
+    arXiv 2305.09828), Sec. 3: W_q W_k^T ~ alpha1 Z1 + beta1 I and W_v W_proj ~ alpha2 Z2 - beta2 I
+    (Z_i ~ N(0, I/d)), with alpha1 = beta1 = 0.7 and alpha2 = beta2 = 0.4 for the vision models;
+    the abstract: "the product of the query and key weights [...] approximately the identity,
+    and the product of the value and projection weights approximately the negative identity".
+    The paper publishes no code repository (checked: no official repo in the index), so the
+    formula is checked against the paper's text. Paper W (d x k, x @ W) is torch's weight
+    transposed: W_q W_k^T = q.weight^T @ k.weight, W_v W_proj = (o.weight @ v.weight)^T."""
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(mimetic_).parameters.items()
+                if k in ("alpha", "beta", "alpha2", "beta2")}
+    assert defaults == {"alpha": 0.7, "beta": 0.7, "alpha2": 0.4, "beta2": 0.4}
+
+
 def test_products_have_the_mimetic_structure():
     m = Transformer(64, depth=2, heads=1)
     report = mimetic_(m, seed=0)

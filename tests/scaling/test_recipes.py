@@ -59,9 +59,18 @@ def test_neox_small_init_and_wang_init(models, name):
 
 
 def test_olmo_mitchell(models):
-    # allenai/OLMo olmo/initialization.py (mitchell): std 1/sqrt(d) for inputs, attn_out
-    # 1/sqrt(2 d (layer_id + 1)), ff_out 1/sqrt(2 ff_in (layer_id + 1)); cutoff 3 std
+    """Checked against allenai/OLMo olmo/initialization.py @ ce5f30d56e90 (``init_weights``,
+    ``InitFnType.mitchell``: std = std_factor / sqrt(d), divided by sqrt(2 (layer_id + 1)) when
+    layer_id is given, trunc_normal at +-3 std) and its callers in olmo/model.py @ e80587a4a891:
+    ``OlmoBlock.reset_parameters`` (attn_out d = d_model, ff_out d = ff_out.in_features, both
+    with layer_id), ``OlmoSequentialBlock`` / ``OlmoLlamaBlock.reset_parameters`` (att_proj,
+    q/k/v, ff_proj: d = d_model, layer_id None), ``OLMo.reset_parameters`` (wte: std_factor 1
+    unless scale_logits; wpe likewise; ff_out, the untied head: d = d_model, no layer_id)."""
     p = initlab.plan(models["olmo"], "olmo_mitchell")
+    cut = str(initlab.get(f"trunc_normal_std(std={1 / math.sqrt(D)}, a=-3.0, b=3.0)"))
+    assert p["model.embed_tokens.weight"].init == cut                      # wte, 1/sqrt(d_model)
+    assert p["lm_head.weight"].init == cut                                 # ff_out (final_out)
+    assert p["model.layers.1.mlp.gate_proj.weight"].init == cut            # ff_proj, no layer_id
     attn_out, mlp_out, _, q = LAYOUTS["olmo"]
     assert p[q].init == str(initlab.get(f"trunc_normal_std(std={1 / math.sqrt(D)}, a=-3.0, b=3.0)"))
     assert p[attn_out].init.startswith("trunc_normal_std") and "a=-3.0" in p[attn_out].init
