@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 
 import initlab
 from initlab.errors import InitlabError
-from initlab.init.registry import _REGISTRY
+from initlab.init.registry import INITIALIZERS
 from initlab.policy import Policy
 
 FUZZ = settings(max_examples=300, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 NAMES = sorted(initlab.available())
-FIELDS = sorted({f for cls in _REGISTRY.values() for f in cls.__dataclass_fields__})
+FIELDS = sorted({f for _, cls in INITIALIZERS.items() for f in cls.__dataclass_fields__})
 
 
 def _payloads(marker: Path) -> list[str]:
