@@ -7,6 +7,8 @@ keep their contracts (materialize == apply, bit for bit; a sweep records the GPU
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -26,13 +28,25 @@ def _net():
 
 
 def _cli(capsys, *argv):
+    code, _, err = _cli_out(capsys, *argv)
+    return code, err
+
+
+def _cli_out(capsys, *argv):
+    """(exit code, stdout, stderr stripped) of ``initlab ARGV``."""
     from initlab.cli import main
 
     try:
         code = main(list(argv))
     except SystemExit as exc:
         code = exc.code
-    return code, capsys.readouterr().err.strip()
+    captured = capsys.readouterr()
+    return code or 0, captured.out, captured.err.strip()
+
+
+# The default-built 3-layer ReLU mlp on a batch of 64 N(0, 1) Fashion-MNIST-sized inputs:
+# healthy (no verdict), the same on every device.
+DIAGNOSE_MLP = ("diagnose", "--model", "mlp", "--input-shape", "1,28,28", "--spectrum", "off")
 
 
 @no_cuda
@@ -66,10 +80,14 @@ def test_diagnose_cli_device_cuda_without_cuda_is_one_error_line(capsys):
     assert err.startswith("Error: Device 'cuda' requested but CUDA is not available")
 
 
-def test_diagnose_cli_device_cpu_runs(capsys):
-    code, _ = _cli(capsys, "diagnose", "--model", "mlp", "--input-shape", "1,28,28",
-                   "--device", "cpu", "--spectrum", "off")
-    assert code in (0, 1)
+def test_diagnose_cli_device_cpu_is_healthy_and_quiet(capsys):
+    code, out, err = _cli_out(capsys, *DIAGNOSE_MLP, "--device", "cpu")
+    assert (code, err) == (0, "")
+    assert out.rstrip().splitlines()[-1] == "healthy: no verdict fired"
+    code, out, err = _cli_out(capsys, *DIAGNOSE_MLP, "--device", "cpu", "--json")
+    report = json.loads(out)
+    assert (code, err, report["healthy"], report["verdicts"]) == (0, "", True, [])
+    assert report["meta"]["input_shape"] == [64, 1, 28, 28]
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu:0"])
@@ -111,8 +129,8 @@ def test_cuda_too_big_for_the_gpu_fails_before_allocating():
 @pytest.mark.cuda
 @skip_no_cuda
 def test_cuda_compare_sweep_records_the_gpu(tmp_path):
-    from initlab.lab.sweep.store import open_store
     from initlab.lab.sweep import Sweep, run_sweep
+    from initlab.lab.sweep.store import open_store
     from initlab.lab.train import TrainConfig
 
     sweep = Sweep(inits=["xavier_normal", "zeros"], model="seed-cnn", dataset="synthetic",
@@ -125,3 +143,15 @@ def test_cuda_compare_sweep_records_the_gpu(tmp_path):
         assert all(r["environment"]["device"] == "cuda" for r in runs)
         assert all(r["environment"].get("device_name") for r in runs)
         assert all(r["stacked"] == 2 for r in runs)     # stacked on CUDA by default
+
+
+@pytest.mark.cuda
+@skip_no_cuda
+def test_cuda_diagnose_cli_matches_cpu(capsys):
+    _, cpu_out, _ = _cli_out(capsys, *DIAGNOSE_MLP, "--device", "cpu", "--json")
+    code, gpu_out, err = _cli_out(capsys, *DIAGNOSE_MLP, "--device", "cuda", "--json")
+    cpu, gpu = json.loads(cpu_out), json.loads(gpu_out)
+    assert (code, err, gpu["healthy"], gpu["verdicts"]) == (0, "", True, [])
+    for a, b in zip(cpu["layers"], gpu["layers"]):
+        assert a["layer"] == b["layer"]
+        assert a["std"] == pytest.approx(b["std"], rel=1e-3), a["layer"]
