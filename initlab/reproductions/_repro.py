@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,13 +21,15 @@ from torch import nn
 
 from initlab.lab.data import Dataset, locate, synthetic
 from initlab.lab.sweep import load_data
+from initlab.reproductions._base import Context, Result
 
 __all__ = ["get_data", "as_train_eval", "pool_images", "accuracy", "tail_mean", "mean", "sem",
            "fmt", "fmt_list", "save", "rank"]
 
 
-def get_data(ctx, n_train: int | None = None, n_test: int | None = None,
-             *, synthetic_shape=(1, 28, 28), seed: int = 0) -> tuple[Dataset, str]:
+def get_data(ctx: Context, n_train: int | None = None, n_test: int | None = None,
+             *, synthetic_shape: tuple[int, ...] = (1, 28, 28), seed: int = 0
+             ) -> tuple[Dataset, str]:
     """(dataset, note): ``ctx.dataset`` or Fashion-MNIST, first ``n_train``/``n_test``
     examples; synthetic data of the same shape when Fashion-MNIST is not installed."""
     name = ctx.dataset or "fashion-mnist"
@@ -52,7 +56,7 @@ def pool_images(data: Dataset, factor: int) -> Dataset:
     train = F.avg_pool2d(data.train_x, factor)
     mu, sd = train.mean(), train.std()
 
-    def pool(x):
+    def pool(x: torch.Tensor) -> torch.Tensor:
         return (F.avg_pool2d(x, factor) - mu) / sd if len(x) else F.avg_pool2d(x, factor)
 
     shape = (data.input_shape[0], data.input_shape[1] // factor, data.input_shape[2] // factor)
@@ -72,7 +76,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return correct / max(len(y), 1)
 
 
-def variant(ctx, variants: dict) -> dict:
+def variant(ctx: Context, variants: Mapping[bool, Mapping[str, Any]]) -> dict[str, Any]:
     """A copy of ``variants[ctx.fast]`` (the fast or full settings), with ``seeds`` replaced by
     ``ctx.seeds`` when the user gave ``--seeds``."""
     cfg = dict(variants[bool(ctx.fast)])
@@ -81,7 +85,7 @@ def variant(ctx, variants: dict) -> dict:
     return cfg
 
 
-def minibatches(n: int, batch: int, generator: torch.Generator):
+def minibatches(n: int, batch: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Endless batch indices: a fresh permutation of ``range(n)`` whenever one runs out
     (a partial last batch is dropped), drawn from ``generator``."""
     perm, pos = torch.randperm(n, generator=generator), 0
@@ -100,18 +104,18 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def tail_mean(values, n: int = 50) -> float:
+def tail_mean(values: Iterable[float], n: int = 50) -> float:
     """Mean of the last ``n`` values (nan when empty)."""
     vals = list(values)[-n:]
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def mean(values) -> float:
+def mean(values: Iterable[float]) -> float:
     vals = [float(v) for v in values]
     return sum(vals) / len(vals) if vals else math.nan
 
 
-def sem(values) -> float:
+def sem(values: Iterable[float]) -> float:
     """Standard error of the mean (0 for a single value)."""
     vals = [float(v) for v in values]
     if len(vals) < 2:
@@ -120,7 +124,7 @@ def sem(values) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1) / len(vals))
 
 
-def fmt(v: float, digits: int = 3) -> str:
+def fmt(v: float | None, digits: int = 3) -> str:
     """A number for a ``measured`` string: fixed point, or scientific when tiny or huge."""
     if v is None or not math.isfinite(v):
         return str(v)
@@ -129,7 +133,7 @@ def fmt(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
-def fmt_list(values, digits: int = 3) -> str:
+def fmt_list(values: Iterable[float | None], digits: int = 3) -> str:
     return "[" + ", ".join(fmt(v, digits) for v in values) + "]"
 
 
@@ -142,7 +146,7 @@ def rank(matrix: torch.Tensor) -> int:
     return int((s > tol).sum())
 
 
-def save(ctx, result) -> None:
+def save(ctx: Context, result: Result) -> None:
     """Write ``result.json`` into ``ctx.out`` (created) when the context has one."""
     if ctx.out:
         out = Path(ctx.out)

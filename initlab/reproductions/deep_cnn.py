@@ -19,11 +19,13 @@ layer with circular padding and no bias, delta-orthogonal with gain g, gives
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from initlab.init import delta_orthogonal_
+from initlab.lab.data import Dataset
 from initlab.lab.train import TrainConfig, train
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._claims import MIN_SEEDS, at_least, at_most, beats, every_seed
@@ -39,7 +41,7 @@ from initlab.reproductions._repro import (
 from initlab.theory.meanfield import critical
 
 SIGMA_B2 = 1e-3
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     # 3 seeds (the fewest a CI needs); the fast variant trains 7 epochs so that its cost stays
     # that of the former 1 seed x 20 epochs
     True: {"depth": 32, "width": 16, "n_train": 256, "epochs": 7, "batch_size": 32,
@@ -97,7 +99,7 @@ def norm_preservation(c_in: int, c_out: int, gain: float, *, size: int = 16, see
     return float((ratio - 1).abs().max())
 
 
-def _train_one(cfg, data, scheme, crit, seed, device) -> dict:
+def _train_one(cfg: dict[str, Any], data: Dataset, scheme, crit, seed, device) -> dict:
     torch.manual_seed(seed)
     c, h, w = data.input_shape
     model = VanillaCNN(c, cfg["width"], cfg["depth"], readout=cfg["readout"], pixels=h * w)

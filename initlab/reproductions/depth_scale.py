@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ EPS0 = 1e-2
 TOLERANCE = 0.10
 # The fast variant skips sigma_w^2 = 1.5 (xi ~ 16): its per-seed spread at width 1000 is
 # ~8%, too close to the tolerance for 2 seeds.
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"sigma_w2": (1.0, 1.25), "width": 1000, "seeds": 2, "pairs": 64, "depth": 40},
     False: {"sigma_w2": (1.0, 1.25, 1.5), "width": 2000, "seeds": 8, "pairs": 64, "depth": 48},
 }

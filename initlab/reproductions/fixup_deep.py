@@ -13,9 +13,11 @@ and the details), as the issue asks; it is not a check.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
+from initlab.lab.data import Dataset
 from initlab.lab.models import build
 from initlab.lab.train import TrainConfig, train
 from initlab.policy.apply import apply
@@ -23,7 +25,7 @@ from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._repro import accuracy, as_train_eval, fmt, get_data, save
 
 BLOCKS = 100
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"width": 32, "n_train": 256, "epochs": 24, "batch_size": 32},
     False: {"width": 128, "n_train": 4096, "epochs": 30, "batch_size": 128},
 }
@@ -48,7 +50,7 @@ def init_logits(model, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _train(cfg, data, lr: float, seed: int, device: str) -> dict:
+def _train(cfg: dict[str, Any], data: Dataset, lr: float, seed: int, device: str) -> dict:
     model = build_model(cfg["width"], seed, "fixup")
     config = TrainConfig(optimizer="sgd", lr=lr, momentum=0.9, batch_size=cfg["batch_size"],
                          epochs=cfg["epochs"], device=device)

@@ -16,6 +16,8 @@ feedforward neural networks".
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -25,7 +27,7 @@ from initlab.policy.apply import apply
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._repro import descend, fmt, fmt_list, get_data, minibatches, save
 
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"width": 256, "steps": 1500, "every": 100, "n_train": 20000},
     False: {"width": 1000, "steps": 5000, "every": 100, "n_train": None},
 }

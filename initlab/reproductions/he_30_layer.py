@@ -14,9 +14,11 @@ gradients vanish and the loss stays near ln 10 = 2.30.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
+from initlab.lab.data import Dataset
 from initlab.lab.models import build
 from initlab.lab.train import TrainConfig, train
 from initlab.policy.apply import apply
@@ -25,7 +27,7 @@ from initlab.reproductions._claims import at_least, at_most
 from initlab.reproductions._repro import fmt_list, get_data, save, tail_mean, variant
 
 INITS = {"xavier": "xavier_normal", "kaiming": "kaiming_normal(nonlinearity='relu')"}
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"depth": 30, "width": 128, "steps": 600, "seeds": 3, "n_train": 8192},
     False: {"depth": 30, "width": 128, "steps": 1000, "seeds": 3, "n_train": None},
 }
@@ -33,7 +35,7 @@ LR, MOMENTUM, BATCH = 0.002, 0.9, 128
 XAVIER_STALLS, KAIMING_CONVERGES = 1.8, 0.5
 
 
-def run_one(cfg, data, init: str, seed: int, device: str = "cpu") -> dict:
+def run_one(cfg: dict[str, Any], data: Dataset, init: str, seed: int, device: str = "cpu") -> dict:
     """Train one plain-deep MLP; final loss (last 50 steps) and first-layer grad norm."""
     torch.manual_seed(seed)
     model = build("plain-deep", data.input_shape, data.num_classes, kind="mlp",

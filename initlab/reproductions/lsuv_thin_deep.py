@@ -13,9 +13,12 @@ layer (2^-16 after 16 layers), so its first epoch is slow; LSUV starts at unit v
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from initlab.calibrate.lsuv import lsuv_
+from initlab.lab.data import Dataset
 from initlab.lab.models import build
 from initlab.lab.train import TrainConfig, train
 from initlab.policy.apply import apply
@@ -23,7 +26,7 @@ from initlab.reproductions._base import Context, Result, scenario
 from initlab.reproductions._claims import at_least, every_seed
 from initlab.reproductions._repro import fmt, get_data, mean, save, variant
 
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"depth": 16, "width": 32, "epochs": 2, "seeds": 3, "n_train": 4096, "n_test": 2000},
     False: {"depth": 16, "width": 32, "epochs": 10, "seeds": 3, "n_train": None,
             "n_test": None},
@@ -32,7 +35,7 @@ LR, MOMENTUM, BATCH, LSUV_BATCH = 0.01, 0.9, 128, 256
 MARGIN = 0.01
 
 
-def build_model(cfg, data, init: str, seed: int):
+def build_model(cfg: dict[str, Any], data: Dataset, init: str, seed: int):
     """The thin deep MLP initialized by ``init`` ('xavier' or 'lsuv'); LSUV record or None."""
     torch.manual_seed(seed)
     model = build("plain-deep", data.input_shape, data.num_classes, kind="mlp",
@@ -46,7 +49,7 @@ def build_model(cfg, data, init: str, seed: int):
     return model, record
 
 
-def run_one(cfg, data, init: str, seed: int, device: str) -> dict:
+def run_one(cfg: dict[str, Any], data: Dataset, init: str, seed: int, device: str) -> dict:
     model, record = build_model(cfg, data, init, seed)
     config = TrainConfig(optimizer="sgd", lr=LR, momentum=MOMENTUM, batch_size=BATCH,
                          epochs=cfg["epochs"], device=device)

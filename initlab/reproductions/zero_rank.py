@@ -35,7 +35,7 @@ from initlab.reproductions._repro import (
 )
 
 # The fast variant is the same experiment scaled down: images pooled to 7x7 (d = 49), n = 64.
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"pool": 4, "n": 64, "steps": 150, "batch_size": 64, "checkpoints": (0, 50, 150),
            "n_train": 4096, "seeds": 3},
     False: {"pool": 1, "n": 1024, "steps": 2000, "batch_size": 128,

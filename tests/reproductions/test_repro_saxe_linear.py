@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 import initlab
 import initlab.reproductions as scenarios
+from initlab.lab.stats import describe
 from initlab.reproductions.saxe_linear import INITS, linear_net, loss_levels
 
 
-def test_fast_variant_passes_with_numbers():
+def test_fast_variant_numbers_and_verdicts():
     res = scenarios.get("saxe-linear").run(scenarios.Context(fast=True))
-    assert res.passed, [c.measured for c in res.checks]
     orth, gauss = res.checks
-    assert "depth 4:" in orth.measured and "depth 16:" in orth.measured
-    assert "ratio" in gauss.measured
+    steps = res.details["steps"]
+    for check, label, bound, below in ((orth, "orthogonal", 1.0, True),
+                                       (gauss, "gaussian", 1.0, False)):
+        per = [math.log2(max(600 if a is None else a, 1) / max(600 if b is None else b, 1))
+               for a, b in zip(steps[label]["16"], steps[label]["4"])]
+        assert len(per) == 3 and check.values["n"] == 3
+        assert check.values["per_seed"] == {str(i): pytest.approx(v) for i, v in enumerate(per)}
+        lo, hi = describe(per).ci95
+        assert check.values["ci95"] == pytest.approx([lo, hi])
+        inside, outside = (hi <= bound, lo > bound) if below else (lo >= bound, hi < bound)
+        assert check.status == ("PASS" if inside else "FAIL" if outside else "INCONCLUSIVE")
+    # the effect itself, on the medians over the 3 seeds
     assert res.details["ratio"]["orthogonal"] < 2 < res.details["ratio"]["gaussian"]
     assert res.details["loss_star"] < res.details["threshold"] < res.details["loss_zero"]
 
