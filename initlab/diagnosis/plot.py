@@ -374,8 +374,9 @@ class Axes:
         lo_t, hi_t = self.tlim
         if self.yscale == "linear":
             return nice_ticks(lo_t, hi_t)
+        most = max(3, int(self.height // 28))  # labels at least ~28 px apart
         if self.yscale == "log":
-            return log_ticks(10 ** lo_t, 10 ** hi_t)
+            return log_ticks(10 ** lo_t, 10 ** hi_t, most)
         c = self.linthresh  # symlog: 0 when in range, and the decades on either side
 
         def inv(t: float) -> float:
@@ -385,8 +386,8 @@ class Axes:
         ticks = [0.0] if lo <= 0 <= hi else []
         for sign, a, b in ((1, lo, hi), (-1, -hi, -lo)):
             if b > c:
-                side = log_ticks(max(a, c, b / 1e6), b)
-                ticks += [sign * t for t in side[::max(1, math.ceil(len(side) / 6))]]
+                side = log_ticks(max(a, c, b / 1e6), b, most - 1)
+                ticks += [sign * t for t in side]
         return sorted(ticks)
 
     def svg(self) -> str:

@@ -248,3 +248,61 @@ def rich_summary(reports: Mapping[str, DiagnosisReport]) -> Any:
     for label, r in reports.items():
         parts += [Text(f"{label}:", style="bold"), _rich_verdicts(r)]
     return Group(*parts)
+
+
+# ----------------------------------------------------------------------------- coord check
+def coord_check_chart(result: Any, *, layers: Sequence[str] | None = None,
+                      stat: str = "act") -> Chart:
+    """The coordinate check: ``stat`` (activation RMS) against width, one panel per step.
+
+    Log-log axes, one line per layer (at most ten: the output and layers spread over the
+    depth, unless ``layers`` names them). A healthy setup has flat lines.
+
+    Args:
+        result: a :class:`~initlab.scaling.coord_check.CoordCheck` or its ``to_dict()``.
+        layers: the layers to draw (default: up to ten, the output first).
+        stat: ``act`` (activation RMS) or ``delta`` (RMS of the output's change).
+
+    Returns:
+        The :class:`~initlab.diagnosis.plot.Chart`.
+
+    Examples:
+        >>> recs = [{"width": w, "step": t, "layer": "<output>", "stat": "act",
+        ...          "value": 1.0 + 0.1 * t} for w in (64, 128) for t in (0, 1)]
+        >>> c = coord_check_chart({"widths": [64, 128], "steps": 1, "records": recs,
+        ...                        "parametrization": "mup", "healthy": True})
+        >>> c.lines, "coordinate check: mup (healthy)" in c.texts
+        (2, True)
+    """
+    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    recs = [r for r in d.get("records", []) if r.get("stat") == stat]
+    widths = sorted({float(w) for w in d.get("widths", [])} | {float(r["width"]) for r in recs})
+    steps = int(d.get("steps", 0))
+    names = list(dict.fromkeys(r["layer"] for r in recs))
+    if layers is None:
+        names = sorted(names, key=lambda n: n != "<output>")
+        if len(names) > 10:
+            idx = sorted({0, *(round(i * (len(names) - 1) / 8) for i in range(1, 9))})
+            names = [names[i] for i in idx]
+    else:
+        names = list(layers)
+    vals = [r["value"] for r in recs if _positive(float(r["value"]))]
+    lo, hi = (min(vals), max(vals)) if vals else (0.1, 10.0)
+    panel_w, axes = 300, []
+    xlim = (min(widths, default=1.0) / 1.3, max(widths, default=2.0) * 1.3)
+    for t in range(steps + 1):
+        ax = Axes(70 + t * panel_w, 45, panel_w - 80, 220, xlim=xlim, ylim=(lo / 1.3, hi * 1.3),
+                  xscale="log", yscale="log")
+        for k, name in enumerate(names):
+            pts = sorted((float(r["width"]), float(r["value"])) for r in recs
+                         if r["layer"] == name and int(r["step"]) == t)
+            ax.line([x for x, _ in pts], [y for _, y in pts], PALETTE[k % len(PALETTE)],
+                    marker=True)
+        ax.frame(title=f"t = {t}", xlabel="width", font=10,
+                 ylabel=("activation RMS" if stat == "act" else "update RMS") if t == 0 else "",
+                 xticks=[(w, f"{w:g}") for w in widths])
+        axes.append(ax)
+    verdict = "healthy" if d.get("healthy") else "UNHEALTHY"
+    legend = [(name, PALETTE[k % len(PALETTE)]) for k, name in enumerate(names)]
+    return chart(max(400, (steps + 1) * panel_w + 20), 300, axes, legend,
+                 title=f"coordinate check: {d.get('parametrization', '?')} ({verdict})")

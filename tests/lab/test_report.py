@@ -80,12 +80,15 @@ def test_html_is_self_contained_with_decodable_plots():
     assert "x &lt;y&gt;" in page
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)  # no external resource
     images = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
-    assert len(images) == 3  # loss curves, test accuracy, gradient norms
+    # loss curves, test accuracy (all; contenders zoomed: b collapsed), train accuracy,
+    # test loss, gradient norms
+    assert re.findall(r'<img alt="([^"]+)"', page) == [
+        "loss", "test_acc", "test_acc_zoom", "train_acc", "test_loss", "grad_norms"]
     for img in images:
         root = ET.fromstring(base64.b64decode(img))  # well-formed XML
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
         assert int(root.get("width")) > 0 and int(root.get("height")) > 0
-    loss, acc, grads = (ET.fromstring(base64.b64decode(i)) for i in images)
+    loss, acc, _, _, _, grads = (ET.fromstring(base64.b64decode(i)) for i in images)
     # one mean line per init; bands only where an init has two or more finished seeds
     assert len(loss.findall(f"{SVG}polyline")) == 2 and len(loss.findall(f"{SVG}polygon")) == 1
     assert len(acc.findall(f"{SVG}circle")) == 2
@@ -122,7 +125,11 @@ def test_report_json_shape(sweep_dir):
 def test_write_reports(sweep_dir):
     paths = write_reports(sweep_dir)
     page = paths["html"].read_text()
-    assert page.count("data:image/svg+xml;base64,") == 3
+    # loss, test acc, contenders zoomed (zeros collapsed), train acc, test loss, gradients
+    assert re.findall(r'<img alt="([^"]+)"', page) == [
+        "loss", "test_acc", "test_acc_zoom", "train_acc", "test_loss", "grad_norms"]
+    zoom = re.search(r'alt="test_acc_zoom" src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert "collapsed, not shown: zeros" in base64.b64decode(zoom.group(1)).decode()
     assert "xavier_normal" in page and "fc1.weight" in page  # summary and plans
     assert paths["csv"].read_text().splitlines()[0] == ",".join(SUMMARY_FIELDS)
     assert len(paths["runs_csv"].read_text().splitlines()) == 1 + 4 * 2
@@ -140,3 +147,73 @@ def test_table_fits_the_width_and_never_cuts_numbers(width):
     flat = re.sub(r"[\s│┃]+", " ", text)
     for number in ("46.67", "± 41.63", "[0.00, 100.00]", "0.7500", "± 0.3536"):
         assert number in flat, (width, text)
+
+
+def _acc_run(init, seed, accs, config=None):
+    epochs = [{"epoch": i + 1, "step": 10 * (i + 1), "train_loss": 1.0, "train_acc": a,
+               "test_loss": 1.0, "test_acc": a} for i, a in enumerate(accs)]
+    return {**_run(init, seed), "epochs": epochs, "final": epochs[-1],
+            "config": config or {"model": "mlp"}}
+
+
+def test_collapsed_runs_get_their_own_zoomed_panel_and_bars_stay_in_range():
+    from initlab.lab.report.figures import collapsed, figures
+
+    runs = [_acc_run("a", s, [0.80, 0.84 + 0.01 * s]) for s in range(3)]
+    runs += [_acc_run("b", s, [0.79, 0.83 + 0.01 * s]) for s in range(3)]
+    runs += [_acc_run("zeros", s, [0.10, 0.10]) for s in range(3)]
+    runs += [_acc_run("wild", s, [0.99, [0.2, 0.99, 0.99][s]]) for s in range(3)]
+    groups = {k: [r for r in runs if r["init"] == k] for k in ("a", "b", "zeros", "wild")}
+    assert collapsed(groups) == ["zeros"]
+    assert collapsed({k: groups[k] for k in ("a", "b")}) == []
+    figs = {k: ET.fromstring(base64.b64decode(v)) for k, v in figures(runs).items()}
+    assert {"test_acc", "test_acc_zoom", "train_acc", "test_loss"} <= set(figs)
+    zoom = figs["test_acc_zoom"]
+    texts = [t.text for t in zoom.iter(f"{SVG}text")]
+    assert any(t.startswith("collapsed, not shown: zeros (10.0%)") for t in texts)
+    # the zoomed axis spans the contenders only: no tick near 10%
+    yticks = [float(t.text) for t in zoom.iter(f"{SVG}text") if t.get("text-anchor") == "end"
+              and t.text and t.text.replace(".", "").isdigit()]
+    assert yticks and min(yticks) > 15
+    # error bars never leave [0, 100] (wild: mean 72.7%, std 45 points)
+    acc = figs["test_acc"]
+    top = min(float(c.get("cy")) for c in acc.iter(f"{SVG}circle"))
+    for path in acc.iter(f"{SVG}path"):
+        ys = [float(v) for v in re.findall(r"[ML][\d.]+ ([\d.]+)", path.get("d"))]
+        assert all(y >= 30 - 1e-6 for y in ys)  # the plot area's top edge is y = 30
+    assert top >= 30
+
+
+def test_a_plot_per_swept_axis_and_a_log_axis_for_lr():
+    from initlab.lab.report.figures import axis_figures
+
+    summary = [{"group": f"lr={lr} model.width={w}", "init": i, "test_acc_mean": acc}
+               for lr in (0.001, 0.01, 0.1) for w in (64, 128)
+               for i, acc in (("x", 0.8), ("k", 0.7))]
+    groups = [{"group": f"lr={lr} model.width={w}",
+               "config": {"train.lr": lr, "model_kwargs.width": w}}
+              for lr in (0.001, 0.01, 0.1) for w in (64, 128)]
+    figs = axis_figures(summary, groups)
+    assert set(figs) == {"train.lr", "model_kwargs.width"}
+    root = ET.fromstring(figs["train.lr"])
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"0.001", "0.01", "0.1", "x", "k"} <= set(texts)
+    assert len(root.findall(f"{SVG}polyline")) == 2  # one line per init
+    xs = sorted({float(c.get("cx")) for c in root.iter(f"{SVG}circle")})
+    assert xs[1] - xs[0] == pytest.approx(xs[2] - xs[1], rel=1e-3)  # log spacing
+
+
+def test_coord_check_panel():
+    recs = [{"width": w, "step": t, "layer": name, "stat": "act", "value": v * w ** 0.5}
+            for w in (64, 128, 256) for t in (0, 1) for name, v in (("<output>", 1.0),
+                                                                     ("fc1", 0.5))]
+    cc = {"widths": [64, 128, 256], "steps": 1, "parametrization": "sp", "healthy": False,
+          "problems": ["step 0: activation of <output> grows with width (slope +0.50)"],
+          "records": recs}
+    page = render_html(summarize(RUNS), RUNS, coord_check=cc)
+    assert "Coordinate check (sp)" in page and "grows with width" in page
+    svg = re.search(r'alt="coord_check" src="data:image/svg\+xml;base64,([^"]+)"', page)
+    root = ET.fromstring(base64.b64decode(svg.group(1)))
+    texts = {t.text for t in root.iter(f"{SVG}text")}
+    assert {"t = 0", "t = 1", "coordinate check: sp (UNHEALTHY)", "fc1", "<output>"} <= texts
+    assert len(root.findall(f"{SVG}polyline")) == 4

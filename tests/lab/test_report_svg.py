@@ -59,3 +59,22 @@ def test_figure_is_well_formed_and_escaped():
     assert len(root.findall(f"{SVG}circle")) == 3
     assert len(root.findall(f"{SVG}path")) >= 2  # whiskers where err > 0 (two of three)
     assert int(root.get("height")) > 270          # the legend row is added below
+
+
+def test_log_ticks_stay_readable_over_many_decades():
+    ticks = log_ticks(1e-3, 1e44)  # a diverged run's loss: 47 decades
+    assert len(ticks) <= 8 and ticks[0] >= 1e-3 and ticks[-1] <= 1e44
+    ax = Axes(0, 0, 300, 120, xlim=(0, 1), ylim=(1e-3, 1e44), yscale="log")
+    assert len(ax._yticks()) <= 120 // 28
+
+
+def test_chart_saves_svg_and_png(tmp_path):
+    from initlab.diagnosis.plot import chart
+
+    ax = Axes(50, 20, 200, 100, xlim=(1, 3), ylim=(0, 1))
+    ax.line([1, 2, 3], [0.1, 0.5, 0.9], "#1f77b4", marker=True)
+    ax.frame(title="t", ylabel="y")
+    c = chart(300, 160, [ax], [("a", "#1f77b4")])
+    assert ET.parse(c.save(tmp_path / "c.svg")).getroot().get("width") == "300"
+    assert c.save(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert c.texts[-1] == "a" and c.lines == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from typing import Any
 
 import numpy as np
 
@@ -88,55 +89,134 @@ def _loss_figure(groups, window: int) -> str:
     return figure(720, 375, ax.svg(), [(f"{n} (n={k})", c) for n, k, c, *_ in lines])
 
 
-def _acc_figure(groups) -> str:
+def _final_mean(rs: list[dict[str, Any]], key: str = "test_acc") -> float:
+    vals = [r["epochs"][-1].get(key) for r in rs if r["epochs"]]
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def collapsed(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The curves that collapsed: far below the contenders in final test accuracy.
+
+    Sorted by final mean accuracy, the curves are split at the largest gap when it is over
+    10 points and over three times the spread of the curves above it; the ones below are
+    collapsed (``zeros`` at 10% under contenders at 85%). Empty when nothing stands apart.
+    """
+    means = {k: _final_mean(rs) for k, rs in groups.items()}
+    ranked = sorted((m, k) for k, m in means.items() if math.isfinite(m))
+    best_gap, cut = 0.0, None
+    for i in range(1, len(ranked)):
+        gap = ranked[i][0] - ranked[i - 1][0]
+        spread = ranked[-1][0] - ranked[i][0]
+        if gap > 0.10 and gap > 3 * spread and gap > best_gap:
+            best_gap, cut = gap, i
+    return [k for _, k in ranked[:cut]] if cut else []
+
+
+def _epoch_figure(groups: dict[str, list[dict[str, Any]]], key: str, *, title: str,
+                  ylabel: str, pct: bool, only: list[str] | None = None,
+                  note: str = "") -> str | None:
+    """A per-epoch metric: each seed thin, the mean with ± std bars (inside [0, 100] for
+    percentages), one colour per curve (colours stay those of the full legend)."""
     lines = []
+    k = 100.0 if pct else 1.0
     for i, (init, rs) in enumerate(groups.items()):
-        per_seed = [[e.get("test_acc") if e.get("test_acc") is not None else math.nan
-                     for e in r["epochs"]] for r in rs]
+        if only is not None and init not in only:
+            continue
+        per_seed = [[e.get(key) if e.get(key) is not None else math.nan for e in r["epochs"]]
+                    for r in rs]
+        if not any(math.isfinite(v) for p in per_seed for v in p):
+            continue
         mean, std = _band(per_seed)
         if len(mean):
-            m = 100 * mean
-            err = np.minimum(100 * std, np.minimum(m, 100 - m))  # bars stay inside [0, 100]
+            m = k * mean
+            err = np.minimum(k * std, np.minimum(m, 100 - m)) if pct else k * std
             lines.append((init, PALETTE[i % len(PALETTE)], np.arange(1, len(mean) + 1), m, err,
-                          [100 * np.asarray(p, float) for p in per_seed if len(p) > 1]))
+                          [k * np.asarray(p, float) for p in per_seed if len(p) > 1]))
+    if not lines:
+        return None
     n = max((len(x) for _, _, x, *_ in lines), default=1)
-    lo, hi = _limits([v for _, _, _, m, s, seeds in lines
-                      for v in np.concatenate([m - s, m + s, *seeds])])
-    ax = Axes(70, 30, 640, 300, xlim=(0.8, n + 0.2), ylim=(lo, hi))
+    vals = [v for _, _, _, m, s, seeds in lines for v in np.concatenate([m - s, m + s, *seeds])]
+    lo, hi = _limits(vals)
+    if pct:
+        lo, hi = max(lo, 0.0), min(hi, 100.0)
+    scale = "linear"
+    pos = [v for v in vals if math.isfinite(v) and v > 0]
+    if not pct and pos and lo > 0 and hi / lo > 50:
+        scale = "log"  # a diverged run's loss: log scale, readable ticks
+    ax = Axes(70, 30, 640, 300, xlim=(0.8, n + 0.2), ylim=(lo, hi), yscale=scale)
     for _, c, x, m, s, seeds in lines:
         for p in seeds:  # each seed, thin, under its mean
-            ax.line(np.arange(1, len(p) + 1), p, c, width=0.5)
-        ax.errorbar(x, m, s, c)
-    ax.frame(title="Test accuracy per epoch: mean ± std (bars), each seed (thin)",
-             xlabel="epoch", ylabel="test accuracy (%)", integer_x=True)
-    return figure(720, 375, ax.svg(), [(n, c) for n, c, *_ in lines])
+            ax.line(np.arange(1, len(p) + 1), p, c, width=0.6, alpha=0.6)
+        ax.errorbar(x, m, s, c, clip=(0.0, 100.0) if pct else None)
+    ax.frame(title=title, xlabel="epoch", ylabel=ylabel, integer_x=True)
+    legend = [(name, c) for name, c, *_ in lines]
+    if note:
+        legend.append((note, "#ffffff"))
+    return figure(720, 375, [ax], legend)
 
 
-def axis_figure(summary: list[dict], groups: list[dict]) -> str | None:
-    """Final test accuracy against the one swept setting, one line per init (None unless
-    exactly one config field varies between the experiments)."""
+def _axis_name(key: str) -> str:
+    return key.removeprefix("train.").replace("model_kwargs.", "model.")
+
+
+def axis_figures(summary: list[dict[str, Any]], groups: list[dict[str, Any]]) -> dict[str, str]:
+    """Final test accuracy against each swept setting, one line per init: ``{key: svg}``.
+
+    With several axes a point is the mean over the other axes' values (the heatmap in the
+    page shows two axes crossed). Numbers spanning 10x or more (a learning rate) get a log
+    axis at their values; other settings are evenly spaced, labelled with their values.
+    """
     keys = sorted({k for g in groups for k in g["config"]})
-    if len(keys) != 1 or len(groups) < 2:
-        return None
-    key = keys[0]
-    values = [g["config"][key] for g in groups]
-    label = {g["group"]: i + 1 for i, g in enumerate(groups)}
+    if not keys or len(groups) < 2:
+        return {}
     inits = list(dict.fromkeys(s["init"] for s in summary))
-    ax = Axes(70, 30, 640, 300, xlim=(0.8, len(values) + 0.2),
-              ylim=_limits([100 * s["test_acc_mean"] for s in summary
-                            if s["test_acc_mean"] is not None]))
-    legend = []
-    for i, init in enumerate(inits):
-        pts = sorted((label[s["group"]], 100 * s["test_acc_mean"]) for s in summary
-                     if s["init"] == init and s["test_acc_mean"] is not None)
-        c = PALETTE[i % len(PALETTE)]
-        ax.line([x for x, _ in pts], [y for _, y in pts], c, marker=True)
-        legend.append((init, c))
-    name = key.removeprefix("train.").replace("model_kwargs.", "model.")
-    ticks = ", ".join(f"{i + 1}: {json.dumps(v)}" for i, v in enumerate(values))
-    ax.frame(title=f"Final test accuracy against {name} (mean over seeds)",
-             xlabel=f"{name} ({ticks})", ylabel="test accuracy (%)", integer_x=True)
-    return figure(720, 375, ax.svg(), legend)
+    where = {g["group"]: g["config"] for g in groups}
+    out = {}
+    for key in keys:
+        values = list(dict.fromkeys(json.dumps(g["config"].get(key)) for g in groups))
+        raw = [json.loads(v) for v in values]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        logx = numeric and min(raw) > 0 and max(raw) / min(raw) >= 10
+        if numeric:
+            order = sorted(range(len(raw)), key=lambda i: raw[i])
+            values, raw = [values[i] for i in order], [raw[i] for i in order]
+        xs = [float(v) for v in raw] if numeric else [float(i + 1) for i in range(len(raw))]
+        ys: dict[str, list[float]] = {}
+        for init in inits:
+            ys[init] = []
+            for v in values:
+                accs = [100 * s["test_acc_mean"] for s in summary
+                        if s["init"] == init and s["test_acc_mean"] is not None
+                        and json.dumps(where.get(s["group"], {}).get(key)) == v]
+                ys[init].append(float(np.mean(accs)) if accs else math.nan)
+        lo, hi = _limits([y for v in ys.values() for y in v])
+        xlim = (min(xs), max(xs))
+        if not logx:
+            pad = 0.2 if not numeric else 0.05 * (xlim[1] - xlim[0] or 1)
+            xlim = (xlim[0] - pad, xlim[1] + pad)
+        else:
+            xlim = (xlim[0] / 1.3, xlim[1] * 1.3)
+        ax = Axes(70, 30, 640, 300, xlim=xlim, ylim=(max(lo, 0.0), min(hi, 100.0)),
+                  xscale="log" if logx else "linear")
+        legend = []
+        for i, init in enumerate(inits):
+            c = PALETTE[i % len(PALETTE)]
+            ax.line(xs, ys[init], c, marker=True)
+            legend.append((init, c))
+        ticks = None if numeric and logx is False and len(xs) > 8 else \
+            [(x, v if len(v) <= 14 else v[:13] + "…") for x, v in zip(xs, values, strict=True)]
+        name = _axis_name(key)
+        over = " (mean over the other axes)" if len(keys) > 1 else ""
+        ax.frame(title=f"Final test accuracy against {name}{over}", xlabel=name,
+                 ylabel="test accuracy (%)", xticks=ticks)
+        out[key] = figure(720, 375, [ax], legend)
+    return out
+
+
+def axis_figure(summary: list[dict[str, Any]], groups: list[dict[str, Any]]) -> str | None:
+    """The first of :func:`axis_figures` (None when no setting was swept)."""
+    return next(iter(axis_figures(summary, groups).values()), None)
 
 
 def _grad_figure(groups, norms) -> str:
@@ -159,27 +239,50 @@ def _grad_figure(groups, norms) -> str:
         for init, p in pts.items():
             if p:
                 ax.line([s for s, _ in p], ys[init], colors[init], marker=True)
-        ax.frame(title=layer, xlabel="step", font=10)
+        ax.frame(title=layer, xlabel="step", font=10,
+                 ylabel="grad norm" if j % cols == 0 else "")
         body.append(ax.svg())
     legend = [(init, colors[init]) for init in norms]
     return figure(cols * cell_w, rows * cell_h + 20, "".join(body), legend)
 
 
-def figures(runs: list[dict]) -> dict[str, str]:
-    """Base64 SVGs: ``loss``, ``test_acc``, ``grad_norms`` (absent when there is no data)."""
+def figures(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """Base64 SVGs of the sweep's curves (a key is absent when there is no data for it).
+
+    ``loss`` (train loss per step), ``test_acc`` (per epoch, each seed and the mean),
+    ``test_acc_zoom`` (only the contenders, when some runs collapsed: see
+    :func:`collapsed`), ``train_acc``, ``test_loss``, ``grad_norms`` (first steps).
+    """
     groups = _by_init(runs)
     if not groups:
         return {}
-    out = {}
+    out: dict[str, str | None] = {}
     longest = max((len(r.get("step_losses") or []) for r in runs), default=0)
     if longest:
         out["loss"] = _loss_figure(groups, max(1, longest // 100))
     if any(r["epochs"] for rs in groups.values() for r in rs):
-        out["test_acc"] = _acc_figure(groups)
+        out["test_acc"] = _epoch_figure(
+            groups, "test_acc", pct=True, ylabel="test accuracy (%)",
+            title="Test accuracy per epoch: mean ± std (bars), each seed (thin)")
+        down = collapsed(groups)
+        if down:
+            keep = [k for k in groups if k not in down]
+            gone = ", ".join(f"{k} ({100 * _final_mean(groups[k]):.1f}%)" for k in down)
+            out["test_acc_zoom"] = _epoch_figure(
+                groups, "test_acc", pct=True, ylabel="test accuracy (%)", only=keep,
+                title="Test accuracy, the contenders only (zoomed)",
+                note=f"collapsed, not shown: {gone}")
+        out["train_acc"] = _epoch_figure(
+            groups, "train_acc", pct=True, ylabel="train accuracy (%)",
+            title="Train accuracy per epoch: mean ± std (bars), each seed (thin)")
+        out["test_loss"] = _epoch_figure(
+            groups, "test_loss", pct=False, ylabel="test loss",
+            title="Test loss per epoch: mean ± std (bars), each seed (thin)")
     norms = _grad_table(groups)
     if norms:
         out["grad_norms"] = _grad_figure(groups, norms)
-    return {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in out.items()}
+    return {k: base64.b64encode(v.encode("utf-8")).decode("ascii")
+            for k, v in out.items() if v is not None}
 
 
 def _grad_table(groups) -> dict[str, dict[str, dict[int, list[float]]]]:

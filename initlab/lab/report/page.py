@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+from typing import Any
 
-from initlab.lab.report.figures import axis_figure, figures
+from initlab.lab.report.figures import axis_figures, figures
 
 __all__ = ["render_html", "heatmap_html"]
 
@@ -127,18 +128,54 @@ def _plan_html(plan: dict | None) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-def render_html(summary: list[dict], runs: list[dict], title: str = "initlab sweep",
-                groups: list[dict] | None = None) -> str:
-    """The whole page as one string (``groups``: the verdict per experiment)."""
+_CAPTIONS = {"loss": "Training loss per step", "test_acc": "Test accuracy per epoch",
+             "test_acc_zoom": "Test accuracy of the contenders (collapsed runs apart)",
+             "train_acc": "Train accuracy per epoch", "test_loss": "Test loss per epoch",
+             "grad_norms": "Early gradient norms per layer"}
+
+
+def _b64(svg: str) -> str:
+    return base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def coord_check_html(result: Any) -> str:
+    """The coordinate-check panel: its chart and its verdict (problems, one per line)."""
+    from initlab.diagnosis.render import coord_check_chart
+
+    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    problems = d.get("problems") or []
+    verdict = ("<p>healthy: no activation or update scale drifts with width</p>"
+               if d.get("healthy") else "<ul>" + "".join(
+                   f"<li class=bad>{html.escape(p)}</li>" for p in problems) + "</ul>")
+    return (f"<h2>Coordinate check ({html.escape(str(d.get('parametrization', '?')))})</h2>"
+            f'<img alt="coord_check" src="data:image/svg+xml;base64,'
+            f'{_b64(coord_check_chart(d).svg())}">{verdict}')
+
+
+def render_html(summary: list[dict[str, Any]], runs: list[dict[str, Any]],
+                title: str = "initlab sweep", groups: list[dict[str, Any]] | None = None, *,
+                coord_check: Any = None) -> str:
+    """The whole page as one string.
+
+    Args:
+        summary: the summary rows (:func:`~initlab.lab.report.summary.summarize`).
+        runs: the runs with their curves (:func:`~initlab.lab.report.summary.collect`).
+        title: the page title.
+        groups: the verdict per experiment (:func:`~initlab.lab.report.summary.compare_rows`).
+        coord_check: a coordinate-check result (or its ``to_dict()``) to show as a panel.
+
+    Returns:
+        The HTML document.
+    """
     figs = figures(runs)
-    axis = axis_figure(summary, groups or [])
-    if axis is not None:
-        figs["axis"] = base64.b64encode(axis.encode("utf-8")).decode("ascii")
-    captions = {"loss": "Training loss per step", "test_acc": "Test accuracy per epoch",
-                "grad_norms": "Early gradient norms per layer",
-                "axis": "Final test accuracy against the swept setting"}
-    imgs = "".join(f'<h3>{captions[k]}</h3><img alt="{k}" src="data:image/svg+xml;base64,{v}">'
+    imgs = "".join(f'<h3>{_CAPTIONS[k]}</h3><img alt="{k}" src="data:image/svg+xml;base64,{v}">'
                    for k, v in figs.items())
+    for key, svg in axis_figures(summary, groups or []).items():
+        name = key.removeprefix("train.").replace("model_kwargs.", "model.")
+        imgs += (f"<h3>Final test accuracy against {html.escape(name)}</h3>"
+                 f'<img alt="axis {html.escape(name)}" src="data:image/svg+xml;base64,'
+                 f'{_b64(svg)}">')
+    cc_html = coord_check_html(coord_check) if coord_check is not None else ""
     first = {}
     for r in runs:
         first.setdefault(r["init"], r)
@@ -166,7 +203,7 @@ def render_html(summary: list[dict], runs: list[dict], title: str = "initlab swe
 seeds with a 95% Student-t CI; a diverged seed counts as accuracy 0; runs with different
 configs are separate groups, never pooled.</p>
 <h2>Summary</h2>{_summary_html(summary)}{_groups_html(groups)}{heatmap_html(summary, groups)}
-<h2>Plots</h2>{imgs or "<p>no finished runs yet</p>"}
+<h2>Plots</h2>{imgs or "<p>no finished runs yet</p>"}{cc_html}
 <h2>Diverged and failed runs</h2>{prob_html}
 <h2>Plans (how each init was applied)</h2>{plans}
 <h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=1))}</pre>

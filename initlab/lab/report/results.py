@@ -112,8 +112,8 @@ def compare(inits, *, model: str = "seed-cnn", dataset: str = "fashion-mnist",
     Returns:
         :class:`Results` (summary rows, comparisons, verdicts, runs).
     """
-    from initlab.lab.sweep.progress import Progress
     from initlab.lab.sweep import Sweep, run_sweep
+    from initlab.lab.sweep.progress import Progress
     from initlab.lab.train import TrainConfig
 
     train.setdefault("epochs", 1)

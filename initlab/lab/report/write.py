@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from initlab.lab.report.page import render_html
 from initlab.lab.report.summary import collect, compare_rows, summarize
@@ -14,8 +15,17 @@ from initlab.lab.sweep.store import open_store
 __all__ = ["write_reports"]
 
 
-def write_reports(out: str | Path) -> dict[str, Path]:
-    """Write ``report.html``, ``report.csv`` (summary), ``runs.csv`` and ``report.json``."""
+def write_reports(out: str | Path, *, coord_check: Any = None) -> dict[str, Path]:
+    """Write ``report.html``, ``report.csv`` (summary), ``runs.csv`` and ``report.json``.
+
+    Args:
+        out: the sweep folder.
+        coord_check: a coordinate-check result (or its ``to_dict()``) for a panel in the
+            HTML page.
+
+    Returns:
+        ``{"html", "csv", "runs_csv", "json"}`` -> the paths written.
+    """
     out = Path(out)
     with open_store(out, create=False) as store:
         runs = collect(store)
@@ -24,7 +34,7 @@ def write_reports(out: str | Path) -> dict[str, Path]:
     paths = {"html": out / "report.html", "csv": out / "report.csv",
              "runs_csv": out / "runs.csv", "json": out / "report.json"}
     _write(paths["html"], render_html(summary, runs, title=f"initlab sweep: {out.name}",
-                                          groups=groups))
+                                      groups=groups, coord_check=coord_check))
     _write(paths["csv"], to_csv(summary))
     _write(paths["runs_csv"], runs_csv(runs))
     slim = [{k: v for k, v in r.items() if k not in ("plan", "step_losses", "grad_norms")}
@@ -43,5 +53,5 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _json_default(o):
+def _json_default(o: Any) -> str:
     return str(o)
