@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from initlab.lab.stats import ALPHA, holm, paired_test
 
@@ -46,7 +47,7 @@ def _short(key: str) -> str:
     return key.removeprefix("train.")
 
 
-def _value(v) -> str:
+def _value(v: object) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
@@ -128,7 +129,7 @@ def compare_group(group: Group, means: dict[str, float | None],
         baseline = max(scored, key=lambda k: scored[k])
     per_seed = _per_seed(group)
     base = per_seed.get(baseline, {})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for init in group.inits:
         if init == baseline:
             continue

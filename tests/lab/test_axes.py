@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.sweep.axes import MAX_RUNS, grid, parse_axis, parse_seeds
 from initlab.lab.report import report_dict
-from initlab.lab.sweep.store import open_store
 from initlab.lab.sweep import Sweep, group_key, plan_runs, run_sweep
+from initlab.lab.sweep.axes import MAX_RUNS, grid, parse_axis, parse_seeds
+from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
 
 

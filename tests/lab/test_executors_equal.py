@@ -1,4 +1,4 @@
-"""One result per sweep: the local executor, --workers 2 and thread counts give equal bits."""
+"""One result per sweep: the local executor, --workers 2, thread counts and Ray give equal bits."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ def _bits(out):
                    r["final"]["test_loss"].hex()) for r in runs)
 
 
-def _sweep(workers):
+def _sweep(workers, **kw):
     return Sweep(inits=["xavier_normal", "kaiming_normal", "normal(std=0.1)"], model="mlp",
                  model_kwargs={"widths": [32, 16]}, dataset="synthetic", seeds=2,
                  n_train=256, n_test=64, workers=workers,
-                 train=TrainConfig(epochs=1, batch_size=32, grad_norm_steps=0))
+                 train=TrainConfig(epochs=1, batch_size=32, grad_norm_steps=0), **kw)
 
 
 def test_local_workers_and_core_counts_agree(tmp_path):
@@ -36,3 +36,25 @@ def test_local_workers_and_core_counts_agree(tmp_path):
     assert len(ref) == 6
     assert _bits(tmp_path / "one-thread") == ref
     assert _bits(tmp_path / "workers") == ref
+
+
+def test_ray_gives_the_same_bits_as_local(tmp_path):
+    """The Ray executor on a one-CPU local cluster records bit-identical losses."""
+    import os
+
+    import pytest
+
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'initlab[ray]')")
+    try:
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1",
+                                           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+    except Exception as exc:  # noqa: BLE001 - no local Ray here: say why
+        pytest.skip(f"a local Ray instance cannot start here: {type(exc).__name__}: {exc}")
+    try:
+        outcome = run_sweep(_sweep(1, executor="ray"), tmp_path / "ray")
+    finally:
+        ray.shutdown()
+    assert (outcome.done, outcome.failed) == (6, 0)
+    run_sweep(_sweep(1), tmp_path / "local")
+    assert _bits(tmp_path / "ray") == _bits(tmp_path / "local")

@@ -11,7 +11,6 @@ import textwrap
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.sweep.store import open_store
 from initlab.lab.sweep import (
     Progress,
     Sweep,
@@ -21,6 +20,7 @@ from initlab.lab.sweep import (
     plan_runs,
     run_sweep,
 )
+from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
 
 ray = pytest.importorskip("ray")

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from initlab.errors import ConfigError
-from initlab.lab.sweep.store import open_store
 from initlab.lab.inits import canonical_init, split_inits
 from initlab.lab.sweep import Sweep, plan_runs, run_sweep
+from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
 
 TINY = {"model": "mlp", "model_kwargs": {"widths": [16]}, "dataset": "synthetic",

@@ -19,8 +19,8 @@ import sys
 
 import pytest
 
-from initlab.lab.sweep.store import open_store
 from initlab.lab.sweep import Sweep, run_sweep
+from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
 
 TRIALS = 30

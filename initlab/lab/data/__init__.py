@@ -10,7 +10,15 @@
 
 from __future__ import annotations
 
-from initlab.lab.data.builtin import DATASETS, DatasetSpec, datasets, load, locate, search_dirs, spec
+from initlab.lab.data.builtin import (
+           DATASETS,
+           DatasetSpec,
+           datasets,
+           load,
+           locate,
+           search_dirs,
+           spec,
+)
 from initlab.lab.data.cache import data_identity, load_data
 from initlab.lab.data.custom import fingerprint, from_arrays, is_custom, load_custom
 from initlab.lab.data.dataset import SYNTHETIC, Dataset, synthetic

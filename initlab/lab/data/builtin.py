@@ -30,13 +30,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from initlab.errors import ConfigError, DataError, UnknownNameError, did_you_mean
-from initlab.lab.data import fetch as data_fetch
 from initlab.lab.data import custom as data_custom
+from initlab.lab.data import fetch as data_fetch
 from initlab.lab.data.dataset import SYNTHETIC, Dataset, synthetic
 from initlab.lab.data.formats import extract_tar, read_cifar_batches, read_idx_pair
 
@@ -69,7 +70,8 @@ class DatasetSpec:
         return _IDX_PARTS if self.format == "idx" else self.train_files + self.test_files
 
 
-def _idx(name, title, urls, md5s, apt=None, aliases=()):
+def _idx(name: str, title: str, urls: tuple[str, ...], md5s: tuple[str, ...],
+         apt: str | None = None, aliases: tuple[str, ...] = ()) -> DatasetSpec:
     files = [p + ".gz" for p in _IDX_PARTS]
     return DatasetSpec(name, title, "idx", 10, urls, dict(zip(files, md5s)), apt=apt,
                        aliases=aliases)
@@ -144,7 +146,7 @@ def _files_in(s: DatasetSpec, folder: Path) -> list[Path] | None:
     """The dataset's files in ``folder`` (all of them), or None."""
     if s.format == "idx":
         found = [_idx_file(folder, part) for part in _IDX_PARTS]
-        return found if all(found) else None
+        return [f for f in found if f is not None] if all(found) else None
     for sub in (folder / s.subdir, folder):
         if all((sub / f).is_file() for f in s.required):
             return [sub / f for f in s.required]
@@ -152,7 +154,7 @@ def _files_in(s: DatasetSpec, folder: Path) -> list[Path] | None:
     return [archive] if archive.is_file() else None
 
 
-def _looked(name: str, data_dir) -> list[Path]:
+def _looked(name: str, data_dir: str | Path | None) -> list[Path]:
     """Where ``locate`` looks: only ``data_dir`` (and ``data_dir/<name>``) when it is given,
     never a silent fall-back to another copy; else every folder of :func:`search_dirs`."""
     dirs = search_dirs(name, data_dir)
@@ -169,7 +171,7 @@ def locate(name: str, data_dir: str | Path | None = None) -> Path | None:
     return None
 
 
-def _download_dir(s: DatasetSpec, data_dir) -> Path:
+def _download_dir(s: DatasetSpec, data_dir: str | Path | None) -> Path:
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get("INITLAB_DATA"):
@@ -177,7 +179,7 @@ def _download_dir(s: DatasetSpec, data_dir) -> Path:
     return _cache_root() / s.name
 
 
-def how_to_get(s: DatasetSpec, data_dir=None) -> str:
+def how_to_get(s: DatasetSpec, data_dir: str | Path | None = None) -> str:
     """One sentence: the apt package (if any), or the URLs and the folder for the files."""
     files = ", ".join(s.md5)
     where = _download_dir(s, data_dir)
@@ -185,7 +187,7 @@ def how_to_get(s: DatasetSpec, data_dir=None) -> str:
     return f"`apt-get install {s.apt}`, or {manual}" if s.apt else manual
 
 
-def _missing(s: DatasetSpec, data_dir, why: str) -> DataError:
+def _missing(s: DatasetSpec, data_dir: str | Path | None, why: str) -> DataError:
     looked = ", ".join(str(d) for d in _looked(s.name, data_dir))
     where = f" in --data-dir {data_dir}" if data_dir is not None else ""
     return DataError(f"Dataset '{s.name}' not found{where}; looked in: {looked}; {why}; expected "
@@ -193,7 +195,7 @@ def _missing(s: DatasetSpec, data_dir, why: str) -> DataError:
                      f"hint: {how_to_get(s, data_dir)}")
 
 
-def _fetch(s: DatasetSpec, data_dir, show_progress: bool) -> Path:
+def _fetch(s: DatasetSpec, data_dir: str | Path | None, show_progress: bool) -> Path:
     folder = _download_dir(s, data_dir)
     try:
         for fname, md5 in s.md5.items():
@@ -207,7 +209,7 @@ def _fetch(s: DatasetSpec, data_dir, show_progress: bool) -> Path:
     return folder
 
 
-def _read(s: DatasetSpec, folder: Path):
+def _read(s: DatasetSpec, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     files = _files_in(s, folder)
     if files is None:
         raise DataError(f"Dataset '{s.name}' files vanished from {folder}; expected "
@@ -229,8 +231,8 @@ def _read(s: DatasetSpec, folder: Path):
             *read_cifar_batches(files[n:], s.label_key))
 
 
-def _as_tuple(value, channels: int, what: str) -> tuple[float, ...]:
-    vals = (float(value),) * channels if np.isscalar(value) else tuple(float(v) for v in value)
+def _as_tuple(value: Any, channels: int, what: str) -> tuple[float, ...]:
+    vals = (float(value),) * channels if isinstance(value, (int, float, str, np.number)) else tuple(float(v) for v in value)
     if len(vals) != channels:
         raise ConfigError(f"normalize {what} has {len(vals)} values; expected 1 or {channels} "
                           f"(one per channel); hint: pass normalize=(mean, std)")
@@ -266,7 +268,7 @@ def _stats_u8(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(means), tuple(stds)
 
 
-def _stats(x: np.ndarray, normalize) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _stats(x: np.ndarray, normalize: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Normalization figures: from the uint8 training images, none, or the ones given."""
     channels = x.shape[1]
     if normalize is True:
@@ -284,7 +286,7 @@ def _stats(x: np.ndarray, normalize) -> tuple[tuple[float, ...], tuple[float, ..
     return mean, std
 
 
-def _normalized(x: np.ndarray, mean, std) -> torch.Tensor:
+def _normalized(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 images -> float32 ``(x / 255 - mean) / std``, per channel, in torch's
     multi-threaded kernels (the array may be read-only: it is only read)."""
     with warnings.catch_warnings():
@@ -296,7 +298,7 @@ def _normalized(x: np.ndarray, mean, std) -> torch.Tensor:
 
 
 def load(name: str, data_dir: str | Path | None = None, *, download: bool = True,
-         normalize=True, progress: bool = True) -> Dataset:
+         normalize: Any = True, progress: bool = True) -> Dataset:
     """A named dataset as in-memory tensors (see the module docstring for where it looks).
 
     ``normalize``: True (per-channel mean/std of the training split), False (scaled to

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from initlab.errors import ConfigError
 from initlab.lab.data import builtin as data_mod
 from initlab.lab.data.custom import fingerprint
+from initlab.lab.data.dataset import Dataset
 
 __all__ = ["load_data", "data_identity"]
 
-_DATA_CACHE: dict[tuple, object] = {}
-_DATA_IDS: dict[tuple, dict] = {}
+_DATA_CACHE: dict[tuple[str, str], Dataset] = {}
+_DATA_IDS: dict[tuple[str, str], dict[str, str]] = {}
 
 
-def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progress=True):
+def load_data(dataset: str, data_dir: str | Path | None = None, n_train: int | None = None,
+              n_test: int | None = None, *, progress: bool = True) -> Dataset:
     """The dataset (cached per process), cut to its first ``n_train`` / ``n_test`` examples.
     A given ``data_dir`` must hold it (no download, no fall-back elsewhere)."""
     key = (dataset, str(data_dir))
@@ -32,7 +36,7 @@ def load_data(dataset: str, data_dir=None, n_train=None, n_test=None, *, progres
     return d if n_train is None and n_test is None else d.subset(n_train, n_test)
 
 
-def data_identity(dataset: str, data_dir=None) -> dict:
+def data_identity(dataset: str, data_dir: str | Path | None = None) -> dict[str, str]:
     """``{"source", "checksum"}`` of the whole loaded dataset (computed once per process)."""
     key = (dataset, str(data_dir))
     load_data(dataset, data_dir, progress=False)

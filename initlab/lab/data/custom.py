@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ _KEYS = ("x_train", "y_train", "x_test", "y_test")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def _tensor(v, what: str, source: str) -> torch.Tensor:
+def _tensor(v: Any, what: str, source: str) -> torch.Tensor:
     try:
         return torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v)
     except (TypeError, ValueError) as exc:
@@ -51,7 +52,7 @@ def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor,
     return (train - mean) / std, (test - mean) / std
 
 
-def from_arrays(parts: dict, source: str, name: str | None = None):
+def from_arrays(parts: dict[str, Any], source: str, name: str | None = None) -> Dataset:
     """A Dataset from ``{x_train, y_train, x_test, y_test}`` (see the module docstring).
 
     Args:
@@ -120,7 +121,7 @@ def _pt(path: Path) -> dict:
     return _as_parts(obj, str(path))
 
 
-def _as_parts(obj, source: str) -> dict:
+def _as_parts(obj: Any, source: str) -> dict[str, Any]:
     if isinstance(obj, (tuple, list)) and len(obj) == 4:
         return dict(zip(_KEYS, obj))
     if isinstance(obj, dict):
@@ -140,7 +141,7 @@ def _images(folder: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, classes
 
 
-def _read_images(files: list[Path], size, mode) -> np.ndarray:
+def _read_images(files: list[Path], size: tuple[int, int], mode: str) -> np.ndarray:
     from PIL import Image
 
     out = []
@@ -199,7 +200,7 @@ def is_custom(name: str) -> bool:
     return p.suffix.lower() in LOADERS or p.is_dir() or (":" in name and not p.exists())
 
 
-def load_custom(name: str):
+def load_custom(name: str) -> Dataset:
     """Load ``name`` (see the module docstring) as a :class:`~initlab.lab.data.dataset.Dataset`."""
     path = Path(name).expanduser()
     if path.suffix.lower() in LOADERS:
@@ -219,7 +220,7 @@ def load_custom(name: str):
     return from_arrays(parts, source, name=name)
 
 
-def fingerprint(data) -> str:
+def fingerprint(data: Dataset) -> str:
     """blake2b (16 hex digits) of a Dataset's four tensors, shapes included."""
     h = hashlib.blake2b(digest_size=8)
     for t in (data.train_x, data.train_y, data.test_x, data.test_y):

@@ -44,7 +44,7 @@ class Dataset:
         return replace(self, train_x=self.train_x[:n_train], train_y=self.train_y[:n_train],
                        test_x=self.test_x[:n_test], test_y=self.test_y[:n_test])
 
-    def to(self, device) -> Dataset:
+    def to(self, device: str | torch.device) -> Dataset:
         """The same dataset on ``device`` (moved once; training slices it there)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
         return replace(self, train_x=move(self.train_x), train_y=move(self.train_y),
@@ -67,7 +67,7 @@ def synthetic(n_train: int, n_test: int, input_shape: Sequence[int], num_classes
     protos = torch.randn((num_classes, *shape), generator=g)
     scale = 1.0 / float(np.sqrt(1.0 + noise * noise))
 
-    def split(n):
+    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.randint(0, num_classes, (n,), generator=g)
         x = protos[y] + noise * torch.randn((n, *shape), generator=g)
         return x.mul_(scale), y

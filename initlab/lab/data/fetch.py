@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
@@ -40,7 +41,7 @@ def md5sum(path: Path) -> str:
     return h.hexdigest()
 
 
-def _progress(show: bool):
+def _progress(show: bool) -> Any:
     if not show:
         return None
     from rich.progress import (
@@ -56,7 +57,7 @@ def _progress(show: bool):
                     TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
 
 
-def download_file(urls: list[str], dest: Path, md5: str | None, *, show_progress=True) -> Path:
+def download_file(urls: list[str], dest: Path, md5: str | None, *, show_progress: bool = True) -> Path:
     """Fetch ``dest`` from the first of ``urls`` that answers; verify ``md5``; return ``dest``.
 
     Raises :class:`OfflineError` when no URL can be reached and
@@ -100,7 +101,7 @@ def _stream(url: str, part: Path, show_progress: bool) -> str:
     return h.hexdigest()
 
 
-def _copy(response, out, h, bar, task) -> None:
+def _copy(response: Any, out: BinaryIO, h: Any, bar: Any, task: Any) -> None:
     while True:
         block = response.read(_CHUNK)
         if not block:

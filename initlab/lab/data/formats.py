@@ -15,6 +15,7 @@ import struct
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ __all__ = ["read_bytes", "read_idx", "read_idx_pair", "read_cifar_batches", "ext
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # IDX type code (third magic byte) -> numpy dtype (big-endian on disk)
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),
@@ -112,7 +113,7 @@ _PICKLE_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.mult
 class _DataUnpickler(pickle.Unpickler):
     """Unpickles plain data and numpy arrays only: a crafted "CIFAR batch" cannot run code."""
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _PICKLE_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name} (a CIFAR "
                                          "batch holds only arrays, lists and bytes)")
@@ -169,7 +170,7 @@ def extract_tar(archive: Path, dest: Path) -> None:
                     raise DataError(f"Unsafe member {m.name!r} in archive {archive}; expected "
                                     "plain files under one folder; hint: the download is "
                                     "not the official archive")
-            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            extra: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(dest, members=members, **extra)  # members checked above
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"Corrupted archive {archive}: {exc}; expected a complete .tar.gz; "

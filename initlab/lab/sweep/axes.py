@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 from dataclasses import fields
+from typing import Any
 
 from initlab.errors import ConfigError, did_you_mean
 from initlab.lab.train.config import TrainConfig
@@ -32,7 +33,9 @@ def axis_keys() -> list[str]:
 
 
 def _split(text: str) -> list[str]:
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         depth += ch in "([{"
         depth -= ch in ")]}"
@@ -45,7 +48,7 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _value(text: str):
+def _value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:

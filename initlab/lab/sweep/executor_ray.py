@@ -42,7 +42,7 @@ RETRYABLE = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "LocalRa
              "ObjectLostError", "OwnerDiedError", "ObjectReconstructionFailedError")
 
 
-def import_ray():
+def import_ray() -> Any:
     """The ``ray`` module, or a one-line ConfigError saying how to install it."""
     try:
         import ray
@@ -72,7 +72,7 @@ class RayOptions:
     num_cpus: int | None = None
     ship_code: bool | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("cpus_per_run", "gpus_per_run"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1e6:
@@ -94,7 +94,7 @@ class RayOptions:
                               "'ray://HOST:PORT' (Ray Client, port 10001) or 'HOST:PORT'")
 
     @classmethod
-    def from_any(cls, value) -> RayOptions:
+    def from_any(cls, value: Any) -> RayOptions:
         if isinstance(value, cls):
             return value
         if value is None:
@@ -109,7 +109,7 @@ class RayOptions:
         return cls(**value)
 
 
-def connect(ray, opts: RayOptions) -> bool:
+def connect(ray: Any, opts: RayOptions) -> bool:
     """Initialize Ray for ``opts`` unless it already is; True when this call started it."""
     if ray.is_initialized():
         return False
@@ -185,7 +185,7 @@ def _compact(data: Dataset) -> Dataset:
                 t.untyped_storage().nbytes() > t.numel() * t.element_size()
                 or not t.is_contiguous()):
             swap[f.name] = t.contiguous().clone()
-    return replace(data, **swap) if swap else data
+    return replace(data, **swap) if swap else data  # type: ignore[arg-type]
 
 
 def _slots(ray: Any, opts: RayOptions) -> int:

@@ -33,9 +33,10 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from initlab.errors import ConfigError
 from initlab.lab.sweep.store_errors import store_errors
@@ -149,7 +150,7 @@ def _git_sha() -> str | None:
     return None
 
 
-def _finite(v):
+def _finite(v: Any) -> Any:
     return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
@@ -194,14 +195,14 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -305,7 +306,7 @@ class Store:
                 written.append(self._write_finished(db, run_id, result, plan, env))
         return written
 
-    def _write_finished(self, db, run_id: str, result: dict, plan: dict | None,
+    def _write_finished(self, db: sqlite3.Connection, run_id: str, result: dict, plan: dict | None,
                         env: dict) -> bool:
         cur = db.execute(
             "UPDATE runs SET status = ?, plan = ?, finished_at = ?, wall_time = ?, "
@@ -334,7 +335,7 @@ class Store:
     # -- reading ------------------------------------------------------------------------
     def runs(self, status: str | Iterable[str] | None = None) -> list[dict]:
         """Run rows in sweep order, JSON columns decoded."""
-        sql, args = "SELECT * FROM runs", ()
+        sql, args = "SELECT * FROM runs", tuple[str, ...]()
         if status is not None:
             statuses = (status,) if isinstance(status, str) else tuple(status)
             sql += f" WHERE status IN ({','.join('?' * len(statuses))})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +13,7 @@ __all__ = ["store_errors"]
 
 
 @contextmanager
-def store_errors(db: str | Path):
+def store_errors(db: str | Path) -> Iterator[None]:
     """Database and disk problems as one-line errors (``ConfigError``): damaged or
     not-a-database files, read-only sweeps written to, a full disk."""
     try:

@@ -27,7 +27,6 @@ Definitions (what the numbers in a :class:`RunResult` mean):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
