@@ -1,4 +1,4 @@
-"""LSUV: initlab.lsuv_ vs the `lsuv` package (PyPI) on the same model and batch.
+"""LSUV: initlab.calibrate.lsuv_ vs the `lsuv` package (PyPI) on the same model and batch.
 
 Both start from the same weights, both must bring every conv/linear output to unit variance
 (initlab: |Var - 1| < 0.1; lsuv: |std - 1| < 0.04, which implies it); one timed run each.
@@ -15,7 +15,7 @@ import time
 import torch
 from torch import nn
 
-import initlab
+import initlab.calibrate
 
 TOL = 0.1
 
@@ -56,7 +56,7 @@ def main() -> None:
                     "batch": args.batch, "threads": args.threads, "tol_var": TOL}
 
     start = time.perf_counter()
-    record = initlab.lsuv_(ours, x, tol=TOL, max_iter=10, seed=0)
+    record = initlab.calibrate.lsuv_(ours, x, tol=TOL, max_iter=10, seed=0)
     result["initlab_s"] = time.perf_counter() - start
     result["initlab_iterations"] = sum(r.iterations for r in record)
     dev = [abs(v - 1) for v in output_variances(ours, x)]

@@ -27,14 +27,14 @@ def main() -> None:
     initlab.init.spread_(torch.empty(12, 8), generator=torch.Generator().manual_seed(0))  # warm-up
     rows = []
     for n, m in SHAPES:
-        welch = initlab.welch_bound(n, m)
+        welch = initlab.init.welch_bound(n, m)
         w = torch.empty(n, m)
         start = time.perf_counter()
         initlab.init.spread_(w, generator=torch.Generator().manual_seed(0))
         seconds = time.perf_counter() - start
         gauss = torch.randn(n, m, generator=torch.Generator().manual_seed(0))
-        spread_ratio = initlab.coherence(w) / welch
-        gauss_ratio = initlab.coherence(gauss) / welch
+        spread_ratio = initlab.init.coherence(w) / welch
+        gauss_ratio = initlab.init.coherence(gauss) / welch
         rows.append({"n": n, "m": m, "welch": welch, "spread_over_welch": round(spread_ratio, 4),
                      "gaussian_over_welch": round(gauss_ratio, 3),
                      "gaussian_over_spread": round(gauss_ratio / spread_ratio, 2),

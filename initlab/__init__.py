@@ -34,6 +34,7 @@ from initlab.policy import (
     Rule,
     apply,
     audit,
+    build_meta,
     materialize,
     plan,
     policies,
@@ -50,7 +51,7 @@ __all__ = [
     "init", "get", "register", "available", "gain", "fans",
     # policies
     "Policy", "Rule", "Plan", "plan", "apply", "materialize", "policies", "register_policy",
-    "audit",
+    "audit", "build_meta",
     # diagnosis
     "diagnose", "DiagnosisReport", "compare_reports",
     # scaling
@@ -66,7 +67,6 @@ _MOVED: dict[str, tuple[str, str]] = {
     "Initializer": ("initlab.init", "Initializer"),
     "AuditReport": ("initlab.policy", "AuditReport"),
     "PlanRow": ("initlab.policy", "PlanRow"),
-    "build_meta": ("initlab.policy", "build_meta"),
     "CoordCheck": ("initlab.scaling.coord_check", "CoordCheck"),
     "lsuv_": ("initlab.calibrate.lsuv", "lsuv_"),
     "LSUVResult": ("initlab.calibrate.lsuv", "LSUVResult"),

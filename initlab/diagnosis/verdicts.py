@@ -198,7 +198,7 @@ def _saturation_fix(ctx: Context) -> str:
     return _with_init(ctx, "pre-activations are too large for tanh/sigmoid: use xavier or "
                       "lecun scaling; if the layer's input is not zero-mean unit-variance "
                       "(e.g. after ReLU and pooling), scale by data with "
-                      "initlab.lsuv_(model, x)")
+                      "initlab.calibrate.lsuv_(model, x)")
 
 
 def _learns_later(p: dict, first_rows: dict[str, dict], head: str | None) -> bool:
