@@ -10,20 +10,32 @@ from __future__ import annotations
 import fnmatch
 import operator
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError
+from initlab.init import get
+from initlab.init.registry import Initializer
+from initlab.policy.parametrized import EffectiveWeight, effective_target, fill_effective
 from initlab.policy.plan import Plan, PlanRow, build_plan, infer_lazy_shapes
+from initlab.policy.presets import resolve
 from initlab.policy.roles import iter_targets
-from initlab.policy.sharding import fill_row, local_view
+from initlab.policy.rules import PolicyLike
+from initlab.policy.sharding import fill_block, fill_row, local_view
 
-__all__ = ["apply", "select_rows", "execute", "check_seed"]
+__all__ = ["apply", "select_rows", "execute", "check_seed", "Only"]
+
+# what ``only=`` selects: a glob, a list of names/globs, "missing" or "uninitialized"
+Only = str | Iterable[str] | None
+# a validated row: the tensor to write (or the parametrized weight behind it), the row, its init
+Job = tuple[torch.Tensor | EffectiveWeight, PlanRow, Initializer]
 
 
-def _only_names(model: nn.Module, only, state_dict, lazy: list[str]) -> set[str] | None:
+def _only_names(model: nn.Module, only: Only, state_dict: Mapping[str, Any] | None,
+                lazy: list[str]) -> set[str] | None:
     """The parameter names ``only`` selects (None: all)."""
     if only is None:
         if state_dict is not None:
@@ -49,7 +61,7 @@ def _only_names(model: nn.Module, only, state_dict, lazy: list[str]) -> set[str]
         raise ConfigError(
             f"only must be a glob, a list of names/globs, 'missing' or 'uninitialized'; got {only!r}."
         )
-    selected = set()
+    selected: set[str] = set()
     for g in globs:
         hit = {n for n in names if fnmatch.fnmatchcase(n, g)}
         if not hit:
@@ -60,23 +72,25 @@ def _only_names(model: nn.Module, only, state_dict, lazy: list[str]) -> set[str]
 
 
 def select_rows(plan: Plan, names: set[str] | None) -> list[PlanRow]:
+    """The plan's rows for ``names`` (all rows when None), in plan order."""
     return list(plan.rows) if names is None else [r for r in plan.rows if r.name in names]
 
 
-def _validate(model: nn.Module, rows: list[PlanRow]):
+def _validate(model: nn.Module, rows: list[PlanRow]) -> list[Job]:
     """(param, row, initializer) for every row, or one ConfigError listing every problem."""
-    from initlab.init import get
-
     params = dict(model.named_parameters())
-    problems, jobs = [], []
+    problems: list[str] = []
+    jobs: list[Job] = []
     for row in rows:
         if row.init == "keep":
             continue
         p = params.get(row.name)
         if p is None:
-            p = effective_weight(model, row.name)
-            if p is not None:
-                jobs.append((p, row, _get_or_problem(get, row, problems)))
+            eff = effective_weight(model, row.name)
+            if eff is not None:
+                found = _get_or_problem(row, problems)
+                if found is not None:
+                    jobs.append((eff, row, found))
                 continue
             problems.append(f"'{row.name}' is not a parameter of the model")
             continue
@@ -101,7 +115,8 @@ def _validate(model: nn.Module, rows: list[PlanRow]):
         except Exception as exc:  # report every bad spec at once
             problems.append(f"'{row.key}': {exc}")
             continue
-        jobs.append((p, row, init))
+        if init is not None:
+            jobs.append((p, row, init))
     if problems:
         raise ConfigError(
             f"The plan does not fit the model ({len(problems)} problem(s)): "
@@ -111,7 +126,7 @@ def _validate(model: nn.Module, rows: list[PlanRow]):
     return jobs
 
 
-def _get_or_problem(get, row: PlanRow, problems: list[str]):
+def _get_or_problem(row: PlanRow, problems: list[str]) -> Initializer | None:
     try:
         return get(row.init)
     except Exception as exc:
@@ -134,14 +149,12 @@ def block_view(p: torch.Tensor, row: PlanRow) -> torch.Tensor | None:
         return None
 
 
-def effective_weight(model: nn.Module, name: str):
+def effective_weight(model: nn.Module, name: str) -> EffectiveWeight | None:
     """Parametrized weights are planned by their effective tensor: see policy.parametrized."""
-    from initlab.policy.parametrized import effective_target
-
     return effective_target(model, name)
 
 
-def _rows_slice(p, row: PlanRow) -> slice:
+def _rows_slice(p: torch.Tensor, row: PlanRow) -> slice:
     if row.chunk is None:
         return slice(0, p.shape[0] if p.dim() else 1)
     size = p.shape[0] // row.chunk[1]
@@ -163,7 +176,7 @@ def _zero_padding_rows(model: nn.Module, filled: set[str]) -> None:
                 local[idx - region[0].start].zero_()
 
 
-def check_seed(seed) -> int:
+def check_seed(seed: Any) -> int:
     """The seed as an int (numpy ints accepted), or ConfigError."""
     try:
         value = None if isinstance(seed, bool) else operator.index(seed)
@@ -174,11 +187,9 @@ def check_seed(seed) -> int:
     return value
 
 
-def execute(model: nn.Module, rows: list[PlanRow], seed: int, threads=None) -> None:
+def execute(model: nn.Module, rows: list[PlanRow], *, seed: int,
+            threads: int | None = None) -> None:
     """Validate all rows, then fill them (under no_grad)."""
-    from initlab.policy.parametrized import EffectiveWeight, fill_effective
-    from initlab.policy.sharding import fill_block
-
     seed = check_seed(seed)
     jobs = _validate(model, rows)
     with torch.no_grad():
@@ -186,9 +197,11 @@ def execute(model: nn.Module, rows: list[PlanRow], seed: int, threads=None) -> N
             if isinstance(p, EffectiveWeight):
                 fill_effective(p, row, init, seed=seed, threads=threads)
             elif row.block is not None or row.view is not None:
-                fill_block(p, block_view(p, row), row, init, seed=seed, threads=threads)
+                dest = block_view(p, row)
+                if dest is not None:  # checked by _validate
+                    fill_block(p, dest, row, init, seed=seed, threads=threads)
             else:
-                fill_row(p, _rows_slice(p, row), row.shape, init, seed=seed, key=row.key,
+                fill_row(p, _rows_slice(p, row), tuple(row.shape), init, seed=seed, key=row.key,
                          spec=row.init, layout=row.layout, groups=row.groups, threads=threads)
         _zero_padding_rows(model, {row.name for row in rows
                                    if row.role in ("embedding", "tied_embedding")
@@ -205,8 +218,9 @@ def _check_not_meta(model: nn.Module) -> None:
         )
 
 
-def apply(model: nn.Module, policy="auto", seed: int = 0, only=None, state_dict=None,
-          freeze: bool | None = None, example_input=None, threads: int | None = None) -> Plan:
+def apply(model: nn.Module, policy: PolicyLike | Plan = "auto", *, seed: int = 0, only: Only = None,
+          state_dict: Mapping[str, Any] | None = None, freeze: bool | None = None,
+          example_input: Any = None, threads: int | None = None) -> Plan:
     """Initialize ``model`` in place by ``policy`` and return the Plan that was executed.
 
     ``policy``: a preset name, a Policy, a Plan, or an initializer spec. ``only``: a glob or
@@ -215,8 +229,6 @@ def apply(model: nn.Module, policy="auto", seed: int = 0, only=None, state_dict=
     ``example_input``); all other parameters stay bit-identical. ``freeze=True`` sets
     ``requires_grad=False`` on every parameter that was not initialized.
     """
-    from initlab.policy.presets import resolve
-
     if not isinstance(model, nn.Module):
         raise ConfigError(f"apply() needs a torch.nn.Module; got {type(model).__name__}.")
     _check_not_meta(model)
@@ -239,12 +251,13 @@ def apply(model: nn.Module, policy="auto", seed: int = 0, only=None, state_dict=
                 warnings.warn(f"only={only!r} selects no parameter; nothing was initialized.",
                               UserWarning, stacklevel=2)
             return Plan([], {"policy": getattr(policy, "name", str(policy)), "seed": seed})
-        full = build_plan(model, resolve(policy), example_input, targets=targets)
+        full = build_plan(model, resolve(policy), example_input=example_input, targets=targets)
     rows = select_rows(full, names)
-    execute(model, rows, seed, threads)
+    execute(model, rows, seed=seed, threads=threads)
     done = Plan(rows, {**full.meta, "seed": seed,
                        **({"only": only if isinstance(only, str) else list(only)} if only else {})})
-    model.__dict__.setdefault("_initlab_plans", []).append(done)
+    plans: list[Plan] = model.__dict__.setdefault("_initlab_plans", [])
+    plans.append(done)
     if freeze:
         initialized = {r.name for r in rows if r.init != "keep"}
         for n, p in model.named_parameters():

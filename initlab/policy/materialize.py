@@ -20,6 +20,8 @@ same model built normally, bit for bit; buffer values equal a normal CPU build.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,17 +31,20 @@ from initlab.policy.apply import check_seed, execute
 from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY, effective_originals
 from initlab.policy.audit import audit as run_audit
 from initlab.policy.buffers import BUFFER_INITS, buffer_values, native_init_fn, run_native
+from initlab.policy.native import CONSTRUCTOR_VALUES
 from initlab.policy.plan import Plan, PlanRow, build_plan
+from initlab.policy.presets import resolve
 from initlab.policy.roles import iter_targets
+from initlab.policy.rules import PolicyLike
+from initlab.policy.sharding import is_sharded
 
 __all__ = ["materialize", "available_memory", "check_device", "BUFFER_INITS"]
 
-CONSTRUCTOR_VALUES = "_initlab_constructor_values"
-"""``model.__dict__`` key of {name: CPU tensor}: constructor values kept for meta tensors
-(``initlab.hf.from_config``); used before any other way of filling them."""
+# CONSTRUCTOR_VALUES (from policy.native): ``model.__dict__`` key of {name: CPU tensor},
+# constructor values kept for meta tensors (build_meta); used before any other way of filling.
 
 
-def _fmt_bytes(n: int) -> str:
+def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
@@ -60,7 +65,7 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
-def check_device(device) -> torch.device:
+def check_device(device: torch.device | str | int) -> torch.device:
     """``device`` as a torch.device; a one-line ConfigError when it is unknown or absent here."""
     try:
         dev = torch.device(device)
@@ -98,14 +103,13 @@ def _allocate(model: nn.Module, device: torch.device) -> None:
     sees the new local shards; plain models swap tensors themselves, keeping tied weights
     tied (``to_empty`` unties them) and ``requires_grad`` as it was.
     """
-    from initlab.policy.sharding import is_sharded
-
     if any(is_sharded(p) for p in model.parameters()):
         model._apply(lambda t: torch.empty_like(t, device=device) if t.is_meta else t.to(device))
         return
     memo: dict[int, torch.Tensor] = {}
     for m in model.modules():
-        for store in (m._parameters, m._buffers):
+        stores: tuple[dict[str, Any], ...] = (m._parameters, m._buffers)
+        for store in stores:
             for k, t in store.items():
                 if t is None:
                     continue
@@ -120,9 +124,11 @@ def _allocate(model: nn.Module, device: torch.device) -> None:
                 store[k] = memo[id(t)]
 
 
-def _select(plan: Plan, meta_params: set[str], effective: dict[str, list[str]]):
+def _select(plan: Plan, meta_params: set[str],
+            effective: dict[str, list[str]]) -> tuple[list[PlanRow], set[str]]:
     """The rows that write meta parameters, and the parameter names they cover."""
-    rows, covered = [], set()
+    rows: list[PlanRow] = []
+    covered: set[str] = set()
     for r in plan.rows:
         names = {r.name} if r.name in meta_params else set(effective.get(r.name, ())) & meta_params
         if names:
@@ -131,11 +137,11 @@ def _select(plan: Plan, meta_params: set[str], effective: dict[str, list[str]]):
     return rows, covered
 
 
-def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict,
+def _keep_modules(model: nn.Module, rows: list[PlanRow], kept: dict[str, torch.Tensor],
                   effective: dict[str, list[str]]) -> dict[str, list[str]]:
     """{module name: [parameter names]} whose "keep" rows need the model's own init."""
     out: dict[str, list[str]] = {}
-    missing = []
+    missing: list[str] = []
     for r in rows:
         if r.init != "keep" or r.name in kept:
             continue
@@ -171,15 +177,16 @@ def _snapshot(model: nn.Module, names: set[str]) -> list[tuple[torch.Tensor, tor
     return [(tensors[n], tensors[n].detach().clone()) for n in sorted(names) if n in tensors]
 
 
-def _fill_kept(model, names: set[str], kept: dict) -> None:
+def _fill_kept(model: nn.Module, names: set[str], kept: dict[str, torch.Tensor]) -> None:
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
     for n in names:
         tensors[n].detach().copy_(kept[n])
 
 
-def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
-                example_input=None, check_memory: bool = True, threads: int | None = None,
-                audit: bool = True, keep=None) -> nn.Module:
+def materialize(model: nn.Module, policy: PolicyLike | Plan = "auto", *, seed: int = 0,
+                device: torch.device | str = "cpu", example_input: Any = None,
+                check_memory: bool = True, threads: int | None = None, audit: bool = True,
+                keep: Iterable[str] | None = None) -> nn.Module:
     """Allocate a meta-device ``model`` on ``device`` and initialize it by ``policy``.
 
     Args:
@@ -208,11 +215,9 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
         >>> net[0].weight.device.type
         'cpu'
     """
-    from initlab.policy.presets import resolve
-
     if not isinstance(model, nn.Module):
         raise ConfigError(f"materialize() needs a torch.nn.Module; got {type(model).__name__}.")
-    device = check_device(device)
+    dev = check_device(device)
     seed = check_seed(seed)
     meta_params = {n for n, p in model.named_parameters() if p.is_meta}
     meta_buffers = {n for n, b in model.named_buffers() if b is not None and b.is_meta}
@@ -233,7 +238,8 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
         planned = meta_params | off_meta
         wanted = planned | {e for e, o in effective_originals(model).items() if set(o) & planned}
         targets = [t for t in iter_targets(model) if t.name in wanted]
-        plan = build_plan(model, resolve(policy), example_input, targets=targets) if targets else Plan([], {})
+        plan = (build_plan(model, resolve(policy), example_input=example_input, targets=targets)
+                if targets else Plan([], {}))
     effective = effective_originals(model)
     rows, covered = _select(plan, meta_params | off_meta, effective)
     kept = {n: v for n, v in model.__dict__.get(CONSTRUCTOR_VALUES, {}).items()
@@ -243,11 +249,12 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
     left = sorted(meta_params - covered - set(kept)) + found.left
     if left:
         raise _left_error(left, found.errors)
-    tensors = [(n, p) for n, p in model.named_parameters() if p.is_meta]
+    tensors: list[tuple[str, torch.Tensor]] = [
+        (n, p) for n, p in model.named_parameters() if p.is_meta]
     tensors += [(n, b) for n, b in model.named_buffers() if b is not None and b.is_meta]
     if check_memory:
-        _check_memory(tensors, device)
-    _allocate(model, device)
+        _check_memory(tensors, dev)
+    _allocate(model, dev)
     native: dict[str, str] = {}
     with torch.no_grad():
         if keep_modules:
@@ -263,11 +270,12 @@ def materialize(model: nn.Module, policy="auto", seed: int = 0, device="cpu", *,
         buffers = dict(model.named_buffers())
         for n, value in found.values.items():
             buffers[n].detach().copy_(value)
-        execute(model, [r for r in rows if r.init != "keep"], seed, threads)
+        execute(model, [r for r in rows if r.init != "keep"], seed=seed, threads=threads)
     record = {"buffers": dict(found.labels), "native": native, "constructor": constructor,
               "kept": sorted(kept)}
     done = Plan(rows, {**plan.meta, "seed": seed, MATERIALIZED_KEY: record})
-    model.__dict__.setdefault(PLANS_KEY, []).append(done)
+    plans: list[Plan] = model.__dict__.setdefault(PLANS_KEY, [])
+    plans.append(done)
     if audit:
         report = run_audit(model, done)
         if not report.ok:

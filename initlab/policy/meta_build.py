@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab.policy.native import CONSTRUCTOR_VALUES
+
 __all__ = ["build_meta", "params_on_meta", "SMALL"]
 
 SMALL = 4096  # parameters of at most this many elements keep their constructor values
@@ -32,7 +34,7 @@ def params_on_meta(captured: dict[int, tuple[nn.Parameter, torch.Tensor]]) -> It
     """
     register = nn.Module.register_parameter
 
-    def on_meta(module: nn.Module, name: str, param) -> None:
+    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
         register(module, name, param)
         p = module._parameters.get(name)
         if p is None or p.is_meta:
@@ -47,11 +49,12 @@ def params_on_meta(captured: dict[int, tuple[nn.Parameter, torch.Tensor]]) -> It
         if p.numel() <= SMALL:
             captured[id(meta)] = (meta, p.detach())
 
-    nn.Module.register_parameter = on_meta
+    # patching torch's method for the duration of the build (mypy forbids assigning methods)
+    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
     try:
         yield
     finally:
-        nn.Module.register_parameter = register
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
 def build_meta(fn: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
@@ -72,8 +75,6 @@ def build_meta(fn: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Mo
         (True, False)
         >>> net = initlab.materialize(net, "auto", seed=0)
     """
-    from initlab.policy.native import CONSTRUCTOR_VALUES
-
     captured: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
     with params_on_meta(captured):
         model = fn(*args, **kwargs)

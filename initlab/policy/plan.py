@@ -6,18 +6,28 @@ A Plan is data: it prints as a rich table, round-trips through JSON (``to_dict``
 
 from __future__ import annotations
 
+import fnmatch
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError, did_you_mean
+from initlab.init import fans, get
 from initlab.policy.act_table import NONE, ActivationInfo
 from initlab.policy.activations import call_with, detect_activations
+from initlab.policy.choosers import spec
+from initlab.policy.presets import resolve
 from initlab.policy.roles import Target, iter_targets
-from initlab.policy.rules import CHOOSERS, Choice, Policy
+from initlab.policy.rules import CHOOSERS, Choice, Policy, PolicyLike
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+T = TypeVar("T")
 
 __all__ = ["Plan", "PlanRow", "plan", "build_plan"]
 
@@ -40,16 +50,18 @@ class PlanRow:
     groups: int = 1
     role: str = ""
     view: str | None = None        # "T": stored transposed ((in, out), HF Conv1D); "E": experts (in, out)
-    block: tuple | None = None     # index of this unit in the viewed tensor: ints and (start, stop)
+    block: tuple[Any, ...] | None = None     # index of this unit in the viewed tensor: ints and (start, stop)
     suffix: str | None = None      # stream-key suffix of a block, e.g. "[q]"
 
     @property
     def key(self) -> str:
+        """The row's stream key: the name, plus ``[i]`` for a chunk or the block suffix."""
         if self.suffix is not None:
             return self.name + self.suffix
         return self.name if self.chunk is None else f"{self.name}[{self.chunk[0]}]"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples as lists); :meth:`from_dict` reads it back."""
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["chunk"] = list(self.chunk) if self.chunk is not None else None
@@ -58,7 +70,8 @@ class PlanRow:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> PlanRow:
+    def from_dict(cls, d: dict[str, Any]) -> PlanRow:
+        """A row from :meth:`to_dict`'s output (missing optional fields get defaults)."""
         names = {f.name for f in fields(cls)}
         missing = {"name", "shape", "init"} - set(d)
         if missing:
@@ -77,7 +90,7 @@ class PlanRow:
         return cls(**d)
 
 
-def _fmt(v) -> str:
+def _fmt(v: object) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -92,7 +105,7 @@ class Plan:
     rows: list[PlanRow]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[PlanRow]:
         return iter(self.rows)
 
     def __len__(self) -> int:
@@ -106,11 +119,13 @@ class Plan:
         hint = did_you_mean(name, [r.key for r in self.rows])
         raise KeyError(f"No plan row '{name}'.{hint}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict ``{"version", "meta", "rows"}``; :meth:`from_dict` reads it back."""
         return {"version": 1, "meta": dict(self.meta), "rows": [r.to_dict() for r in self.rows]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Plan:
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        """A Plan from :meth:`to_dict`'s output; ConfigError when it has no ``rows`` list."""
         if not isinstance(d, dict) or not isinstance(d.get("rows"), list):
             raise ConfigError(
                 "A plan dict needs a 'rows' list; got "
@@ -118,10 +133,10 @@ class Plan:
             )
         return cls([PlanRow.from_dict(r) for r in d["rows"]], dict(d.get("meta", {})))
 
-    def diff(self, other: Plan) -> list[dict]:
+    def diff(self, other: Plan) -> list[dict[str, Any]]:
         """Rows that differ: ``{"key", "field", "self", "other"}``; added/removed rows too."""
         mine, theirs = {r.key: r for r in self.rows}, {r.key: r for r in other.rows}
-        out = []
+        out: list[dict[str, Any]] = []
         for key in [*mine, *(k for k in theirs if k not in mine)]:
             a, b = mine.get(key), theirs.get(key)
             if a is None or b is None:
@@ -133,7 +148,8 @@ class Plan:
                     out.append({"key": key, "field": f, "self": va, "other": vb})
         return out
 
-    def table(self, title: str | None = None):
+    def table(self, title: str | None = None) -> Table:
+        """The plan as a ``rich`` table (one line per row: parameter, shape, init, ...)."""
         from rich.markup import escape
         from rich.table import Table
 
@@ -143,8 +159,8 @@ class Plan:
         for col in ("parameter", "shape", "init", "fan in/out", "gain", "std", "rule", "reason"):
             table.add_column(col, overflow="fold")
         for r in self.rows:
-            fans = "-" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
-            cells = (r.key, "x".join(map(str, r.shape)) or "()", r.init, fans, _fmt(r.gain),
+            fan_text = "-" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
+            cells = (r.key, "x".join(map(str, r.shape)) or "()", r.init, fan_text, _fmt(r.gain),
                      _fmt(r.std), r.rule, r.reason)
             table.add_row(*(escape(c) for c in cells))
         return table
@@ -164,7 +180,8 @@ class Plan:
 class PlanContext:
     """What choosers may look at: the model, the policy options, activations, caches."""
 
-    def __init__(self, model: nn.Module, policy: Policy, targets: list[Target], example_input):
+    def __init__(self, model: nn.Module, policy: Policy, targets: list[Target],
+                 example_input: Any) -> None:
         self.model, self.policy, self.targets = model, policy, targets
         self.options = policy.options
         self.example_input = example_input
@@ -172,12 +189,15 @@ class PlanContext:
         self._activations: dict[str, ActivationInfo] | None = None
         self._cache: dict[str, Any] = {}
 
-    def cached(self, key: str, compute):
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per plan, under ``key``."""
         if key not in self._cache:
             self._cache[key] = compute()
-        return self._cache[key]
+        value: T = self._cache[key]
+        return value
 
     def activation(self, target: Target) -> ActivationInfo:
+        """The activation that follows the target's module (detected once per plan)."""
         if self._activations is None:
             names = {t.module_name for t in self.targets if t.role == "weight"}
             self._activations, self.activation_method = detect_activations(
@@ -185,6 +205,7 @@ class PlanContext:
         return self._activations.get(target.module_name, NONE)
 
     def is_out_proj_of_mha(self, target: Target) -> bool:
+        """Whether the target belongs to a MultiheadAttention's ``out_proj``."""
         parent, _, attr = target.module_name.rpartition(".")
         mods = self.cached("modules", lambda: dict(self.model.named_modules()))
         return attr == "out_proj" and isinstance(mods.get(parent), nn.MultiheadAttention)
@@ -205,8 +226,6 @@ def _check_types(policy: Policy, model: nn.Module) -> None:
 
 
 def _default_choice(target: Target) -> Choice:
-    from initlab.policy.choosers import spec
-
     if len(target.shape) >= 2:
         return Choice(spec("default"), "unmatched: on_unmatched='default' "
                       "(torch's Linear/Conv default)", layout=None)
@@ -214,8 +233,6 @@ def _default_choice(target: Target) -> Choice:
 
 
 def _row(target: Target, choice: Choice, rule_label: str) -> PlanRow:
-    from initlab.init import fans
-
     layout = target.layout if choice.layout == "same" else choice.layout
     fan_in = fan_out = None
     if len(target.shape) >= 2:
@@ -240,7 +257,7 @@ def _row(target: Target, choice: Choice, rule_label: str) -> PlanRow:
                    target.block, target.suffix)
 
 
-def build_plan(model: nn.Module, policy: Policy, example_input=None,
+def build_plan(model: nn.Module, policy: Policy, *, example_input: Any = None,
                targets: list[Target] | None = None) -> Plan:
     """Match every target against the policy's rules (first match wins)."""
     if targets is None:
@@ -254,9 +271,12 @@ def build_plan(model: nn.Module, policy: Policy, example_input=None,
         )
     _check_types(policy, model)
     ctx = PlanContext(model, policy, targets, example_input)
-    rows, unmatched, used = [], [], set()
+    rows: list[PlanRow] = []
+    unmatched: list[Target] = []
+    used: set[int] = set()
     for target in targets:
-        choice = label = None
+        choice: Choice | None = None
+        label = ""
         for i, rule in enumerate(policy.rules):
             if not rule.matches_static(target):
                 continue
@@ -269,10 +289,8 @@ def build_plan(model: nn.Module, policy: Policy, example_input=None,
                 if rule.reason:
                     choice.reason = f"{rule.reason}: {choice.reason}"
             else:
-                from initlab.init import get
-
                 choice = Choice(get(rule.init), rule.reason or f"rule {rule.label}")
-            label = rule.label
+            label = rule.label or ""
             if choice.init == "keep":
                 label = "keep"
             elif choice.reason.startswith("native"):
@@ -303,8 +321,6 @@ def build_plan(model: nn.Module, policy: Policy, example_input=None,
 
 
 def _warn_unused_globs(policy: Policy, targets: list[Target]) -> None:
-    import fnmatch
-
     for rule in policy.rules:
         if not rule.warn_unused or rule.name is None:
             continue
@@ -324,7 +340,7 @@ def _check_unshaped(model: nn.Module, unshaped: list[str]) -> None:
         )
 
 
-def infer_lazy_shapes(model: nn.Module, example_input) -> list[str]:
+def infer_lazy_shapes(model: nn.Module, example_input: Any) -> list[str]:
     """Run one forward pass to shape lazy modules; returns the names that were unshaped."""
     names = [n for n, p in model.named_parameters()
              if isinstance(p, nn.parameter.UninitializedParameter)]
@@ -334,20 +350,18 @@ def infer_lazy_shapes(model: nn.Module, example_input) -> list[str]:
     return names
 
 
-
-def plan(model: nn.Module, policy="auto", example_input=None) -> Plan:
+def plan(model: nn.Module, policy: PolicyLike | Plan = "auto", *,
+         example_input: Any = None) -> Plan:
     """The Plan ``policy`` gives for ``model`` (nothing is written).
 
     ``policy``: a preset name (``initlab.policies()``), a Policy, a Plan (returned as is) or
     an initializer spec. ``example_input`` is used when torch.fx cannot trace the model (the
     activations are then found by running it) and to shape lazy modules.
     """
-    from initlab.policy.presets import resolve
-
     if not isinstance(model, nn.Module):
         raise ConfigError(f"plan() needs a torch.nn.Module; got {type(model).__name__}.")
     if isinstance(policy, Plan):
         return policy
-    policy = resolve(policy)
+    resolved = resolve(policy)
     infer_lazy_shapes(model, example_input)
-    return build_plan(model, policy, example_input)
+    return build_plan(model, resolved, example_input=example_input)

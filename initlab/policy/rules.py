@@ -16,9 +16,11 @@ from typing import Any
 
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
 from initlab.init import get
+from initlab.init.registry import Initializer
 from initlab.policy.roles import ROLES, Target
 
-__all__ = ["Rule", "Policy", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS", "ON_UNMATCHED"]
+__all__ = ["Rule", "Policy", "PolicyLike", "Choice", "chooser", "CHOOSERS", "ACTIVATIONS",
+           "ON_UNMATCHED"]
 
 ACTIVATIONS = (
     "relu", "leaky_relu", "elu", "gelu", "silu", "mish", "tanh", "sigmoid", "softsign", "selu",
@@ -227,3 +229,9 @@ class Policy:
                                   f"{shown(repr(d[key]))}.")
         return cls(tuple(Rule.from_dict(r) for r in d["rules"]), d.get("on_unmatched", "error"),
                    d.get("name", "custom"), d.get("options", {}))
+
+
+# What ``policy=`` accepts everywhere: a preset name or initializer spec string, a Policy, a
+# policy dict (``{"rules": [...]}``) or spec dict, or an Initializer (apply/materialize also
+# take a Plan).
+PolicyLike = str | Policy | dict[str, Any] | Initializer
