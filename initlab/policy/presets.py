@@ -1,5 +1,9 @@
 """Named policies (presets), the registry users extend, and turning anything into a Policy.
 
+A name that is both a preset and an initializer (``orthogonal``, ``delta_orthogonal``,
+``torch_default``) means the preset; write ``init:orthogonal`` for the one-initializer spec
+policy (``preset:orthogonal`` names the preset explicitly).
+
 Every preset is a list of rules over roles (see ``initlab.policy.roles``); the common tail
 (biases 0, norms 1/0, embeddings N(0, 1), LSTM/GRU per gate Xavier input / orthogonal
 recurrent weights, LSTM forget-gate bias 1, MHA per-chunk Xavier q/k/v, ...) is shared.
@@ -13,12 +17,16 @@ import initlab.policy.choosers  # noqa: F401  (registers the choosers)
 import initlab.policy.native  # noqa: F401
 import initlab.policy.real_models  # noqa: F401
 import initlab.policy.residual  # noqa: F401
+from initlab._core.registry import Registry
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.policy.rules import Policy, Rule
 
-__all__ = ["register_policy", "policies", "get_policy", "resolve", "spec_policy"]
+__all__ = ["PRESETS", "register_policy", "policies", "get_policy", "resolve", "spec_policy"]
 
-_REGISTRY: dict[str, Callable[[], Policy] | Policy] = {}
+#: The policy presets (and user-registered policies): name -> Policy or a function making one.
+PRESETS: Registry[Callable[[], Policy] | Policy] = Registry("policy")
+#: ``preset:NAME`` / ``init:NAME`` choose between a preset and an initializer of the same name.
+PRESET_PREFIX, INIT_PREFIX = "preset:", "init:"
 _TYPES_WEIGHTED = ("Linear", "_ConvNd")
 
 
@@ -136,7 +144,8 @@ _BUILTIN: dict[str, Callable[[], Policy]] = {
     "skipinit": _skipinit, "gpt2": _gpt2, "zero": _zero, "delta_orthogonal": _delta_orthogonal,
     "hf": _hf,
 }
-_REGISTRY.update(_BUILTIN)
+for _name, _build in _BUILTIN.items():
+    PRESETS.add(_name, _build)
 
 
 def register_policy(name: str, policy: Policy | Callable[[], Policy], *, overwrite: bool = False):
@@ -148,26 +157,25 @@ def register_policy(name: str, policy: Policy | Callable[[], Policy], *, overwri
             f"register_policy('{name}', ...) needs a Policy or a function returning one; "
             f"got {type(policy).__name__}."
         )
-    if name in _REGISTRY and not overwrite:
+    if name in PRESETS and not overwrite:
         raise ConfigError(
             f"Policy '{name}' is already registered; expected a new name. "
             "Hint: pass overwrite=True to replace it."
         )
-    _REGISTRY[name] = policy
+    PRESETS.add(name, policy, replace=overwrite)
     return policy
 
 
 def policies() -> list[str]:
     """Names of the registered policies (presets and user-registered)."""
-    return sorted(_REGISTRY)
+    return PRESETS.names()
 
 
 def get_policy(name: str) -> Policy:
     """The registered policy ``name``."""
-    if name not in _REGISTRY:
-        hint = did_you_mean(name, _REGISTRY)
-        raise UnknownNameError(f"Unknown policy '{name}'.{hint} Available: {policies()}.")
-    entry = _REGISTRY[name]
+    if isinstance(name, str) and name.startswith(PRESET_PREFIX):
+        name = name[len(PRESET_PREFIX):]
+    entry = PRESETS.get(name)
     policy = entry if isinstance(entry, Policy) else entry()
     if not isinstance(policy, Policy):
         raise ConfigError(f"Registered policy '{name}' returned {type(policy).__name__}, not a Policy.")
@@ -190,7 +198,12 @@ def spec_policy(init) -> Policy:
 
 
 def resolve(policy) -> Policy:
-    """A Policy from a preset name, a Policy, a policy dict, or an initializer spec."""
+    """A Policy from a preset name, a Policy, a policy dict, or an initializer spec.
+
+    A bare name that is both a preset and an initializer (``orthogonal``,
+    ``delta_orthogonal``, ``torch_default``) is the preset; ``init:orthogonal`` is the
+    one-initializer spec policy and ``preset:orthogonal`` the preset, explicitly.
+    """
     from initlab.init import Initializer, get
 
     if isinstance(policy, Policy):
@@ -200,7 +213,11 @@ def resolve(policy) -> Policy:
     if isinstance(policy, dict):
         return Policy.from_dict(policy) if "rules" in policy else spec_policy(policy)
     if isinstance(policy, str):
-        if policy in _REGISTRY:
+        if policy.startswith(PRESET_PREFIX):
+            return get_policy(policy)
+        if policy.startswith(INIT_PREFIX):  # an initializer, even where a preset has its name
+            return spec_policy(policy[len(INIT_PREFIX):])
+        if policy in PRESETS:  # documented rule: a bare name that is both is the preset
             return get_policy(policy)
         try:
             get(policy)
