@@ -350,7 +350,11 @@ class Axes:
                 out.append(_Text(px + 3, y0 + h + 8, s, font - 1, "end", -40))
             else:
                 out.append(_Text(px, y0 + h + font + 3, s, font - 1, "middle"))
-        yt = list(yticks) if yticks is not None else [(t, _label(t)) for t in self._yticks()]
+        yt = list(yticks) if yticks is not None else []
+        if yticks is None:  # auto ticks: labels never closer than a line of text
+            for t in self._yticks():
+                if all(abs(self.sy(t) - self.sy(u)) >= font + 2 for u, _ in yt):
+                    yt.append((t, _label(t)))
         for t, s in yt:
             py = self.sy(t)
             grid.append(((x0, py), (x0 + w, py)))

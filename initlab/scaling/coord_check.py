@@ -19,9 +19,9 @@ with Adam the updates grow about like width; under a correct μP every slope sta
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,15 @@ from torch import nn
 import initlab.scaling.mup as mup
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from initlab.policy.plan import Plan
+    from initlab.policy.rules import Policy
+
+PlanFn = Callable[[nn.Module, int], "Plan"]
+OptimizerFn = Callable[[nn.Module, "Plan", float, float], torch.optim.Optimizer]
+
 __all__ = ["coord_check", "CoordCheck", "OUTPUT"]
 
 OUTPUT = "<output>"
@@ -37,7 +46,7 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torc
 _TINY = 1e-12
 
 
-def _loglog_slope(xs, ys) -> float:
+def _loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     pts = [(math.log2(x), math.log2(y)) for x, y in zip(xs, ys) if y > _TINY and math.isfinite(y)]
     if len(pts) < 2:
         return 0.0
@@ -135,33 +144,17 @@ class CoordCheck:
                 "vanish_tol": self.vanish_tol,
                 "healthy": self.healthy, "problems": self.problems, "records": list(self.records)}
 
-    def plot(self, path, layers: list[str] | None = None) -> None:
-        """Activation RMS against width, one panel per step (log-log), saved to ``path``."""
-        import matplotlib
+    def plot(self, path: str | Path, layers: list[str] | None = None) -> None:
+        """Activation RMS against width, one panel per step (log-log), saved to ``path``
+        (``.svg``; ``.png`` / ``.pdf`` via matplotlib). Drawn by initlab's one plotting
+        path, :func:`initlab.diagnosis.render.coord_check_chart` (the HTML report's panel)."""
+        from initlab.diagnosis.render import coord_check_chart
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        layers = layers or self.layers("act")
-        fig, axes = plt.subplots(1, self.steps + 1, figsize=(3.2 * (self.steps + 1), 3.2),
-                                 squeeze=False, sharey=True)
-        for t, ax in enumerate(axes[0]):
-            for layer in layers:
-                ax.plot(self.widths, self.values(layer, "act", t), marker="o", lw=1,
-                        label=layer if t == 0 else None)
-            ax.set(xscale="log", yscale="log", xlabel="width", title=f"t = {t}")
-        axes[0][0].set_ylabel("activation RMS")
-        verdict = "healthy" if self.healthy else "UNHEALTHY"
-        fig.suptitle(f"coordinate check: {self.parametrization} ({verdict})")
-        if len(layers) <= 12:
-            fig.legend(loc="lower center", ncol=min(len(layers), 4), fontsize=7)
-            fig.subplots_adjust(bottom=0.32, top=0.82)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        coord_check_chart(self, layers=layers).save(path)
 
 
 # ----------------------------------------------------------------------------- the run
-def _first_tensor(out):
+def _first_tensor(out: Any) -> torch.Tensor | None:
     if isinstance(out, torch.Tensor):
         return out
     logits = getattr(out, "logits", None)
@@ -172,7 +165,7 @@ def _first_tensor(out):
     return None
 
 
-def _call(model, batch):
+def _call(model: nn.Module, batch: Any) -> Any:
     if isinstance(batch, dict):
         return model(**batch)
     if isinstance(batch, tuple | list):
@@ -180,10 +173,16 @@ def _call(model, batch):
     return model(batch)
 
 
-def _loss(out, batch) -> torch.Tensor:
+def _loss(out: Any, batch: Any) -> torch.Tensor:
     if getattr(out, "loss", None) is not None:
-        return out.loss
-    y = _first_tensor(out).float()
+        loss: torch.Tensor = out.loss
+        return loss
+    first = _first_tensor(out)
+    if first is None:
+        raise ConfigError(f"The model returned {type(out).__name__}, not a tensor, logits or a "
+                          "tuple starting with a tensor. Hint: return the logits (or an output "
+                          "with .loss).")
+    y = first.float()
     target = batch[1] if isinstance(batch, tuple | list) and len(batch) > 1 else None
     if target is None:
         return y.pow(2).mean()
@@ -207,7 +206,8 @@ def _spectral(w: torch.Tensor, iters: int = 24) -> float:
     return s
 
 
-def _resolve(parametrization, make_model, base_width, config):
+def _resolve(parametrization: str | Policy | PlanFn, make_model: Callable[[int], nn.Module],
+             base_width: int | None, config: mup.MuP | None) -> tuple[str, PlanFn]:
     """(name, fn(model, width) -> Plan)."""
     if callable(parametrization) and not isinstance(parametrization, str):
         return getattr(parametrization, "__name__", "custom"), parametrization
@@ -224,7 +224,8 @@ def _resolve(parametrization, make_model, base_width, config):
     return pol.name, lambda model, width: plan(model, pol)
 
 
-def _optimizer(optimizer, model, p, lr, weight_decay):
+def _optimizer(optimizer: str | OptimizerFn, model: nn.Module, p: Plan, lr: float,
+               weight_decay: float) -> torch.optim.Optimizer:
     if callable(optimizer) and not isinstance(optimizer, str):
         return optimizer(model, p, lr, weight_decay)
     if optimizer not in _OPTIMIZERS:
@@ -233,14 +234,15 @@ def _optimizer(optimizer, model, p, lr, weight_decay):
                                f"{sorted(_OPTIMIZERS)} or a function (model, plan, lr, "
                                "weight_decay) -> torch.optim.Optimizer.")
     if isinstance(p.meta.get("mup"), dict):
-        groups = mup.param_groups(model, p, lr, weight_decay, optimizer)
+        groups = mup.param_groups(model, p, lr, weight_decay=weight_decay,
+                                  optimizer=optimizer)
     else:
         groups = [{"params": [q for q in model.parameters() if q.requires_grad], "lr": lr,
                    "weight_decay": weight_decay}]
     return _OPTIMIZERS[optimizer](groups)
 
 
-def _decay_rows(opt, model, width) -> list[dict]:
+def _decay_rows(opt: torch.optim.Optimizer, model: nn.Module, width: int) -> list[dict]:
     names = {id(q): n for n, q in model.named_parameters()}
     rows = []
     for g in opt.param_groups:
@@ -251,7 +253,9 @@ def _decay_rows(opt, model, width) -> list[dict]:
     return rows
 
 
-def _one_width(make_model, width, batch, plan_fn, optimizer, lr, weight_decay, steps, seed):
+def _one_width(make_model: Callable[[int], nn.Module], width: int, batch: Any, plan_fn: PlanFn,
+               optimizer: str | OptimizerFn, lr: float, weight_decay: float, steps: int,
+               seed: int) -> list[dict]:
     from initlab.policy import apply
 
     with torch.random.fork_rng(devices=[]):
@@ -270,7 +274,7 @@ def _one_width(make_model, width, batch, plan_fn, optimizer, lr, weight_decay, s
     first: dict[str, torch.Tensor] = {}
     current: dict[str, torch.Tensor] = {}
 
-    def hook(module, args, out):
+    def hook(module: nn.Module, args: Any, out: Any) -> None:
         y = _first_tensor(out)
         if y is not None and y.is_floating_point():
             current[names[module]] = y.detach().float()
@@ -305,8 +309,8 @@ def _one_width(make_model, width, batch, plan_fn, optimizer, lr, weight_decay, s
     return rows
 
 
-def coord_check(make_model: Callable[[int], nn.Module], widths, batch, parametrization="mup",
-                optimizer="adam", lr: float = 1e-2, steps: int = 3, seed: int = 0, *,
+def coord_check(make_model: Callable[[int], nn.Module], widths: Sequence[int], batch: Any,
+                parametrization: str | Policy | PlanFn = "mup", optimizer: str | OptimizerFn = "adam", lr: float = 1e-2, steps: int = 3, seed: int = 0, *,
                 weight_decay: float = 0.0, base_width: int | None = None,
                 config: mup.MuP | None = None, tol: float = 0.25,
                 vanish_tol: float = 0.5) -> CoordCheck:
