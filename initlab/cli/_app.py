@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import click
 
+from initlab._version import __version__
 from initlab.errors import InitlabError
 
 # (module under initlab.cli, command name); order is the --help order.
@@ -45,7 +46,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="initlab")
+@click.version_option(version=__version__, prog_name="initlab")
 def cli() -> None:
     """initlab: initialize, diagnose and compare neural-network initializations."""
 
