@@ -109,7 +109,7 @@ def command(model_name: str, model_args: tuple[str, ...], policy: str | None,
             activation: str | None) -> None:
     """Diagnose a model at init; exit 0 when healthy, 1 when a verdict fires."""
     from initlab.diagnosis import diagnose
-    from initlab.policy.materialize import check_device
+    from initlab._core.checks import check_device
 
     policy = pick(policy, old_init, new="--policy", old="--init")
     to_stdout, json_path = json_target(json_flag, json_out)
