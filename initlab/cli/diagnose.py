@@ -108,8 +108,8 @@ def command(model_name: str, model_args: tuple[str, ...], policy: str | None,
             csv_path: str | None, old_init: str | None, depth: int | None, width: int | None,
             activation: str | None) -> None:
     """Diagnose a model at init; exit 0 when healthy, 1 when a verdict fires."""
-    from initlab.diagnosis import diagnose
     from initlab._core.checks import check_device
+    from initlab.diagnosis import diagnose
 
     policy = pick(policy, old_init, new="--policy", old="--init")
     to_stdout, json_path = json_target(json_flag, json_out)
