@@ -7,8 +7,9 @@ run one package: ``pytest tests/test_docstrings.py -k initlab.init``.
 For a function or class: a one-line summary, an ``Args:`` section when it takes parameters
 (for a class, ``Args:`` or ``Attributes:``), and an ``Examples:`` section with ``>>>`` lines,
 which run with the defining module's globals. A module in an ``__all__`` (``initlab.init``)
-needs a summary; its own names are checked under its path. Any other object (a registry,
-a table) is documented by its class.
+needs a summary; its own names are checked under its path. Plain data (a dict, a tuple)
+needs an attribute docstring (the string after its assignment). Any other object (a
+registry) is documented by its class.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def _target(path: str, name: str | None, error: Exception | None) -> tuple[Any, 
     assert name is not None
     module = GEN_API.load(path)
     obj = getattr(module, name)
+    if _is_plain_data(obj):
+        _check_data_docstring(path, module, name)
+        pytest.skip("plain data: its docstring is the string after its assignment (checked)")
     if not (inspect.isclass(obj) or inspect.isroutine(obj) or isinstance(obj, types.ModuleType)):
         obj = type(obj)  # an instance (a registry, a table) is documented by its class
     obj = inspect.unwrap(obj) if inspect.isroutine(obj) else obj
@@ -71,6 +75,31 @@ def _target(path: str, name: str | None, error: Exception | None) -> tuple[Any, 
         return obj, obj
     home = sys.modules.get(getattr(obj, "__module__", "") or "", module)
     return obj, home
+
+
+def _is_plain_data(obj: Any) -> bool:
+    """A dict, tuple, number, ...: it cannot carry a docstring of its own."""
+    return type(obj).__module__ == "builtins" and not (
+        inspect.isclass(obj) or inspect.isroutine(obj)
+    )
+
+
+def _check_data_docstring(path: str, module: types.ModuleType, name: str) -> None:
+    """A public constant has an attribute docstring (a string right after it), as the API
+    reference (griffe, reading the source) shows it."""
+    griffe = pytest.importorskip("griffe", reason="the docs extra (griffe) is not installed")
+    home = GEN_API._identifier(path, module)
+    pkg = griffe.load(home.split(".")[0], search_paths=[str(ROOT)], resolve_aliases=False)
+    obj = pkg
+    for part in f"{home}.{name}".split(".")[1:]:
+        obj = obj[part]
+    if obj.is_alias:
+        obj = obj.final_target
+    doc = obj.docstring.value if obj.docstring else ""
+    assert doc.strip(), (
+        f"{path}.{name} is public data with no docstring: put a string literal on the line "
+        "after its assignment"
+    )
 
 
 def _sections(doc: str) -> dict[str, str]:
