@@ -12,7 +12,9 @@ registration order (q, k, v; gate, up).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -45,7 +47,7 @@ def _blocks(model: nn.Module) -> tuple[str, list[nn.Module]]:
     return best
 
 
-def read_structure(model: nn.Module, rows) -> Structure:
+def read_structure(model: nn.Module, rows: Sequence[Any]) -> Structure:
     """The structure of ``model`` from its plan rows (any plan of it).
 
     Args:

@@ -11,19 +11,24 @@ tensors.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from torch import nn
 
 import initlab.scaling.mup as mup
 from initlab.errors import ConfigError
 from initlab.scaling.blocks import read_structure
 
+if TYPE_CHECKING:
+    from initlab.policy.plan import Plan
+
 __all__ = ["plan", "ALPHAS"]
 
 ALPHAS = {"completep": 1.0, "depth_mup": 0.5}
 
 
-def plan(model: nn.Module, base=None, *, base_width: int | None = None, base_depth: int = 2,
-         alpha: float | str = "completep", config: mup.MuP | None = None, **options):
+def plan(model: nn.Module, base: mup.Base | None = None, *, base_width: int | None = None, base_depth: int = 2,
+         alpha: float | str = "completep", config: mup.MuP | None = None, **options: Any) -> Plan:
     """The μP plan of ``model`` plus the depth multipliers.
 
     Args:

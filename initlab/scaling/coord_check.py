@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import initlab.scaling.mup as mup
+from initlab._core.calls import first_tensor as _first_tensor
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
 if TYPE_CHECKING:
@@ -154,17 +155,6 @@ class CoordCheck:
 
 
 # ----------------------------------------------------------------------------- the run
-def _first_tensor(out: Any) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    logits = getattr(out, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    return None
-
-
 def _call(model: nn.Module, batch: Any) -> Any:
     if isinstance(batch, dict):
         return model(**batch)

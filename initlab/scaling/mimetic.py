@@ -39,13 +39,13 @@ def _factors(m: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     return u[:, :rank] * r, (vh[:rank].T * r)
 
 
-def _heads(module: nn.Module, rows: int) -> int:
+def _heads(module: nn.Module | None, rows: int) -> int:
     d = getattr(module, "head_dim", None)
     return rows // d if isinstance(d, int) and d > 0 and rows % d == 0 else 1
 
 
 @torch.no_grad()
-def mimetic_(model: nn.Module, seed: int = 0, alpha: float = 0.7, beta: float = 0.7,
+def mimetic_(model: nn.Module, *, seed: int = 0, alpha: float = 0.7, beta: float = 0.7,
              alpha2: float = 0.4, beta2: float = 0.4) -> MimeticReport:
     """Set every attention branch's q/k and v/o weights to the mimetic structure, in place.
 
@@ -79,7 +79,8 @@ def mimetic_(model: nn.Module, seed: int = 0, alpha: float = 0.7, beta: float = 
             continue
         q, k, v = (params.get(key) for key in keys[:3])
         o = params.get(outs[0]) if outs else None
-        if any(t is None for t in (q, k, v, o)) or q.shape != k.shape or o.shape[1] != v.shape[0]:
+        if (q is None or k is None or v is None or o is None or q.shape != k.shape
+                or o.shape[1] != v.shape[0]):
             report.skipped[branch] = "q/k/v/o are fused or do not pair (grouped-query attention?)"
             continue
         g = torch.Generator().manual_seed(derive("mimetic", seed, branch) % (2 ** 63))

@@ -29,9 +29,9 @@ the attention modules it could not set.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -39,6 +39,14 @@ from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 from initlab.policy.choosers import AUTO_SCHEMES, spec
 from initlab.policy.rules import Choice, Policy, Rule, chooser
 from initlab.scaling.shapes import Width, base_shapes, classify, lookup
+
+if TYPE_CHECKING:
+    from torch.utils.hooks import RemovableHandle
+
+    from initlab.policy.plan import Plan, PlanContext
+    from initlab.policy.roles import Target
+
+Base = nn.Module | Callable[[int], nn.Module] | dict[str, dict]
 
 __all__ = ["MuP", "policy", "plan", "param_groups", "attach", "Attached", "widths", "LR_RULES",
            "base_shapes", "head_dims"]
@@ -50,7 +58,7 @@ _DISTRIBUTIONS = ("normal", "truncated_normal")
 QUERY_GLOBS = ("*q_proj.weight", "*query.weight", "*.wq.weight", "*q_lin.weight", "*.q.weight")
 
 
-def _is_query(target) -> bool:
+def _is_query(target: Target) -> bool:
     import fnmatch
 
     return target.gate == "q" or (target.suffix == "[q]") or any(
@@ -78,7 +86,7 @@ class MuP:
     attention: str = "1/d"
     distribution: str = "normal"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.attention not in ("1/d", "1/sqrt(d)"):
             raise ConfigError(f"MuP attention must be '1/d' or '1/sqrt(d)'; got {self.attention!r}. "
                               "Hint: μP uses '1/d'.")
@@ -111,11 +119,11 @@ LR_RULES: dict[str, dict[str, Callable[[Width], float]]] = {
 OPTIMIZERS = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
 
 
-def _config(ctx) -> MuP:
+def _config(ctx: PlanContext) -> MuP:
     return MuP(**ctx.options.get("mup", {}))
 
 
-def _width(target, ctx) -> Width:
+def _width(target: Target, ctx: PlanContext) -> Width:
     from initlab.init import fans
 
     fan_in = fan_out = None
@@ -126,7 +134,7 @@ def _width(target, ctx) -> Width:
                     lookup(ctx.options.get("base"), target.key), target.role)
 
 
-def _base_std(target, ctx, cfg: MuP, w: Width) -> tuple[float, str]:
+def _base_std(target: Target, ctx: PlanContext, cfg: MuP, w: Width) -> tuple[float, str]:
     if cfg.std is not None:
         return float(cfg.std), f"base std {cfg.std:g}"
     if target.role in _EMBEDDING_ROLES:
@@ -140,7 +148,7 @@ def _base_std(target, ctx, cfg: MuP, w: Width) -> tuple[float, str]:
 
 
 @chooser("mup_weight")
-def _mup_weight(target, ctx) -> Choice | None:
+def _mup_weight(target: Target, ctx: PlanContext) -> Choice | None:
     cfg = _config(ctx)
     w = _width(target, ctx)
     cls = w.cls
@@ -160,9 +168,9 @@ def _mup_weight(target, ctx) -> Choice | None:
     return Choice(init, f"μP {cls}{tied}: {why} {shown.get(cls, '')}".rstrip())
 
 
-def policy(base=None, *, base_width: int | None = None, config: MuP | None = None,
+def policy(base: Base | None = None, *, base_width: int | None = None, config: MuP | None = None,
            rules: tuple[Rule, ...] = (), attention_base: dict[str, int] | None = None,
-           **options) -> Policy:
+           **options: Any) -> Policy:
     """The μP policy: rules for every role, base shapes in its options (JSON-safe).
 
     Args:
@@ -189,24 +197,28 @@ def policy(base=None, *, base_width: int | None = None, config: MuP | None = Non
                   "error", "mup", opts)
 
 
-def head_dims(base, base_width: int | None = None) -> dict[str, int]:
+def head_dims(base: Base, base_width: int | None = None) -> dict[str, int]:
     """``{attention module: head_dim}`` of a model (or ``make_model(base_width)`` on meta)."""
     return _head_dims(base, base_width)
 
 
-def _head_dims(base, base_width) -> dict[str, int]:
+def _head_dims(base: Base, base_width: int | None) -> dict[str, int]:
     import torch
 
     if isinstance(base, dict):
         return {}
-    model = base
-    if not isinstance(base, nn.Module):
+    if isinstance(base, nn.Module):
+        model = base
+    else:
+        if base_width is None:
+            raise ConfigError("base_width is required when base is a function (make_model); "
+                              "got None. Hint: head_dims(make_model, base_width=64).")
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             model = base(base_width)
     return {name: int(d) for name, _, d in _attention_modules(model)}
 
 
-def _attention_modules(model: nn.Module):
+def _attention_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, int]]:
     """(name, module, head_dim) of modules with a float ``scaling`` and an int ``head_dim``."""
     for name, m in model.named_modules():
         d = getattr(m, "head_dim", None)
@@ -229,7 +241,7 @@ def _unsettable_attention(model: nn.Module, settable: set[str]) -> list[str]:
     return out
 
 
-def widths(model: nn.Module, p) -> dict[str, dict]:
+def widths(model: nn.Module, p: Plan) -> dict[str, dict]:
     """Per parameter name: class, multipliers and the lr multiplier per optimizer family."""
     out: dict[str, dict] = {}
     base = p.meta.get("mup", {}).get("base") if isinstance(p.meta.get("mup"), dict) else None
@@ -258,9 +270,9 @@ def _readout_of(model: nn.Module, param_name: str) -> str | None:
     return None
 
 
-def plan(model: nn.Module, base=None, *, base_width: int | None = None,
-         config: MuP | None = None, rules: tuple[Rule, ...] = (), example_input=None,
-         attention_base: dict[str, int] | None = None, **options):
+def plan(model: nn.Module, base: Base | None = None, *, base_width: int | None = None,
+         config: MuP | None = None, rules: tuple[Rule, ...] = (), example_input: Any = None,
+         attention_base: dict[str, int] | None = None, **options: Any) -> Plan:
     """The μP Plan of ``model``: init per row, plus the parametrization in ``plan.meta["mup"]``.
 
     Args:
@@ -306,7 +318,7 @@ def plan(model: nn.Module, base=None, *, base_width: int | None = None,
     return p
 
 
-def _info(p) -> dict:
+def _info(p: Any) -> dict:
     info = p.meta.get("mup") if hasattr(p, "meta") else None
     if not isinstance(info, dict) or "params" not in info:
         got = p.meta.get("policy") if hasattr(p, "meta") else type(p).__name__
@@ -317,7 +329,7 @@ def _info(p) -> dict:
     return info
 
 
-def param_groups(model: nn.Module, plan, lr: float, weight_decay: float = 0.0,
+def param_groups(model: nn.Module, plan: Plan, lr: float, *, weight_decay: float = 0.0,
                  optimizer: str = "adam") -> list[dict]:
     """Optimizer parameter groups with the μP learning-rate and weight-decay multipliers.
 
@@ -374,7 +386,7 @@ class Attached:
     readout_multipliers: dict[str, float]   # readouts and residual branches (depth)
     attention: dict[str, float]
     attention_unset: list[str]
-    handles: list = None
+    handles: list[RemovableHandle] = field(default_factory=list)
 
     def remove(self) -> None:
         """Remove the readout hooks (attention ``scaling`` values stay as set)."""
@@ -390,14 +402,14 @@ class Attached:
         return "\n".join(lines) or "nothing to attach (untied readout, no attention)"
 
 
-def _multiply(factor: float):
-    def hook(module, args, output):
+def _multiply(factor: float) -> Callable[[nn.Module, Any, Any], Any]:
+    def hook(module: nn.Module, args: Any, output: Any) -> Any:
         return output * factor
 
     return hook
 
 
-def attach(model: nn.Module, plan) -> Attached:
+def attach(model: nn.Module, plan: Plan) -> Attached:
     """Install the forward-pass parts of μP from the plan (call again after loading a model).
 
     Args:
@@ -424,5 +436,5 @@ def attach(model: nn.Module, plan) -> Attached:
                     list(info.get("attention_unset", [])), handles)
 
 
-def _preset(**options) -> Policy:
+def _preset(**options: Any) -> Policy:
     return policy(**options)

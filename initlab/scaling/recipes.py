@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from initlab.errors import ConfigError
 from initlab.policy.choosers import spec
@@ -37,16 +38,20 @@ from initlab.policy.presets import _auto, _tail, register_policy
 from initlab.policy.rules import Choice, Policy, Rule, chooser
 from initlab.scaling.blocks import Structure, read_structure
 
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanContext
+    from initlab.policy.roles import Target
+
 __all__ = ["RECIPES", "recipe"]
 
 _ROLES = ("weight", "expert_weight", "embedding", "tied_embedding", "position_embedding")
 _EMB = ("embedding", "tied_embedding", "position_embedding")
 
 
-def _structure(ctx) -> Structure:
+def _structure(ctx: PlanContext) -> Structure:
     from initlab.init import fans
 
-    def compute():
+    def compute() -> Structure:
         rows = []
         for t in ctx.targets:
             fi = fo = None
@@ -88,6 +93,13 @@ def _kind(st: Structure, key: str) -> str:
     return "other"
 
 
+def _d(st: Structure) -> int:
+    if st.d is None:
+        raise ConfigError("Recipe found transformer blocks but no residual width (no matrix in a "
+                          "block). Hint: use these recipes with transformer language models.")
+    return st.d
+
+
 def _normal(std: float, why: str) -> Choice:
     return Choice(spec("normal", mean=0.0, std=std), f"{why}: std {std:.4g}")
 
@@ -97,15 +109,15 @@ def _cut3(std: float, why: str) -> Choice:
                   f"{why}: std {std:.4g}, cut at 3 std")
 
 
-def _neox(t, kind, st, o):
-    d, L = st.d, st.n_layers
+def _neox(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
+    d, L = _d(st), st.n_layers
     if kind in ("attn_out", "mlp_out"):
         return _normal(2 / (L * math.sqrt(d)), f"NeoX wang_init 2/(L sqrt(d)), L={L}, d={d}")
     return _normal(math.sqrt(2 / (5 * d)), f"NeoX small_init sqrt(2/(5d)), d={d}")
 
 
-def _mitchell(t, kind, st, o):
-    d = st.d
+def _mitchell(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
+    d = _d(st)
     if kind in ("attn_out", "mlp_out"):
         layer, fan = st.layer[t.key], st.ff_in[t.key]
         return _cut3(1 / math.sqrt(2 * fan * (layer + 1)),
@@ -113,16 +125,16 @@ def _mitchell(t, kind, st, o):
     return _cut3(1 / math.sqrt(d), f"OLMo mitchell: 1/sqrt(d), d={d}")
 
 
-def _olmo2(t, kind, st, o):
+def _olmo2(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
     return _normal(0.02, "OLMo 2: N(0, 0.02) for every weight")
 
 
-def _torchtitan(t, kind, st, o):
+def _torchtitan(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
     if t.role in _EMB:
         return Choice(spec("normal", mean=0.0, std=1.0), "torchtitan: embedding N(0, 1)")
     if kind == "head":
-        s = st.d ** -0.5
-        return _cut3(s, f"torchtitan: output dim^-1/2, d={st.d}")
+        s = _d(st) ** -0.5
+        return _cut3(s, f"torchtitan: output dim^-1/2, d={_d(st)}")
     if kind in ("attn_out", "mlp_out", "mlp_up"):
         if o.get("depth_init", True):
             layer = st.layer[t.key]
@@ -136,14 +148,14 @@ def _torchtitan(t, kind, st, o):
                   f"torchtitan ({kind}): trunc_normal std 0.02")
 
 
-def _megatron(t, kind, st, o):
+def _megatron(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
     if kind in ("attn_out", "mlp_out"):
         L = st.n_layers
         return _normal(0.02 / math.sqrt(2 * L), f"Megatron output layer 0.02/sqrt(2L), L={L}")
     return _normal(0.02, "Megatron: N(0, 0.02)")
 
 
-def _deepnorm(t, kind, st, o):
+def _deepnorm(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
     N = int(o.get("n_layers") or st.n_layers)
     beta = (8 * N) ** -0.25
     if t.role in _EMB:
@@ -155,19 +167,19 @@ def _deepnorm(t, kind, st, o):
     return Choice(spec("xavier_normal", gain=1.0), f"DeepNorm {kind}: xavier_normal gain 1", 1.0)
 
 
-def _tfixup(t, kind, st, o):
+def _tfixup(t: Target, kind: str, st: Structure, o: dict[str, Any]) -> Choice | None:
     N = int(o.get("n_layers") or st.n_layers)
     f = (9 * N) ** -0.25
     if t.role in _EMB:
-        s = st.d ** -0.5 * f
-        return _normal(s, f"T-Fixup embedding N(0, d^-1/2) x (9N)^(-1/4), d={st.d}, N={N}")
+        s = _d(st) ** -0.5 * f
+        return _normal(s, f"T-Fixup embedding N(0, d^-1/2) x (9N)^(-1/4), d={_d(st)}, N={N}")
     if kind in ("v", "attn_out", "mlp_in", "mlp_up", "mlp_out"):
         return Choice(spec("xavier_uniform", gain=f),
                       f"T-Fixup {kind}: xavier_uniform x (9N)^(-1/4) = {f:.4g}, N={N}", f)
     return Choice(spec("xavier_uniform", gain=1.0), f"T-Fixup {kind}: xavier_uniform", 1.0)
 
 
-RECIPES: dict[str, Callable] = {
+RECIPES: dict[str, Callable[..., Choice | None]] = {
     "neox_small_init": _neox, "olmo_mitchell": _mitchell, "olmo2": _olmo2,
     "torchtitan_depth": _torchtitan, "megatron": _megatron, "deepnorm": _deepnorm,
     "t_fixup": _tfixup,
@@ -175,15 +187,15 @@ RECIPES: dict[str, Callable] = {
 
 
 @chooser("recipe")
-def _recipe(target, ctx) -> Choice | None:
-    name = ctx.options.get("recipe")
+def _recipe(target: Target, ctx: PlanContext) -> Choice | None:
+    name = str(ctx.options.get("recipe"))
     st = _structure(ctx)
     if len(target.shape) < 2:
         return None
     return RECIPES[name](target, _kind(st, target.key), st, ctx.options)
 
 
-def recipe(name: str, **options) -> Policy:
+def recipe(name: str, **options: Any) -> Policy:
     """The preset ``name`` (see the module table), with options such as ``depth_init``.
 
     Args:

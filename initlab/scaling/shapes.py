@@ -21,27 +21,31 @@ fixed     nothing                                     a class-count bias
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanRow
+
 __all__ = ["base_shapes", "Width", "classify", "CLASSES"]
 
 CLASSES = ("hidden", "input", "output", "vector", "fixed")
 
 
-def _all_rows(model: nn.Module):
+def _all_rows(model: nn.Module) -> list[PlanRow]:
     """Every plan row of ``model`` with its logical fans (no activation detection, no init)."""
     from initlab.policy import Policy, Rule, plan
 
     return plan(model, Policy((Rule("zeros", label="shape"),), "keep", "shapes")).rows
 
 
-def _build(make_model, width: int) -> nn.Module:
+def _build(make_model: Callable[[int], nn.Module], width: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         model = make_model(width)
     if not isinstance(model, nn.Module):
@@ -50,7 +54,8 @@ def _build(make_model, width: int) -> nn.Module:
     return model
 
 
-def base_shapes(base, width: int | None = None, delta: nn.Module | None = None) -> dict[str, dict]:
+def base_shapes(base: nn.Module | Callable[[int], nn.Module] | dict[str, dict],
+                width: int | None = None, delta: nn.Module | None = None) -> dict[str, dict]:
     """The base shapes of a model: ``{row key: {"shape", "fan_in", "fan_out", "inf"}}``.
 
     Which dimensions are width dimensions is read by comparing the base with a *delta* model
@@ -109,7 +114,7 @@ class Width:
         return {"class": self.cls, "m_in": self.m_in, "m_out": self.m_out, "m": self.m}
 
 
-def _ratio(value, base, what: str, key: str) -> float:
+def _ratio(value: int | None, base: int | None, what: str, key: str) -> float:
     if not value or not base:
         return 1.0
     if value < base:
@@ -120,7 +125,8 @@ def _ratio(value, base, what: str, key: str) -> float:
     return value / base
 
 
-def _vector(shape, base_shape, key: str, inf=None) -> Width:
+def _vector(shape: Sequence[int], base_shape: Sequence[int], key: str,
+            inf: Sequence[bool] | None = None) -> Width:
     n, n0 = (int(torch.Size(shape).numel()), int(torch.Size(base_shape).numel()))
     grows = n != n0 if inf is None else bool(inf[0])
     if not grows:
@@ -131,7 +137,8 @@ def _vector(shape, base_shape, key: str, inf=None) -> Width:
 _EMBEDDINGS = ("embedding", "tied_embedding", "position_embedding")
 
 
-def classify(key: str, shape, fan_in, fan_out, base: dict | None, role: str = "") -> Width:
+def classify(key: str, shape: Sequence[int], fan_in: int | None, fan_out: int | None,
+             base: dict | None, role: str = "") -> Width:
     """The class and multipliers of one row against its base entry (None: the base is itself).
 
     Embeddings (any layout) are ``input`` when they grow: their one-hot input never does.

@@ -63,14 +63,14 @@ def no_lr_multipliers(model, plan, lr, wd):
 
 
 def unscaled_weight_decay(model, plan, lr, wd):
-    groups = mup.param_groups(model, plan, lr, wd, "adamw")
+    groups = mup.param_groups(model, plan, lr, weight_decay=wd, optimizer="adamw")
     for g in groups:
         g["weight_decay"] = wd
     return torch.optim.AdamW(groups)
 
 
 def unscaled_embedding_lr(model, plan, lr, wd):
-    groups = mup.param_groups(model, plan, lr, wd, "sgd")
+    groups = mup.param_groups(model, plan, lr, weight_decay=wd, optimizer="sgd")
     for g in groups:
         if g["mup_class"] == "input":
             g["lr"] = lr

@@ -51,18 +51,18 @@ def test_no_base_is_standard_parametrization():
 def test_adam_and_sgd_groups_keep_lr_times_wd_constant():
     model = make(256)
     p = mup.plan(model, base=make, base_width=64)
-    adam = {tuple(g["names"]): g for g in mup.param_groups(model, p, 1e-2, 0.1, "adamw")}
+    adam = {tuple(g["names"]): g for g in mup.param_groups(model, p, 1e-2, weight_decay=0.1, optimizer="adamw")}
     assert adam[("2.weight",)]["lr"] == pytest.approx(1e-2 / 4)
     assert adam[("4.weight",)]["lr"] == pytest.approx(1e-2 / 4)
     assert adam[("0.weight",)]["lr"] == pytest.approx(1e-2)
     for g in adam.values():
         assert g["lr"] * g["weight_decay"] == pytest.approx(1e-3)
-    sgd = {n: g for g in mup.param_groups(model, p, 0.1, 0.0, "sgd") for n in g["names"]}
+    sgd = {n: g for g in mup.param_groups(model, p, 0.1, weight_decay=0.0, optimizer="sgd") for n in g["names"]}
     assert sgd["0.weight"]["lr"] == pytest.approx(0.4)    # input: x m_out
     assert sgd["0.bias"]["lr"] == pytest.approx(0.4)      # vector: x m
     assert sgd["2.weight"]["lr"] == pytest.approx(0.1)    # hidden: m_out / m_in
     assert sgd["4.weight"]["lr"] == pytest.approx(0.025)  # output: 1 / m_in
-    torch.optim.AdamW(mup.param_groups(model, p, 1e-2, 0.1, "adamw")).step()
+    torch.optim.AdamW(mup.param_groups(model, p, 1e-2, weight_decay=0.1, optimizer="adamw")).step()
 
 
 def test_plan_survives_json_and_nothing_is_stored_on_tensors():
@@ -70,8 +70,8 @@ def test_plan_survives_json_and_nothing_is_stored_on_tensors():
     p = mup.plan(model, base=make, base_width=64)
     initlab.apply(model, p, seed=0)
     q = initlab.Plan.from_dict(json.loads(json.dumps(p.to_dict())))
-    a = mup.param_groups(model, p, 1e-2, 0.1)
-    b = mup.param_groups(model, q, 1e-2, 0.1)
+    a = mup.param_groups(model, p, 1e-2, weight_decay=0.1)
+    b = mup.param_groups(model, q, 1e-2, weight_decay=0.1)
     assert [(g["names"], g["lr"], g["weight_decay"]) for g in a] == \
         [(g["names"], g["lr"], g["weight_decay"]) for g in b]
     fresh = make(256)

@@ -36,7 +36,7 @@ FSDP2 = textwrap.dedent("""
     for block in model.blocks:
         fully_shard(block)
     fully_shard(model)
-    groups = mup.param_groups(model, plan, 1e-2, 0.1, "adamw")
+    groups = mup.param_groups(model, plan, 1e-2, weight_decay=0.1, optimizer="adamw")
     after = {n: g["lr"] for g in groups for n in g["names"]}
     assert after == before, (after, before)
     assert type(next(model.parameters())).__name__ == "DTensor"
