@@ -9,27 +9,26 @@ Activations are named through :data:`ACTIVATIONS`.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import math
-import os
-import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from initlab.errors import ConfigError, UnknownNameError, did_you_mean
+from initlab._core.registry import Registry
+from initlab.errors import ConfigError
+from initlab.lab.model_sources import build_external, import_factory, is_external
 
 __all__ = ["ACTIVATIONS", "MODELS", "activation", "available", "build", "register_model",
            "ResidualBlock", "ResidualBranch"]
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry(
+    "activation", normalize=lambda s: (s.strip().lower().replace("-", "_"),))
+_ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": lambda: nn.LeakyReLU(0.01),
     "gelu": nn.GELU,
@@ -49,23 +48,32 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "identity": nn.Identity,
     "linear": nn.Identity,
 }
-
-
-def _unknown(kind: str, name: str, names: Sequence[str]) -> UnknownNameError:
-    hint = did_you_mean(name, names)
-    return UnknownNameError(f"Unknown {kind} '{name}'.{hint} Available: {sorted(names)}")
+for _name, _make in _ACTS.items():
+    ACTIVATIONS.add(_name, _make)
 
 
 def activation(name: str | type | nn.Module) -> nn.Module:
-    """A fresh activation module from a name in :data:`ACTIVATIONS` (or a module class)."""
+    """A fresh activation module from a name in :data:`ACTIVATIONS` (or a module class).
+
+    Args:
+        name: ``"relu"``, ``"leaky-relu"``, ... (case and ``-``/``_`` ignored), a module
+            class, or a module (returned as is).
+
+    Returns:
+        The module.
+
+    Raises:
+        UnknownNameError: an unknown name.
+
+    Examples:
+        >>> activation("Leaky-ReLU")
+        LeakyReLU(negative_slope=0.01)
+    """
     if isinstance(name, type) and issubclass(name, nn.Module):
         return name()
     if isinstance(name, nn.Module):
         return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key not in ACTIVATIONS:
-        raise _unknown("activation", str(name), ACTIVATIONS)
-    return ACTIVATIONS[key]()
+    return ACTIVATIONS.get(str(name))()
 
 
 _make_act = activation  # builders take a keyword named ``activation``
@@ -78,31 +86,52 @@ class ModelEntry:
     summary: str
 
 
-MODELS: dict[str, ModelEntry] = {}
+MODELS: Registry[ModelEntry] = Registry("model")
+
+Builder = Callable[..., nn.Module]
 
 
-def register_model(name: str, summary: str):
-    """Decorator: register ``builder(input_shape, num_classes, **kwargs) -> nn.Module``."""
-    def deco(fn):
-        MODELS[name] = ModelEntry(name, fn, summary)
+def register_model(name: str, summary: str) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder(input_shape, num_classes, **kwargs) -> nn.Module``.
+
+    Args:
+        name: the model's name (``--model NAME``).
+        summary: one line for ``initlab`` listings.
+
+    Returns:
+        The decorator (it returns the builder unchanged).
+
+    Raises:
+        ConfigError: the name is taken.
+    """
+    def deco(fn: Builder) -> Builder:
+        MODELS.add(name, ModelEntry(name, fn, summary))
         return fn
     return deco
 
 
 def available() -> list[str]:
-    """Names of the built-in models (``MODULE:FACTORY`` is accepted too)."""
-    return sorted(MODELS)
+    """Names of the built-in models (``MODULE:FACTORY`` is accepted too).
+
+    Returns:
+        The sorted names.
+
+    Examples:
+        >>> "mlp" in available() and "seed-cnn" in available()
+        True
+    """
+    return sorted(MODELS.names())
 
 
-def _image_shape(input_shape, model: str) -> tuple[int, int, int]:
+def _image_shape(input_shape: Sequence[int], model: str) -> tuple[int, int, int]:
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ConfigError(f"Model '{model}' needs an image input_shape (C, H, W); got {shape}; "
                           "hint: use 'mlp' for flat inputs")
-    return shape  # type: ignore[return-value]
+    return shape[0], shape[1], shape[2]
 
 
-def _positive(model: str, **values) -> None:
+def _positive(model: str, **values: Any) -> None:
     for key, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"Model '{model}': {key} must be a positive integer; got "
@@ -112,8 +141,8 @@ def _positive(model: str, **values) -> None:
 class SeedCNN(nn.Module):
     """Conv2d(C,16,3,p=1) -> ReLU -> MaxPool2 -> Linear(16*(H/2)*(W/2), classes)."""
 
-    def __init__(self, input_shape, num_classes: int, channels: int = 16,
-                 activation_name: str = "relu"):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, channels: int = 16,
+                 activation_name: str = "relu") -> None:
         super().__init__()
         c, h, w = _image_shape(input_shape, "seed-cnn")
         self.conv1 = nn.Conv2d(c, channels, 3, padding=1)
@@ -122,18 +151,19 @@ class SeedCNN(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(channels * (h // 2) * (w // 2), num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.flatten(self.pool(self.act(self.conv1(x)))))
 
 
 @register_model("seed-cnn", "Conv(C,16,3x3,p1)-ReLU-MaxPool2-Linear: the folklore experiment")
-def _seed_cnn(input_shape, num_classes, *, channels: int = 16, activation: str = "relu"):
+def _seed_cnn(input_shape: Sequence[int], num_classes: int, *, channels: int = 16,
+              activation: str = "relu") -> nn.Module:
     _positive("seed-cnn", channels=channels)
     return SeedCNN(input_shape, num_classes, channels, activation)
 
 
-def _mlp(input_shape, num_classes, widths: Sequence[int], act: str, bias: bool = True,
-         batchnorm: bool = False):
+def _mlp(input_shape: Sequence[int], num_classes: int, widths: Sequence[int], act: str,
+         bias: bool = True, batchnorm: bool = False) -> nn.Module:
     layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     fan_in = math.prod(int(d) for d in input_shape)
     for i, width in enumerate(widths, start=1):
@@ -147,9 +177,9 @@ def _mlp(input_shape, num_classes, widths: Sequence[int], act: str, bias: bool =
 
 
 @register_model("mlp", "Flatten-Linear-[BN]-act-...-Linear; default 784-512-256-10 ReLU")
-def _mlp_builder(input_shape, num_classes, *, widths: Sequence[int] | None = None,
+def _mlp_builder(input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] | None = None,
                  depth: int | None = None, width: int = 512, activation: str = "relu",
-                 bias: bool = True, batchnorm: bool = False):
+                 bias: bool = True, batchnorm: bool = False) -> nn.Module:
     if widths is None:
         widths = (512, 256) if depth is None else (width,) * depth
     elif depth is not None:
@@ -165,8 +195,9 @@ def _mlp_builder(input_shape, num_classes, *, widths: Sequence[int] | None = Non
 
 
 @register_model("plain-deep", "MLP or CNN of given depth/width/activation: no norm, no skips")
-def _plain_deep(input_shape, num_classes, *, kind: str = "mlp", depth: int = 10,
-                width: int | None = None, activation: str = "relu", bias: bool = True):
+def _plain_deep(input_shape: Sequence[int], num_classes: int, *, kind: str = "mlp",
+                depth: int = 10, width: int | None = None, activation: str = "relu",
+                bias: bool = True) -> nn.Module:
     _positive("plain-deep", depth=depth)
     if kind == "mlp":
         width = 256 if width is None else width
@@ -196,8 +227,13 @@ class ResidualBranch(nn.Module):
     """
 
     residual_branch = True
+    bias1a: nn.Parameter
+    bias1b: nn.Parameter
+    bias2a: nn.Parameter
+    bias2b: nn.Parameter
 
-    def __init__(self, make_layer: Callable[[], nn.Module], act: str, scalars: bool = True):
+    def __init__(self, make_layer: Callable[[], nn.Module], act: str,
+                 scalars: bool = True) -> None:
         super().__init__()
         self.layer1 = make_layer()
         self.act = activation(act)
@@ -208,7 +244,7 @@ class ResidualBranch(nn.Module):
                 self.register_parameter(name, nn.Parameter(torch.zeros(1)))
             self.scale = nn.Parameter(torch.ones(1))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.scalars:
             return self.layer2(self.act(self.layer1(x)))
         out = self.act(self.layer1(x + self.bias1a) + self.bias1b)
@@ -218,32 +254,39 @@ class ResidualBranch(nn.Module):
 class ResidualBlock(nn.Module):
     """``act(x + branch(x))``."""
 
-    def __init__(self, make_layer, act: str, scalars: bool = True):
+    def __init__(self, make_layer: Callable[[], nn.Module], act: str,
+                 scalars: bool = True) -> None:
         super().__init__()
         self.branch = ResidualBranch(make_layer, act, scalars)
         self.act = activation(act)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.branch(x))
 
 
 @register_model("resnet-nonorm", "residual MLP/CNN without normalization (Fixup-ready scalars)")
-def _resnet_nonorm(input_shape, num_classes, *, kind: str = "mlp", blocks: int = 4,
-                   width: int | None = None, activation: str = "relu", scalars: bool = True):
+def _resnet_nonorm(input_shape: Sequence[int], num_classes: int, *, kind: str = "mlp",
+                   blocks: int = 4, width: int | None = None, activation: str = "relu",
+                   scalars: bool = True) -> nn.Module:
     _positive("resnet-nonorm", blocks=blocks)
+    make: Callable[[], nn.Module]
+    stem: list[tuple[str, nn.Module]]
+    head: list[tuple[str, nn.Module]]
     if kind == "mlp":
         width = 256 if width is None else width
         _positive("resnet-nonorm", width=width)
         stem = [("flatten", nn.Flatten()),
                 ("stem", nn.Linear(math.prod(int(d) for d in input_shape), width))]
-        make = lambda: nn.Linear(width, width)  # noqa: E731
+        w = width
+        make = lambda: nn.Linear(w, w)  # noqa: E731
         head = [("fc", nn.Linear(width, num_classes))]
     elif kind == "conv":
         width = 16 if width is None else width
         _positive("resnet-nonorm", width=width)
         c, _, _ = _image_shape(input_shape, "resnet-nonorm(kind='conv')")
         stem = [("stem", nn.Conv2d(c, width, 3, padding=1))]
-        make = lambda: nn.Conv2d(width, width, 3, padding=1)  # noqa: E731
+        w = width
+        make = lambda: nn.Conv2d(w, w, 3, padding=1)  # noqa: E731
         head = [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
                 ("fc", nn.Linear(width, num_classes))]
     else:
@@ -257,7 +300,7 @@ def _resnet_nonorm(input_shape, num_classes, *, kind: str = "mlp", blocks: int =
 class BlitzCNN(nn.Module):
     """The PyTorch 60-minute blitz CNN: conv 6@5x5, pool, conv 16@5x5, pool, fc 120-84-N."""
 
-    def __init__(self, input_shape, num_classes: int, act: str = "relu"):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, act: str = "relu") -> None:
         super().__init__()
         c, h, w = _image_shape(input_shape, "blitz-cnn")
         oh, ow = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
@@ -272,7 +315,7 @@ class BlitzCNN(nn.Module):
         self.fc3 = nn.Linear(84, num_classes)
         self.act = activation(act)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.act(self.conv1(x)))
         x = self.pool(self.act(self.conv2(x)))
         x = torch.flatten(x, 1)
@@ -280,11 +323,12 @@ class BlitzCNN(nn.Module):
 
 
 @register_model("blitz-cnn", "the CIFAR-10 tutorial CNN: conv6@5-pool-conv16@5-pool-fc120-84")
-def _blitz_cnn(input_shape, num_classes, *, activation: str = "relu"):
+def _blitz_cnn(input_shape: Sequence[int], num_classes: int, *,
+               activation: str = "relu") -> nn.Module:
     return BlitzCNN(input_shape, num_classes, activation)
 
 
-def _accepts(fn) -> tuple[set[str], bool]:
+def _accepts(fn: Callable[..., Any]) -> tuple[set[str], bool]:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -293,7 +337,8 @@ def _accepts(fn) -> tuple[set[str], bool]:
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
-def _call(label: str, fn, input_shape, num_classes, kwargs) -> nn.Module:
+def _call(label: str, fn: Callable[..., Any], input_shape: Sequence[int], num_classes: int,
+          kwargs: dict[str, Any]) -> nn.Module:
     names, var_kw = _accepts(fn)
     bad = sorted(k for k in kwargs if k not in names and not var_kw)
     if bad:
@@ -313,75 +358,12 @@ def _call(label: str, fn, input_shape, num_classes, kwargs) -> nn.Module:
     return model
 
 
-def _import_module(module_name: str, spec: str, what: str):
-    """``pkg.mod`` from sys.path or the current folder, or ``path/file.py`` by its path."""
-    if module_name.endswith(".py"):
-        path = Path(module_name).expanduser().resolve()
-        if not path.is_file():
-            raise UnknownNameError(f"Cannot import {what} '{spec}': file {module_name} not "
-                                   f"found (relative to {Path.cwd()}); expected an existing "
-                                   ".py file")
-        digest = hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()
-        name = f"initlab_user_{path.stem}_{digest}"
-        if name in sys.modules:
-            return sys.modules[name]
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[name]
-            raise ConfigError(f"Importing {module_name} for {what} '{spec}' failed: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        return module
-    cwd = os.getcwd()
-    if cwd not in sys.path:  # the current folder is importable, as with `python -m`
-        sys.path.append(cwd)
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise UnknownNameError(f"Cannot import module '{module_name}' for {what} '{spec}': "
-                                   f"no module named '{exc.name}'; expected an importable "
-                                   "module; hint: check PYTHONPATH or the current folder") from exc
-        raise ConfigError(f"Importing '{module_name}' for {what} '{spec}' failed: {exc}") from exc
-
-
-def import_factory(spec: str, what: str = "model"):
-    """The callable named by ``MODULE:FACTORY`` or ``file.py:FACTORY`` (current folder first
-    importable)."""
-    module_name, _, attr = spec.rpartition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"{what.capitalize()} '{spec}' is not MODULE:FACTORY; expected e.g. "
-                          "'mypkg.models:make_net' or 'models.py:make_net'")
-    module = _import_module(module_name, spec, what)
-    fn = module
-    for part in attr.split("."):
-        if not hasattr(fn, part):
-            names = sorted(n for n, v in vars(module).items()
-                           if callable(v) and not n.startswith("_"))
-            hint = did_you_mean(attr, names)
-            shown = names[:20] + (["..."] if len(names) > 20 else [])
-            raise UnknownNameError(f"Module '{module_name}' has no factory '{attr}' for "
-                                   f"{what} '{spec}'.{hint} Callables there: {shown}")
-        fn = getattr(fn, part)
-    if not callable(fn):
-        raise ConfigError(f"{what.capitalize()} '{spec}': {attr} is a {type(fn).__name__}; "
-                          "expected a callable")
-    return fn
-
-
-def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> nn.Module:
+def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
     """A freshly constructed model (PyTorch default init) for the given input and classes."""
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ConfigError(f"num_classes must be a positive integer; got {num_classes!r}")
-    from initlab.lab.model_sources import build_external, is_external
-
     if is_external(name):
         return build_external(name, num_classes, kwargs)
     if ":" in name:
         return _call(name, import_factory(name), input_shape, num_classes, kwargs)
-    if name not in MODELS:
-        raise _unknown("model", name, MODELS)
-    return _call(name, MODELS[name].builder, input_shape, num_classes, kwargs)
+    return _call(name, MODELS.get(name).builder, input_shape, num_classes, kwargs)

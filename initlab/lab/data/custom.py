@@ -185,7 +185,7 @@ def _folder(path: Path) -> dict:
 
 
 def _factory(spec: str) -> dict:
-    from initlab.lab.models import import_factory
+    from initlab.lab.model_sources import import_factory
 
     fn = import_factory(spec)
     return _as_parts(fn(), spec)

@@ -27,8 +27,11 @@ import signal
 import struct
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch import nn
 
 from initlab.errors import ConfigError, error_text
 
@@ -70,7 +73,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _payload(obj) -> bytes:
+def _payload(obj: Any) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
@@ -84,7 +87,8 @@ class ForkedGroup:
     (``collect``).
     """
 
-    def __init__(self, work, models, on_error):
+    def __init__(self, work: Callable[[Callable[[], bool]], tuple[Any, list[nn.Module]]],
+                 models: list[nn.Module], on_error: Callable[[], None]) -> None:
         self.models, self._on_error = models, on_error
         self._outcome: tuple | None = None
         parent = os.getpid()
@@ -140,7 +144,7 @@ class ForkedGroup:
         _, status = os.waitpid(self.pid, 0)
         self._status = status
 
-    def collect(self):
+    def collect(self) -> Any:
         """The group's results, its trained state loaded into ``self.models``; raises the
         child's exception, or a RuntimeError saying how the child died."""
         if self._outcome is None:

@@ -24,6 +24,7 @@ probe batch before trusting it (a custom ``forward`` could mix channels).
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ class StackedLinear(nn.Module):
         self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).clone())
                      if layers[0].bias is not None else None)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, n_in, n_out = self.members, self.in_features, self.out_features
         if x.dim() == 4:  # a flatten(1) folded into this layer (see _rewritten)
             return self._from_maps(x)
@@ -60,7 +61,7 @@ class StackedLinear(nn.Module):
                else torch.bmm(xs, wt))                                    # (K, B, out)
         return out.transpose(0, 1).reshape(x.shape[0], k * n_out)
 
-    def _from_maps(self, x):
+    def _from_maps(self, x: torch.Tensor) -> torch.Tensor:
         """``self(flatten(x))`` for stacked NHWC feature maps ``x`` (B, K*C, H, W), without
         reordering them.
 
@@ -97,10 +98,11 @@ class StackedConv2d(nn.Module):
         self.in_channels, self.out_channels = c.in_channels, c.out_channels
         self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
         self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]).clone())
-        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers]).clone())
+        self.bias = (nn.Parameter(torch.stack([m.bias.detach() for m in layers  # type: ignore[union-attr]
+                                                ]).clone())
                      if c.bias is not None else None)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, c_in, c_out = self.members, self.in_channels, self.out_channels
         w = self.weight.reshape(k * c_out, *self.weight.shape[2:])
         if self.channels_last:  # clone: .contiguous() keeps NCHW strides when c_in == 1
@@ -126,12 +128,12 @@ class _FlattenKeepLayout(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         ctx.shape = x.shape
         return x.contiguous().view(x.shape[0], -1)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
 
 
@@ -147,7 +149,7 @@ def flatten_keep_layout(x: torch.Tensor) -> torch.Tensor:
 class StackedFlatten(nn.Flatten):
     """``nn.Flatten()`` (dims 1..-1) that keeps a channels-last gradient channels-last."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return flatten_keep_layout(x)
 
 
@@ -186,7 +188,7 @@ def build_stacked(models: list[nn.Module]) -> nn.Module | None:
     per_model = [dict(m.named_modules()) for m in models]
     for name, module in list(stacked.named_modules()):
         if type(module) is nn.Flatten:
-            new = StackedFlatten()
+            new: nn.Module = StackedFlatten()
         elif type(module) in (nn.Linear, nn.Conv2d):
             cls = StackedLinear if type(module) is nn.Linear else StackedConv2d
             new = cls([mods[name] for mods in per_model])
@@ -223,15 +225,15 @@ def _rewritten(net: nn.Module, *, fold: bool) -> nn.Module:
         return net
     mods = dict(gm.named_modules())
 
-    def is_module(node, cls):
+    def is_module(node: Any, cls: type) -> bool:
         return (isinstance(node, fx.Node) and node.op == "call_module"
                 and type(mods.get(node.target)) is cls)
 
     changed = False
-    for pool in list(gm.graph.nodes):
+    for pool in list(gm.graph.nodes):  # relu below: an fx.Node (is_module checked it)
         if not is_module(pool, nn.MaxPool2d) or mods[pool.target].return_indices:
             continue
-        relu = pool.args[0] if pool.args else None
+        relu: Any = pool.args[0] if pool.args else None
         if (not is_module(relu, nn.ReLU) or mods[relu.target].inplace or len(relu.users) != 1
                 or len(pool.args) != 1 or pool.kwargs):
             continue

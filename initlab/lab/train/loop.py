@@ -30,12 +30,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from initlab.errors import ConfigError
+from initlab.lab.data.dataset import Dataset
 from initlab.lab.train.config import TrainConfig, epoch_limits
 
 __all__ = ["RunResult", "SingleEngine", "StepCallback", "run_loop", "train"]
@@ -80,7 +82,8 @@ class SingleEngine:
         self.layers = [(name or "<root>", ps) for name, ps in self.layers if ps]
         self.layer_names = [name for name, _ in self.layers]
 
-    def train_step(self, x, y, want_norms: bool):
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, want_norms: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if not self.model.training:  # .train() walks every module: only on a change
             self.model.train()
         self.opt.zero_grad(set_to_none=True)
@@ -101,7 +104,8 @@ class SingleEngine:
         return loss.detach().unsqueeze(0), correct.unsqueeze(0), norms
 
     @torch.no_grad()
-    def evaluate(self, x, y, batch_size: int):
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
         loss = x.new_zeros((), dtype=torch.float64)
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
@@ -119,10 +123,11 @@ class SingleEngine:
 
     def finish(self) -> None:
         if self.channels_last:
-            self.model.to(memory_format=torch.contiguous_format)
+            self.model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
 
-def _use_channels_last(model: nn.Module, config: TrainConfig, probe) -> bool:
+def _use_channels_last(model: nn.Module, config: TrainConfig,
+                       probe: torch.Tensor | None) -> bool:
     """Switch a conv model to NHWC (CPU default: max-pooling measured ~3x faster there).
 
     Falls back to the contiguous layout when the model's forward rejects it (a ``.view``
@@ -136,19 +141,19 @@ def _use_channels_last(model: nn.Module, config: TrainConfig, probe) -> bool:
         return False
     was = model.training
     try:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         with torch.no_grad():
             model.eval()
             model(probe.to(config.device).contiguous(memory_format=torch.channels_last))
     except RuntimeError:
-        model.to(memory_format=torch.contiguous_format)
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         return False
     finally:
         model.train(was)
     return True
 
 
-def run_loop(engine, data, config: TrainConfig, *, data_seed: int,
+def run_loop(engine: Any, data: Dataset, config: TrainConfig, *, data_seed: int,
              progress: StepCallback | None = None) -> list[RunResult]:
     """Train ``engine.members`` models on the same batches; one RunResult per member."""
     k_count = engine.members
@@ -228,7 +233,8 @@ def _eval_batch(config: TrainConfig, device: torch.device) -> int:
     return config.eval_batch_size
 
 
-def _flush(losses, start, step, results, alive, engine) -> int:
+def _flush(losses: list[torch.Tensor], start: int, step: int, results: list[RunResult],
+           alive: list[bool], engine: Any) -> int:
     """Move step losses ``losses[start:]`` to the host; mark members that diverged."""
     if start >= len(losses):
         return start
@@ -249,7 +255,8 @@ def _flush(losses, start, step, results, alive, engine) -> int:
     return len(losses)
 
 
-def _grad_rows(norm_rows, names, results) -> None:
+def _grad_rows(norm_rows: list[tuple[int, torch.Tensor]], names: list[str],
+               results: list[RunResult]) -> None:
     if not norm_rows:
         return
     table = torch.stack([t for _, t in norm_rows]).cpu().tolist()   # (steps, K, layers)
@@ -261,7 +268,7 @@ def _grad_rows(norm_rows, names, results) -> None:
                                 for layer, v in zip(names, per_member[k]))
 
 
-def train(model: nn.Module, data, config: TrainConfig | None = None, *, data_seed: int = 0,
+def train(model: nn.Module, data: Dataset, config: TrainConfig | None = None, *, data_seed: int = 0,
           progress: StepCallback | None = None) -> RunResult:
     """Train ``model`` in place on ``data`` (a :class:`~initlab.lab.data.Dataset`)."""
     config = config or TrainConfig()

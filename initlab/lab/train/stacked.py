@@ -33,12 +33,15 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from initlab.errors import ConfigError
+from initlab.lab.data.dataset import Dataset
 from initlab.lab.train.config import TrainConfig
 from initlab.lab.train.forked import GROUPS_ENV, ForkedGroup, fork_problem, group_mode
 from initlab.lab.train.layers import StackedConv2d, build_stacked, unstack_into
@@ -53,7 +56,7 @@ _STATEFUL = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout1d, nn.Dropo
 _PROBE_RTOL = _PROBE_ATOL = 2e-3
 
 
-def _signature(model: nn.Module):
+def _signature(model: nn.Module) -> tuple[Any, ...]:
     return (type(model),
             [(n, tuple(p.shape), p.dtype, p.requires_grad) for n, p in model.named_parameters()],
             [(n, tuple(b.shape), b.dtype) for n, b in model.named_buffers()],
@@ -84,7 +87,18 @@ class _Stacked:
     ``logits(x) -> (B, K, classes)``, ``set_mode(training)`` and ``finish()``.
     """
 
-    def _setup(self, models, config: TrainConfig):
+    params: dict[str, torch.Tensor]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def set_mode(self, training: bool) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def _setup(self, models: list[nn.Module], config: TrainConfig) -> None:
         self.models, self.members = models, len(models)
         self.opt = config.make_optimizer(list(self.params.values()))
         owners: dict[str, list[str]] = {}
@@ -92,14 +106,16 @@ class _Stacked:
             owners.setdefault(name.rpartition(".")[0] or "<root>", []).append(name)
         self.layer_names, self.layer_params = list(owners), list(owners.values())
 
-    def _losses(self, x, y, reduction: str):
+    def _losses(self, x: torch.Tensor, y: torch.Tensor,
+                reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
         logp = self.logits(x).log_softmax(-1)                          # (B, K, classes)
         picked = logp.gather(2, y.view(-1, 1, 1).expand(-1, self.members, 1)).squeeze(2)
         loss = -(picked.mean(0) if reduction == "mean" else picked.sum(0))   # (K,)
         correct = (logp.detach().argmax(-1) == y.view(-1, 1)).sum(0)       # (K,)
         return loss, correct
 
-    def train_step(self, x, y, want_norms: bool):
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, want_norms: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         self.set_mode(True)
         self.opt.zero_grad(set_to_none=True)
         losses, correct = self._losses(x, y, "mean")
@@ -115,7 +131,8 @@ class _Stacked:
         return losses.detach(), correct, norms
 
     @torch.no_grad()
-    def evaluate(self, x, y, batch_size: int):
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.set_mode(False)
         loss = torch.zeros(self.members, dtype=torch.float64, device=x.device)
         correct = torch.zeros(self.members, dtype=torch.int64, device=x.device)
@@ -137,7 +154,7 @@ class _Stacked:
                         v[k].zero_()
 
     @torch.no_grad()
-    def matches(self, x) -> bool:
+    def matches(self, x: torch.Tensor) -> bool:
         """True when the stacked logits equal each model's own on the probe batch ``x``."""
         self.set_mode(False)
         stacked = self.logits(x)
@@ -153,7 +170,8 @@ class _Stacked:
 class LayersEngine(_Stacked):
     """K models as one network with K-times-wider layers (see stack_layers)."""
 
-    def __init__(self, models, config: TrainConfig, stacked: nn.Module):
+    def __init__(self, models: list[nn.Module], config: TrainConfig,
+                 stacked: nn.Module) -> None:
         self.net = stacked.to(config.device)
         self.params = dict(self.net.named_parameters())
         self._setup(models, config)
@@ -163,7 +181,7 @@ class LayersEngine(_Stacked):
             if isinstance(m, StackedConv2d):
                 m.channels_last = cl
 
-    def logits(self, x):
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         return out.view(out.shape[0], self.members, -1)
 
@@ -178,7 +196,7 @@ class LayersEngine(_Stacked):
 class VmapEngine(_Stacked):
     """K models through ``vmap(functional_call)`` over stacked parameters."""
 
-    def __init__(self, models, config: TrainConfig):
+    def __init__(self, models: list[nn.Module], config: TrainConfig) -> None:
         self.base = copy.deepcopy(models[0]).to("meta")
         params, self.buffers = stack_module_state(models)
         self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
@@ -186,7 +204,7 @@ class VmapEngine(_Stacked):
         self._forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)),
                              in_dims=(0, 0, None))
 
-    def logits(self, x):
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._forward(self.params, self.buffers, x).transpose(0, 1)
 
     def set_mode(self, training: bool) -> None:
@@ -199,7 +217,7 @@ class VmapEngine(_Stacked):
                     p.copy_(self.params[name][k])
 
 
-def choose_engine(models, data, config: TrainConfig) -> tuple[_Stacked | None, str]:
+def choose_engine(models: list[nn.Module], data: Dataset, config: TrainConfig) -> tuple[_Stacked | None, str]:
     """The engine to use and why (None: train one after another)."""
     problem = stack_problem(models)
     if problem is not None:
@@ -207,7 +225,8 @@ def choose_engine(models, data, config: TrainConfig) -> tuple[_Stacked | None, s
     device = torch.device(config.device)
     models = [m.to(device) for m in models]
     probe = data.train_x[:8].to(device)
-    candidates = [("layers", lambda: _or_none(build_stacked(models), models, config))]
+    candidates: list[tuple[str, Callable[[], _Stacked | None]]] = [
+        ("layers", lambda: _or_none(build_stacked(models), models, config))]
     if device.type == "cuda":
         candidates.append(("vmap", lambda: VmapEngine(models, config)))
     reasons = []
@@ -223,7 +242,8 @@ def choose_engine(models, data, config: TrainConfig) -> tuple[_Stacked | None, s
     return None, "; ".join(reasons) or "no stacking engine for this device"
 
 
-def _or_none(stacked, models, config):
+def _or_none(stacked: nn.Module | None, models: list[nn.Module],
+             config: TrainConfig) -> LayersEngine | None:
     return None if stacked is None else LayersEngine(models, config, stacked)
 
 
@@ -238,7 +258,7 @@ def cpu_groups(n_models: int, threads: int | None = None) -> list[int]:
     return [base + (i < extra) for i in range(workers)]
 
 
-def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed: int = 0,
+def train_stacked(models: Iterable[nn.Module], data: Dataset, config: TrainConfig | None = None, *, data_seed: int = 0,
                   progress: StepCallback | None = None, stack: str = "auto") -> list[RunResult]:
     """Train ``models`` on the same batches; stacked when possible, else one by one.
 
@@ -270,11 +290,13 @@ def train_stacked(models, data, config: TrainConfig | None = None, *, data_seed:
     return [r for rs in _in_parallel(groups, data, config, data_seed, progress) for r in rs]
 
 
-def _sequential(models, data, config, data_seed, progress) -> list[RunResult]:
+def _sequential(models: list[nn.Module], data: Dataset, config: TrainConfig, data_seed: int,
+                progress: StepCallback | None) -> list[RunResult]:
     return [train(m, data, config, data_seed=data_seed, progress=progress) for m in models]
 
 
-def _engine_for(models, data, config):
+def _engine_for(models: list[nn.Module], data: Dataset,
+                config: TrainConfig) -> _Stacked | None:
     """The stacked engine for a group (None: train its models one after another)."""
     return choose_engine(models, data, config)[0] if len(models) > 1 else None
 
@@ -282,7 +304,8 @@ def _engine_for(models, data, config):
 _BUILD = object()
 
 
-def _train_group(models, data, config, data_seed, progress, engine=_BUILD) -> list[RunResult]:
+def _train_group(models: list[nn.Module], data: Dataset, config: TrainConfig, data_seed: int,
+                 progress: StepCallback | None, engine: Any = _BUILD) -> list[RunResult]:
     if engine is _BUILD:
         engine = _engine_for(models, data, config)
     if engine is None:
@@ -290,7 +313,8 @@ def _train_group(models, data, config, data_seed, progress, engine=_BUILD) -> li
     return run_loop(engine, data, config, data_seed=data_seed, progress=progress)
 
 
-def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResult]]:
+def _in_parallel(groups: list[list[nn.Module]], data: Dataset, config: TrainConfig,
+                 data_seed: int, progress: StepCallback | None) -> list[list[RunResult]]:
     """Train each group on its own core: group 0 in the calling thread (it alone reports
     ``progress``: its callback may touch objects bound to this thread, such as the store's
     SQLite connection), the others in forked processes where that is safe
@@ -310,7 +334,7 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def quiet(epoch, step, loss):  # lets the workers stop early when group 0 fails
+    def quiet(epoch: int, step: int, loss: float) -> None:  # lets the workers stop early when group 0 fails
         if stop.is_set():
             raise _Stopped()
 
@@ -324,9 +348,9 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
             errors.append(exc)
             stop.set()
 
-    def child_work(i):
-        def orphaned_check(orphaned):
-            def report(epoch, step, loss):
+    def child_work(i: int) -> Callable[[Callable[[], bool]], tuple[Any, list[nn.Module]]]:
+        def orphaned_check(orphaned: Callable[[], bool]) -> tuple[Any, list[nn.Module]]:
+            def report(epoch: int, step: int, loss: float) -> None:
                 if orphaned():
                     os._exit(1)
             return _train_group(groups[i], data, config, data_seed, report, engines[i]), groups[i]
@@ -348,7 +372,7 @@ def _in_parallel(groups, data, config, data_seed, progress) -> list[list[RunResu
                                             name=f"initlab-train-{i}"))
             workers[-1].start()
 
-        def report(epoch, step, loss):
+        def report(epoch: int, step: int, loss: float) -> None:
             if stop.is_set():
                 raise _Stopped()
             if progress is not None:
