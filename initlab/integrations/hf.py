@@ -7,20 +7,39 @@ parameter in one pass with ``initlab.materialize``. ``policy="hf"`` reproduces t
 ``_init_weights`` distributions from initlab's keyed streams (the same values on any number
 of threads or ranks); any other policy (``"auto"``, a Policy, a spec) works too.
 ``state_dict=sd, only="missing"`` loads ``sd`` and initializes only the rest.
+
+Examples:
+    >>> import transformers
+    >>> from initlab.integrations import hf
+    >>> config = transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16,
+    ...                                  n_positions=8)
+    >>> model = hf.from_config(config, policy="auto", seed=0)
+    >>> model.transformer.h[0].ln_1.weight.detach().unique().tolist()
+    [1.0]
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, cast
 
+import torch
 from torch import nn
 
+import initlab.policy.native  # noqa: F401  (registers "@native")
 from initlab.errors import ConfigError, shown
+from initlab.policy.apply import check_seed
+from initlab.policy.materialize import check_device, materialize
+from initlab.policy.meta_build import build_meta
+from initlab.policy.plan import Plan
+from initlab.policy.presets import policies
+from initlab.policy.rules import Policy, PolicyLike, Rule
 
 __all__ = ["from_config"]
 
 
-def _transformers():
+def _transformers() -> ModuleType:
     try:
         import transformers
     except ImportError:
@@ -31,7 +50,7 @@ def _transformers():
     return transformers
 
 
-def _config(config):
+def _config(config: Any) -> Any:
     tf = _transformers()
     if isinstance(config, tf.PretrainedConfig):
         return config
@@ -50,7 +69,8 @@ def _config(config):
     )
 
 
-def _build(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
+def _build(config: Any, model_class: Any, dtype: torch.dtype | None,
+           trust_remote_code: bool) -> nn.Module:
     tf = _transformers()
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if dtype is not None:
@@ -70,18 +90,19 @@ def _build(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
         return tf.AutoModel.from_config(config, **kwargs)
 
 
-def _construct(config, model_class, dtype, trust_remote_code: bool) -> nn.Module:
+def _construct(config: Any, model_class: Any, dtype: torch.dtype | None,
+               trust_remote_code: bool) -> nn.Module:
     """The model with meta parameters; HF's own init (pointless on meta) skipped, ties made."""
     from transformers.initialization import no_init_weights
 
     with no_init_weights():
         model = _build(config, model_class, dtype, trust_remote_code)
     if hasattr(model, "tie_weights"):
-        model.tie_weights()
+        cast(Any, model).tie_weights()
     return model
 
 
-def _check_only(only, state_dict) -> None:
+def _check_only(only: str | None, state_dict: Mapping[str, Any] | None) -> None:
     if only is None and state_dict is not None:
         raise ConfigError("state_dict= is only used with only='missing'; got only=None. Hint: "
                           "from_config(config, state_dict=sd, only='missing').")
@@ -93,7 +114,7 @@ def _check_only(only, state_dict) -> None:
                           "from_config(config, state_dict=sd, only='missing').")
 
 
-def _load(model: nn.Module, state_dict, device) -> None:
+def _load(model: nn.Module, state_dict: Mapping[str, Any], device: torch.device) -> None:
     """Put ``state_dict``'s tensors in place of the meta parameters (ties re-made after)."""
     if not hasattr(state_dict, "keys"):
         raise ConfigError(f"state_dict must be a mapping of names to tensors; got "
@@ -109,22 +130,20 @@ def _load(model: nn.Module, state_dict, device) -> None:
     loaded = {k: v.detach().to(device=device, dtype=own[k].dtype) for k, v in state_dict.items()}
     model.load_state_dict(loaded, strict=False, assign=True)
     if hasattr(model, "tie_weights"):
-        model.tie_weights()
+        cast(Any, model).tie_weights()
 
 
-def _policy(policy):
-    import initlab.policy.native  # noqa: F401  (registers "@native")
-    from initlab.policy.presets import policies
-    from initlab.policy.rules import Policy, Rule
-
+def _policy(policy: PolicyLike | Plan) -> PolicyLike | Plan:
     if policy == "hf" and "hf" not in policies():
         return Policy((Rule("@native", label="hf"),), "error", "hf")
     return policy
 
 
-def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=None,
-                trust_remote_code: bool = False, model_class=None, state_dict=None,
-                only: str | None = None, audit: bool = True) -> nn.Module:
+def from_config(config: Any, *, policy: PolicyLike | Plan = "auto", seed: int = 0,
+                device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
+                trust_remote_code: bool = False, model_class: Any = None,
+                state_dict: Mapping[str, Any] | None = None, only: str | None = None,
+                audit: bool = True) -> nn.Module:
     """Build a transformers model from its config and initialize it once, by ``policy``.
 
     Args:
@@ -143,11 +162,21 @@ def from_config(config, *, policy="auto", seed: int = 0, device="cpu", dtype=Non
 
     Returns:
         The model on ``device``, every parameter initialized exactly once, ties kept.
-    """
-    from initlab.policy.apply import check_seed
-    from initlab.policy.materialize import check_device, materialize
-    from initlab.policy.meta_build import build_meta
 
+    Raises:
+        ConfigError: transformers is missing, the config or ``only``/``state_dict`` is
+            invalid, the device is unknown, or the audit finds a tensor that escaped.
+
+    Examples:
+        >>> import transformers
+        >>> config = transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16,
+        ...                                  n_positions=8)
+        >>> model = from_config(config, policy="hf", seed=0)
+        >>> type(model).__name__, tuple(model.transformer.wte.weight.shape)
+        ('GPT2LMHeadModel', (16, 8))
+        >>> model.lm_head.weight is model.transformer.wte.weight  # ties kept
+        True
+    """
     _check_only(only, state_dict)
     seed = check_seed(seed)
     dev = check_device(device)

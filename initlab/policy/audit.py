@@ -18,15 +18,25 @@ model (``model.__dict__["_initlab_plans"]``) are used.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError
+from initlab.init import get
+from initlab.policy.apply import block_view
+from initlab.policy.parametrized import originals, parametrized_tensors
 from initlab.policy.plan import Plan, PlanRow
 from initlab.policy.sharding import local_view
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# what ``audit(plan=)`` accepts: a Plan, a plan dict, a list of them, or None (the recorded ones)
+Plans = Plan | dict[str, Any] | Sequence[Plan | dict[str, Any]] | None
 
 __all__ = ["audit", "AuditReport", "PLANS_KEY", "MATERIALIZED_KEY", "SAMPLE", "effective_originals"]
 
@@ -52,13 +62,14 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: ``{"ok", "problems", "rows"}``."""
         return {"ok": self.ok, "problems": list(self.problems), "rows": [dict(r) for r in self.rows]}
 
-    def table(self):
+    def table(self) -> Table:
         """A rich Table of the rows."""
         from rich.markup import escape
         from rich.table import Table
@@ -89,18 +100,18 @@ class AuditReport:
         return f"AuditReport({len(self.rows)} tensors, ok={self.ok}, {len(self.problems)} problem(s))"
 
 
-def _fmt(v) -> str:
+def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
 # ------------------------------------------------------------------------------ inputs
 
 
-def _plans(model: nn.Module, plan) -> list[Plan]:
+def _plans(model: nn.Module, plan: Plans) -> list[Plan]:
     if plan is None:
         return list(model.__dict__.get(PLANS_KEY, []))
-    items = plan if isinstance(plan, list | tuple) else [plan]
-    out = []
+    items = list(plan) if isinstance(plan, list | tuple) else [plan]
+    out: list[Plan] = []
     for p in items:
         if isinstance(p, dict):
             p = Plan.from_dict(p)
@@ -111,7 +122,7 @@ def _plans(model: nn.Module, plan) -> list[Plan]:
     return out
 
 
-def _groups(model: nn.Module):
+def _groups(model: nn.Module) -> list[tuple[str, list[str], torch.Tensor]]:
     """[(kind, names, tensor)], tied names together, in model order."""
     seen: dict[int, tuple[str, list[str], torch.Tensor]] = {}
     for kind, items in (("parameter", model.named_parameters(remove_duplicate=False)),
@@ -134,10 +145,6 @@ def effective_originals(model: nn.Module) -> dict[str, list[str]]:
     """{effective name ("conv.weight"): [the parameters it is computed from]} for weights
     under a parametrization (weight_norm, spectral_norm, ...): plan rows name the effective
     tensor (see ``initlab.policy.parametrized``)."""
-    try:
-        from initlab.policy.parametrized import originals, parametrized_tensors
-    except ImportError:
-        return {}
     out: dict[str, list[str]] = {}
     for mname, m in model.named_modules():
         found = originals(m)
@@ -170,7 +177,7 @@ def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> li
     if math.isnan(lo) or math.isnan(hi):
         return [f"'{name}' holds NaN (never initialized: torch.empty garbage, or a broken init)"]
     info = torch.finfo(local.dtype)
-    problems = []
+    problems: list[str] = []
     if kind == "parameter" and (math.isinf(lo) or math.isinf(hi)):
         problems.append(f"'{name}' is not finite (min {lo:.3g}, max {hi:.3g})")
     sample = _sample(local)
@@ -192,8 +199,6 @@ def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> li
 
 
 def _std_problem(name: str, t: torch.Tensor, row: PlanRow) -> tuple[float | None, str | None]:
-    from initlab.init import get
-
     if row.std is None or row.std <= 0 or t.dim() == 0 and row.chunk is not None:
         return None, None
     try:
@@ -204,16 +209,16 @@ def _std_problem(name: str, t: torch.Tensor, row: PlanRow) -> tuple[float | None
     local, region = local_view(t)
     if region is not None and row.chunk is not None:
         return None, None
-    data = local.detach()
-    if getattr(row, "block", None) is not None or getattr(row, "view", None) is not None:
-        from initlab.policy.apply import block_view
-
-        data = block_view(data, row)
+    data: torch.Tensor | None = local.detach()
+    if row.block is not None or row.view is not None:
+        data = block_view(local.detach(), row)
         if data is None:
             return None, None
     elif row.chunk is not None:
-        a, b = _region(row, data.shape[0])
-        data = data[a:b]
+        a, b = _region(row, local.shape[0])
+        data = local.detach()[a:b]
+    if data is None:
+        return None, None
     sample = _sample(data)
     n = sample.numel()
     if n < 2:
@@ -249,7 +254,7 @@ def _records(plans: list[Plan]) -> dict[str, str]:
 
 
 def _conflicts(names: list[str], writes: list[tuple[int, PlanRow]], length: int) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for i, (pi, a) in enumerate(writes):
         for pj, b in writes[i + 1:]:
             (a0, a1), (b0, b1) = _region(a, length), _region(b, length)
@@ -267,9 +272,10 @@ def _conflicts(names: list[str], writes: list[tuple[int, PlanRow]], length: int)
     return problems
 
 
-def _effective_std(model, effective, by_name) -> list[str]:
+def _effective_std(model: nn.Module, effective: dict[str, list[str]],
+                   by_name: dict[str, list[tuple[int, PlanRow]]]) -> list[str]:
     """The std check of parametrized weights, on the effective tensor they compute."""
-    problems = []
+    problems: list[str] = []
     for eff, names in effective.items():
         writes = [row for _, row in by_name.get(names[0], []) if row.name == eff and row.init != "keep"]
         if not writes:
@@ -289,7 +295,8 @@ def _effective_std(model, effective, by_name) -> list[str]:
     return problems
 
 
-def _provenance(kind, t, names, last: PlanRow | None, records, in_sd) -> str:
+def _provenance(kind: str, t: torch.Tensor, names: list[str], last: PlanRow | None,
+                records: dict[str, str], in_sd: bool) -> str:
     if t.is_meta:
         return "untouched (on meta)"
     if in_sd:
@@ -306,7 +313,8 @@ def _provenance(kind, t, names, last: PlanRow | None, records, in_sd) -> str:
     return "constructor" if kind == "buffer" else "untouched"
 
 
-def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
+def audit(model: nn.Module, plan: Plans = None, *,
+          state_dict: Mapping[str, Any] | None = None) -> AuditReport:
     """Provenance of every parameter and buffer of ``model``, and what escaped initialization.
 
     Args:
@@ -333,7 +341,9 @@ def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
             for name in effective.get(row.name, [row.name]):
                 by_name.setdefault(name, []).append((i, row))
     records = _records(plans)
-    rows, problems, known = [], [], set()
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    known: set[str] = set()
     for kind, names, t in _groups(model):
         known.update(names)
         mine = [w for n in names for w in by_name.get(n, [])]
@@ -343,18 +353,18 @@ def audit(model: nn.Module, plan=None, *, state_dict=None) -> AuditReport:
         found = _conflicts(names, writes, length)
         in_sd = next((n for n in names if n in sd_keys), None)
         last = mine[-1][1] if mine else None
-        std = None
+        std: float | None = None
         if t.is_meta:
             found.append(f"'{names[0]}' is still on the meta device (never initialized)")
         else:
             planned = last.std if last is not None and last.init != "keep" else None
             found += _garbage(names[0], t, kind, planned)
-            if in_sd is not None and writes and not torch.equal(
+            if in_sd is not None and state_dict is not None and writes and not torch.equal(
                     t.detach().cpu(), torch.as_tensor(state_dict[in_sd]).detach().cpu()):
                 found.append(f"'{in_sd}' was loaded from the state dict but its values differ "
                              f"(overwritten by {writes[-1][1].init}?)")
             if in_sd is None and not found:
-                latest = {}
+                latest: dict[str, PlanRow] = {}
                 for _, row in writes:
                     latest[row.key] = row
                 for row in latest.values():

@@ -21,8 +21,10 @@ A strategy that raises or leaves a buffer unfilled simply does not apply to it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -33,7 +35,7 @@ from initlab.rng import derive
 __all__ = ["BUFFER_INITS", "KNOWN_BUFFERS", "BufferValues", "buffer_values", "native_init_fn",
            "run_native"]
 
-Finder = Callable[[nn.Module, str, nn.Module], "Callable[[], None] | None"]
+Finder = Callable[[nn.Module, str, nn.Module], "Callable[[], Any] | None"]
 
 
 # ------------------------------------------------------------------ the model's own init
@@ -68,14 +70,14 @@ def _rope(module: nn.Module, attr: str, buf: torch.Tensor) -> torch.Tensor | Non
     if not callable(fn):
         return None
     out = fn(config)
-    return out[0] if isinstance(out, tuple) else out
+    return cast(torch.Tensor, out[0] if isinstance(out, tuple) else out)
 
 
-def _position_ids(module, attr, buf):
+def _position_ids(module: nn.Module, attr: str, buf: torch.Tensor) -> torch.Tensor:
     return torch.arange(buf.shape[-1], dtype=buf.dtype).expand(buf.shape)
 
 
-def _zeros(module, attr, buf):
+def _zeros(module: nn.Module, attr: str, buf: torch.Tensor) -> torch.Tensor:
     return torch.zeros(buf.shape, dtype=buf.dtype)
 
 
@@ -91,35 +93,36 @@ KNOWN_BUFFERS: dict[str, Callable[[nn.Module, str, torch.Tensor], torch.Tensor |
 # --------------------------------------------------------------------------- strategies
 
 
-def _running_stats(model, mname, m):
+def _running_stats(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
     if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
         return m.reset_running_stats
     return None
 
 
 def _own_method(name: str) -> Finder:
-    def find(model, mname, m):
+    def find(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
         fn = getattr(m, name, None)
         return fn if callable(fn) else None
 
     return find
 
 
-def _native(model, mname, m):
+def _native(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
     found = native_init_fn(model, mname)
     return None if found is None else found[0]
 
 
-def _known(model, mname, m):
+def _known(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
     attrs = [a for a, b in m._buffers.items() if b is not None and a in KNOWN_BUFFERS]
     if not attrs:
         return None
 
-    def fill():
+    def fill() -> None:
         for a in attrs:
-            value = KNOWN_BUFFERS[a](m, a, m._buffers[a])
-            if value is not None:
-                m._buffers[a].copy_(value)
+            buf = m._buffers[a]
+            value = KNOWN_BUFFERS[a](m, a, buf) if buf is not None else None
+            if buf is not None and value is not None:
+                buf.copy_(value)
 
     return fill
 
@@ -127,12 +130,10 @@ def _known(model, mname, m):
 _DEFINERS = ("define_", "_define_", "build_buffers", "_build_buffers", "make_buffers")
 
 
-def _definers(model, mname, m):
+def _definers(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
     """Zero-argument methods that (re)define buffers, e.g. torchvision Swin's
     ``define_relative_position_index``; any parameter they (re)create is discarded."""
-    import inspect
-
-    names = []
+    names: list[str] = []
     for n in sorted(dir(type(m))):
         fn = getattr(type(m), n, None)
         if not (n.startswith(_DEFINERS) and callable(fn)):
@@ -147,7 +148,7 @@ def _definers(model, mname, m):
     if not names:
         return None
 
-    def fill():
+    def fill() -> None:
         kept = dict(m._parameters)
         try:
             for n in names:
@@ -159,14 +160,14 @@ def _definers(model, mname, m):
     return fill
 
 
-def _param_free_reset(model, mname, m):
+def _param_free_reset(model: nn.Module, mname: str, m: nn.Module) -> Callable[[], Any] | None:
     if any(True for _ in m.parameters(recurse=False)):
         return None
     fn = getattr(m, "reset_parameters", None)
     return fn if callable(fn) else None
 
 
-def _native_label(model, mname, m) -> str:
+def _native_label(model: nn.Module, mname: str, m: nn.Module) -> str:
     found = native_init_fn(model, mname)
     return "native" if found is None else f"native: {found[1]}"
 
@@ -180,7 +181,8 @@ class BufferInit:
     finder: Finder
     describe: Callable[[nn.Module, str, nn.Module], str] | None = None
 
-    def name_for(self, model, mname, m) -> str:
+    def name_for(self, model: nn.Module, mname: str, m: nn.Module) -> str:
+        """The label this strategy gives a buffer of module ``m``."""
         return self.describe(model, mname, m) if self.describe else self.label
 
 
@@ -219,26 +221,31 @@ def _prefill(t: torch.Tensor, high: bool) -> None:
         t.fill_(info.max if high else info.min)
 
 
-def _snapshot(m: nn.Module) -> list[tuple[dict, str, torch.Tensor, torch.Tensor]]:
+Saved = list[tuple[dict[str, Any], str, torch.Tensor, torch.Tensor]]
+
+
+def _snapshot(m: nn.Module) -> Saved:
     """Tensors of ``m``'s subtree that have storage (constructor values a strategy must not
     overwrite), with clones to restore."""
-    saved = []
+    saved: Saved = []
     for sub in m.modules():
-        for store in (sub._parameters, sub._buffers):
+        stores: tuple[dict[str, Any], ...] = (sub._parameters, sub._buffers)
+        for store in stores:
             for k, t in store.items():
                 if t is not None and not t.is_meta:
                     saved.append((store, k, t, t.detach().clone()))
     return saved
 
 
-def _restore(saved) -> None:
+def _restore(saved: Saved) -> None:
     with torch.no_grad():
         for store, k, t, clone in saved:
             store[k] = t
             t.copy_(clone)
 
 
-def _try(fn, seed: int, key: str, m: nn.Module, stand_ins: dict[str, torch.Tensor], high: bool):
+def _try(fn: Callable[[], Any], seed: int, key: str, m: nn.Module, stand_ins: dict[str, torch.Tensor],
+         high: bool) -> tuple[dict[str, torch.Tensor | None] | None, str | None]:
     """Run one strategy on fresh stand-ins; the module's buffers afterwards, or an error text."""
     saved = _snapshot(m)  # before the stand-ins go in: their writes are what we want
     for a, t in stand_ins.items():
@@ -264,8 +271,9 @@ def _filled(a: torch.Tensor | None, b: torch.Tensor | None, like: torch.Tensor) 
     return torch.equal(a, b)
 
 
-def _module_values(model, mname, m, attrs, seed, out: BufferValues) -> None:
-    metas = {a: m._buffers[a] for a in attrs}
+def _module_values(model: nn.Module, mname: str, m: nn.Module, attrs: list[str], seed: int,
+                   out: BufferValues) -> None:
+    metas = {a: cast(torch.Tensor, m._buffers[a]) for a in attrs}
     pending = list(attrs)
     try:
         for strategy in BUFFER_INITS:
@@ -273,7 +281,7 @@ def _module_values(model, mname, m, attrs, seed, out: BufferValues) -> None:
             if fn is None:
                 continue
             label = strategy.name_for(model, mname, m)
-            runs = []
+            runs: list[dict[str, torch.Tensor | None]] = []
             for high in (False, True):
                 stand_ins = {a: torch.empty(metas[a].shape, dtype=metas[a].dtype) for a in pending}
                 got, err = _try(fn, seed, mname, m, stand_ins, high)
@@ -285,8 +293,9 @@ def _module_values(model, mname, m, attrs, seed, out: BufferValues) -> None:
             if len(runs) < 2:
                 continue
             for a in list(pending):
-                if _filled(runs[0][a], runs[1][a], metas[a]):
-                    out.values[_qual(mname, a)] = runs[0][a].detach().clone()
+                first = runs[0][a]
+                if first is not None and _filled(first, runs[1][a], metas[a]):
+                    out.values[_qual(mname, a)] = first.detach().clone()
                     out.labels[_qual(mname, a)] = label
                     pending.remove(a)
             if not pending:
