@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from initlab._core.calls import call_model, first_tensor
+from initlab._core.torch_types import NORM_TYPES
 from initlab.errors import ConfigError
 from initlab.init._orthogonal import haar_orthogonal
 from initlab.init.source import TorchSource
@@ -46,13 +48,7 @@ from initlab.init.source import TorchSource
 __all__ = ["LSUVRecord", "LSUVResult", "LSUVWarning", "lsuv_"]
 
 # Normalization layers are never scaled (their weight is an affine gain, not a projection).
-_NORM_TYPES: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.LocalResponseNorm,
-    nn.modules.normalization.RMSNorm,
-)
+_NORM_TYPES = NORM_TYPES
 
 # Output dimension holding the channels a layer's bias adds to (for center_bias).
 _CHANNEL_DIM: tuple[tuple[type[nn.Module], int], ...] = (
@@ -198,23 +194,6 @@ def _orthonormal_(w: torch.Tensor, generator: torch.Generator) -> None:
 # ---------------------------------------------------------------- measuring
 
 
-def _first_tensor(out) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    return None
-
-
-def _call(model: nn.Module, batch) -> None:
-    if isinstance(batch, dict):
-        model(**batch)
-    elif isinstance(batch, (tuple, list)):
-        model(*batch)
-    else:
-        model(batch)
-
-
 def _measure(model: nn.Module, batch, unit: _Unit) -> torch.Tensor | None:
     """The unit's output on ``batch`` (None if the module is never called)."""
     seen: list[torch.Tensor] = []
@@ -229,7 +208,7 @@ def _measure(model: nn.Module, batch, unit: _Unit) -> torch.Tensor | None:
     else:
 
         def hook(module, args, output):
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if out is None:
                 raise ConfigError(
                     f"LSUV cannot measure layer '{unit.name}': got output of type "
@@ -241,7 +220,7 @@ def _measure(model: nn.Module, batch, unit: _Unit) -> torch.Tensor | None:
 
         handle = unit.module.register_forward_hook(hook)
     try:
-        _call(model, batch)
+        call_model(model, batch)
     except _Stop:
         pass
     finally:
@@ -260,7 +239,7 @@ def _execution_order(model: nn.Module, batch, units: list[_Unit]) -> list[_Unit]
     try:
         for m in modules.values():
             handles.append(m.register_forward_pre_hook(pre_hook))
-        _call(model, batch)
+        call_model(model, batch)
     finally:
         for h in handles:
             h.remove()

@@ -16,6 +16,8 @@ import re
 import torch
 from torch import nn
 
+from initlab._core.calls import first_tensor as _first_tensor
+from initlab._core.torch_types import NORM_TYPES
 from initlab.diagnosis.stats import (
     activation_kind,
     dead_zero_finish,
@@ -40,10 +42,7 @@ _LAYOUT: tuple[tuple[type, bool], ...] = (
     (nn.Embedding, True),
     (nn.MultiheadAttention, True),
 )
-_NORMS: tuple[type, ...] = (
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
+_NORMS = NORM_TYPES
 
 
 _NORM_NAME = re.compile(r"norm", re.I)  # LlamaRMSNorm, T5LayerNorm, ...: a norm by its name
@@ -80,19 +79,6 @@ def module_kind(module: nn.Module) -> str:
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         return "embedding"
     return "weighted" if matrix else "other"
-
-
-def _first_tensor(value):
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _first_tensor(list(value.values()))
-    return None
 
 
 class Recorder:

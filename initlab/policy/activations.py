@@ -29,11 +29,13 @@ Functional activations (``F.relu``, ``torch.tanh``, ``x.relu()``) count like mod
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from initlab._core.calls import call_model
 from initlab.policy.act_structure import structure_detect
 from initlab.policy.act_table import (
     _SIZE_FUNCS,
@@ -50,13 +52,12 @@ from initlab.policy.act_table import (
 __all__ = ["ActivationInfo", "NONE", "detect_activations", "activation_of_module", "call_with"]
 
 
-def call_with(model: nn.Module, example_input):
-    """``model(example_input)``; a tuple/list is passed as positional, a dict as keyword args."""
-    if isinstance(example_input, tuple | list):
-        return model(*example_input)
-    if isinstance(example_input, dict):
-        return model(**example_input)
-    return model(example_input)
+def call_with(model: nn.Module, example_input: Any) -> Any:
+    """Deprecated alias of ``initlab._core.calls.call_model`` (the same call; warns)."""
+    warnings.warn("initlab.policy.activations.call_with is deprecated; it goes in the next "
+                  "release (initlab calls models through initlab._core.calls.call_model).",
+                  DeprecationWarning, stacklevel=2)
+    return call_model(model, example_input)
 
 
 def _atomic(module: nn.Module, qual: str, names: set[str]) -> bool:
@@ -273,7 +274,7 @@ def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, 
     try:
         model.eval()
         with torch.no_grad(), tracer:
-            call_with(model, example_input)
+            call_model(model, example_input)
     finally:
         for h in handles:
             h.remove()

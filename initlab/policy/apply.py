@@ -8,7 +8,6 @@ against the model, so a bad plan leaves the model untouched.
 from __future__ import annotations
 
 import fnmatch
-import operator
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._core.checks import check_seed
 from initlab.errors import ConfigError
 from initlab.init import get
 from initlab.init.registry import Initializer
@@ -174,17 +174,6 @@ def _zero_padding_rows(model: nn.Module, filled: set[str]) -> None:
                 local[idx].zero_()
             elif region[0].start <= idx < region[0].stop:
                 local[idx - region[0].start].zero_()
-
-
-def check_seed(seed: Any) -> int:
-    """The seed as an int (numpy ints accepted), or ConfigError."""
-    try:
-        value = None if isinstance(seed, bool) else operator.index(seed)
-    except TypeError:
-        value = None
-    if value is None or value < 0:
-        raise ConfigError(f"seed must be an int >= 0; got {seed!r}. Hint: seed=0.")
-    return value
 
 
 def execute(model: nn.Module, rows: list[PlanRow], *, seed: int,

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._core.checks import check_device, check_seed
 from initlab.errors import ConfigError
-from initlab.policy.apply import check_seed, execute
+from initlab.policy.apply import execute
 from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY, effective_originals
 from initlab.policy.audit import audit as run_audit
 from initlab.policy.buffers import BUFFER_INITS, buffer_values, native_init_fn, run_native
@@ -63,26 +64,6 @@ def available_memory(device: torch.device) -> int | None:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     return None
-
-
-def check_device(device: torch.device | str | int) -> torch.device:
-    """``device`` as a torch.device; a one-line ConfigError when it is unknown or absent here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"Unknown device {device!r} ({exc}); expected e.g. 'cpu' or 'cuda:0'.") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
-            raise ConfigError(
-                f"Device {str(device)!r} requested but CUDA is not available (torch "
-                f"{torch.__version__}, {build}); expected a machine with an NVIDIA GPU and a "
-                "CUDA build of torch. Hint: use device 'cpu' (--device cpu).")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"Device {str(device)!r} requested but only {torch.cuda.device_count()} CUDA "
-                f"device(s) exist; expected cuda:0 .. cuda:{torch.cuda.device_count() - 1}.")
-    return dev
 
 
 def _check_memory(tensors: list[tuple[str, torch.Tensor]], device: torch.device) -> None:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import nn
 
+from initlab._core.calls import call_model
 from initlab.errors import ConfigError, did_you_mean
 from initlab.init import fans, get
 from initlab.policy.act_table import NONE, ActivationInfo
-from initlab.policy.activations import call_with, detect_activations
+from initlab.policy.activations import detect_activations
 from initlab.policy.choosers import spec
 from initlab.policy.presets import resolve
 from initlab.policy.roles import Target, iter_targets
@@ -346,7 +347,7 @@ def infer_lazy_shapes(model: nn.Module, example_input: Any) -> list[str]:
              if isinstance(p, nn.parameter.UninitializedParameter)]
     if names and example_input is not None:
         with torch.no_grad():
-            call_with(model, example_input)
+            call_model(model, example_input)
     return names
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from initlab._core.torch_types import NORM_TYPES
 from initlab.errors import ConfigError
 from initlab.policy.choosers import AUTO_SCHEMES, describe, spec
 from initlab.policy.roles import Target, module_layout
@@ -33,8 +34,7 @@ GPT2_RESIDUAL = ("*c_proj.weight", "*out_proj.weight", "*fc2.weight", "*.proj.we
                  "*attention.dense.weight", "*self_attention.dense.weight", "*.wo.weight",
                  "*output.dense.weight", "*attn.out_proj.weight", "*mlp.fc_out.weight",
                  "*w2.weight", "*experts.down_proj")
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
-          *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+_NORMS = NORM_TYPES  # (LocalResponseNorm has no weight: never a branch norm)
 
 
 @dataclass

@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._core.torch_types import NORM_TYPES
+
 __all__ = ["ROLES", "Target", "iter_targets", "module_layout"]
 
 ROLES = (
@@ -86,10 +88,7 @@ class Target:
         return type(self.module).__name__
 
 
-_NORMS = (
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
+_NORMS = NORM_TYPES
 _CONV = (nn.modules.conv._ConvNd,)
 _SCALAR_PATTERNS = (
     ("scalar_bias", ("*bias*", "*shift*", "*offset*")),
