@@ -171,8 +171,8 @@ def test_materialize_raises_when_a_tensor_escapes(monkeypatch):
 
     real = mat.execute
 
-    def leaves_garbage(model, rows, seed, threads=None):
-        real(model, rows, seed, threads)
+    def leaves_garbage(model, rows, *, seed, threads=None):
+        real(model, rows, seed=seed, threads=threads)
         with torch.no_grad():
             model[0].weight.fill_(float("nan"))
 
