@@ -42,7 +42,7 @@ def split_inits(text: str) -> list[str]:
         elif ch in ")]}":
             depth -= 1
             if depth < 0:
-                raise ConfigError(f"Unbalanced parentheses in --inits: got {text!r}; expected "
+                raise ConfigError(f"Unbalanced parentheses in --policies: got {text!r}; expected "
                                   "e.g. \"xavier_normal,kaiming_normal(mode='fan_out')\"")
         if ch == "," and depth == 0:
             parts.append("".join(cur))
@@ -50,12 +50,12 @@ def split_inits(text: str) -> list[str]:
         else:
             cur.append(ch)
     if depth:
-        raise ConfigError(f"Unbalanced parentheses in --inits: got {text!r}; expected e.g. "
+        raise ConfigError(f"Unbalanced parentheses in --policies: got {text!r}; expected e.g. "
                           "\"xavier_normal,normal(std=0.01)\"")
     parts.append("".join(cur))
     parts = [p.strip() for p in parts]
     if not all(parts):
-        raise ConfigError(f"Empty init in --inits: got {text!r}; expected comma-separated "
+        raise ConfigError(f"Empty init in --policies: got {text!r}; expected comma-separated "
                           "policy names or initializer specs, e.g. \"xavier_normal,zeros\"")
     return parts
 

@@ -61,7 +61,7 @@ def test_compare_workers_and_no_stack(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (("--policies", "kaimnig_normal"), r"Error: Unknown init 'kaimnig_normal': neither a policy"),
-    (("--policies", "normal(std=0.1"), r"Error: Unbalanced parentheses in --inits"),
+    (("--policies", "normal(std=0.1"), r"Error: Unbalanced parentheses in --policies"),
     (("--policies", "zeros", "--model", "mlpp"), r"Error: Unknown model 'mlpp'"),
     (("--policies", "zeros", "--target", "conv9"), r"Error: --target 'conv9' matches no parameter"),
     (("--policies", "zeros", "--model-arg", "widths"), r"Error: --model-arg expects KEY=VALUE"),

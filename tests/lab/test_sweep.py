@@ -40,9 +40,9 @@ def test_split_inits_on_top_level_commas(text, parts):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("normal(std=0.01", r"Unbalanced parentheses in --inits"),
-    ("normal)std=1(", r"Unbalanced parentheses in --inits"),
-    ("xavier_normal,,zeros", r"Empty init in --inits"),
+    ("normal(std=0.01", r"Unbalanced parentheses in --policies"),
+    ("normal)std=1(", r"Unbalanced parentheses in --policies"),
+    ("xavier_normal,,zeros", r"Empty init in --policies"),
 ])
 def test_split_inits_errors(text, match):
     with pytest.raises(ConfigError, match=match):

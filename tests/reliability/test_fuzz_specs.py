@@ -138,7 +138,7 @@ def test_policy_loader_on_arbitrary_dicts(d):
 @FUZZ
 @given(policy)
 def test_policy_json_in_compare_inits(d):
-    """``initlab compare --inits '{...}'``: a policy as JSON text goes through the same
+    """``initlab compare --policies '{...}'``: a policy as JSON text goes through the same
     loader and fails with a one-line initlab error."""
     from initlab.lab.inits import canonical_init
 
