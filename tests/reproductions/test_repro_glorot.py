@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import initlab.reproductions as scenarios
@@ -9,14 +10,29 @@ from initlab.reproductions.glorot import hidden_means, sigmoid_net, tanh_stats
 
 
 def test_fast_variant_passes_with_numbers():
+    torch.set_num_threads(1)
     res = scenarios.get("glorot").run(scenarios.Context(fast=True))
-    assert res.passed, [c.measured for c in res.checks]
-    assert len(res.checks) == 5
-    assert "top layer mean 0.5" in res.checks[0].measured
-    assert "std per layer [" in res.checks[2].measured
+    assert [c.status for c in res.checks] == [scenarios.Status.PASS] * 6, \
+        [c.measured for c in res.checks]
+    assert res.status is scenarios.Status.PASS
+    top, low, act_std, act_norm, grad_std, grad_norm = (c.values for c in res.checks)
+    for v in (top, low, act_std, act_norm, grad_std, grad_norm):
+        assert v["n"] == 3 and set(v["per_seed"]) == {"0", "1", "2"}
+    # the CI decides: it lies on the claimed side of the bound
+    assert top["upper"] == 0.1 and top["ci95"][1] < 0.1 < 0.3 < low["ci95"][0]
+    assert act_std["ci95"][1] < 0.3 and grad_std["ci95"][1] < 0.3
+    assert act_norm["ci95"][0] > 0.5 and grad_norm["ci95"][0] > 0.5
+    # the per-seed figures are the ones recorded in the details
     rows = res.details["sigmoid_means"]
-    assert rows[0]["step"] == 0 and len(rows[0]["means"]) == 4
-    assert min(r["means"][-1] for r in rows) < 0.1
+    assert set(rows) == {"0", "1", "2"}
+    for s, seed_rows in rows.items():
+        assert seed_rows[0]["step"] == 0 and len(seed_rows[0]["means"]) == 4
+        assert abs(seed_rows[0]["means"][-1] - 0.5) < 0.05
+        assert top["per_seed"][s] == min(r["means"][-1] for r in seed_rows)
+        std = res.details["tanh"][s]["standard"]["act_std"]
+        assert act_std["per_seed"][s] == pytest.approx(std[-1] / std[0])
+    # seeds differ (the seed reaches init and batch order)
+    assert len(set(top["per_seed"].values())) == 3
 
 
 def test_sigmoid_net_starts_at_half_and_standard_init_bounds():
