@@ -80,8 +80,8 @@ def prepare_model(identity: dict[str, Any], input_shape: Sequence[int],
         >>> ident = {"model": "mlp", "model_kwargs": {"widths": [8]}, "seed": 0,
         ...          "target": None, "init": "zeros"}
         >>> model, plan = prepare_model(ident, (4,), 3)
-        >>> float(model[-1].weight.abs().sum()), plan["rows"][0]["name"]
-        (0.0, '1.weight')
+        >>> float(model[-1].weight.detach().abs().sum()), plan["rows"][0]["name"]
+        (0.0, 'fc1.weight')
     """
     model = build(identity["model"], input_shape, num_classes, **identity["model_kwargs"])
     seed = identity["seed"]
