@@ -180,7 +180,7 @@ def plot(curves: Curves, depths: list[int], path: Path) -> None:
     summary="Residual MLP on Fashion-MNIST, depths 2 -> 32, branches x L^-alpha: CompleteP's "
             "(alpha = 1) best Adam lr stays put with depth, alpha = 0's drifts",
     source="Dey et al. 2025, CompleteP (arXiv 2505.01618), Fig. 1",
-    full_runtime="~8 min on 2 CPU cores",
+    full_runtime="~8 CPU min (one thread)",
 )
 def run(ctx: Context) -> Result:
     """Run the sweep and decide the three claims (see the module docstring)."""
@@ -188,7 +188,7 @@ def run(ctx: Context) -> Result:
     if ctx.seeds:
         cfg["seeds"] = int(ctx.seeds)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1 if ctx.fast else threads)
+    torch.set_num_threads(1)  # small runs: extra threads only spin (see mup_lr_transfer)
     try:
         x, y, note = _data(ctx, cfg["n_train"], cfg["pool"])
         curves = _sweep(cfg, x, y)
