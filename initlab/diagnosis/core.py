@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +30,10 @@ from initlab.diagnosis.spectrum import jacobian_spectrum, resolve
 from initlab.diagnosis.symmetry import all_finite
 from initlab.diagnosis.verdicts import Context, evaluate
 from initlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from initlab.policy.plan import Plan
+    from initlab.policy.rules import PolicyLike
 
 __all__ = ["diagnose"]
 
@@ -49,11 +55,11 @@ def _expects(module: nn.Module) -> str:
     return "an input it accepts"
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _check_inputs(model, x) -> tuple[Inputs, list[tuple[str, nn.Module]]]:
+def _check_inputs(model: Any, x: Any) -> tuple[Inputs, list[tuple[str, nn.Module]]]:
     if not isinstance(model, nn.Module):
         raise ConfigError(f"diagnose needs an nn.Module; got {type(model).__name__}. "
                           "Hint: pass the model object, not its class or state_dict")
@@ -79,8 +85,8 @@ def _check_inputs(model, x) -> tuple[Inputs, list[tuple[str, nn.Module]]]:
     return inputs, leaves
 
 
-def _shape_error(exc: RuntimeError, inputs: Inputs, recorder: Recorder, leaves
-                 ) -> ConfigError | None:
+def _shape_error(exc: RuntimeError, inputs: Inputs, recorder: Recorder,
+                 leaves: list[tuple[str, nn.Module]]) -> ConfigError | None:
     if not _SHAPE_ERROR.search(str(exc)):
         return None
     names = dict(leaves)
@@ -88,9 +94,10 @@ def _shape_error(exc: RuntimeError, inputs: Inputs, recorder: Recorder, leaves
     failed = recorder.in_flight[-1] if recorder.in_flight else "the model's own forward code"
     module = names.get(first)
     shape = inputs.describe()
+    expects = _expects(module) if module is not None else "an input it accepts"
     return ConfigError(
         f"Input of shape {shape} does not fit the model: its first layer '{first}' is "
-        f"{_one_line(module)} and expects {_expects(module)}; got shape {shape} "
+        f"{_one_line(module)} and expects {expects}; got shape {shape} "
         f"(failed in {failed}: {_one_line(exc)[:200]}). "
         "Hint: pass a batch shaped like the data the model was built for (CLI: --input-shape)"
     )
@@ -112,7 +119,7 @@ def _seed(seed: int, device: torch.device) -> None:
 
 
 @contextmanager
-def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
+def _diagnosis_state(model: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
     """Eval mode but batch norms in training mode, all float params requiring grad; all
     restored after.
 
@@ -151,7 +158,7 @@ def _diagnosis_state(model: nn.Module, seed: int, device: torch.device):
 
 
 # ----------------------------------------------------------------------------- diagnose
-def _apply_init(model, init, seed):
+def _apply_init(model: nn.Module, init: PolicyLike | Plan, seed: int) -> Plan:
     try:
         from initlab.policy import apply
     except ImportError as exc:  # the policy layer is an optional part of a partial install
@@ -161,7 +168,10 @@ def _apply_init(model, init, seed):
     return apply(model, init, seed=seed)
 
 
-def _run(model, inputs: Inputs, y, loss_fn, leaves, named, parts):
+def _run(model: nn.Module, inputs: Inputs, y: torch.Tensor | None,
+         loss_fn: Callable[..., torch.Tensor] | None, leaves: list[tuple[str, nn.Module]],
+         named: Sequence[tuple[str, torch.Tensor]], parts: dict[str, tuple[float, float]]
+         ) -> tuple[Recorder, Any, dict[str, torch.Tensor | None], LossResult]:
     """Forward + backward with hooks; returns (recorder, output, grads by name, loss).
 
     ``named``: the (name, parameter) pairs; ``parts``: their sums and norms, taken before
@@ -171,7 +181,7 @@ def _run(model, inputs: Inputs, y, loss_fn, leaves, named, parts):
     norms = {id(p): parts[n][1] for n, p in named if n in parts}
     recorder = Recorder(leaves, channels_last=channels_last, norms=norms).attach()
     named = [(n, p) for n, p in named if p.requires_grad]
-    grads: dict = {}
+    grads: dict[str, torch.Tensor | None] = {}
     try:
         try:
             out = inputs.call(model)
@@ -198,9 +208,9 @@ def _run(model, inputs: Inputs, y, loss_fn, leaves, named, parts):
     return recorder, out, grads, loss
 
 
-def _output_figures(out, loss: LossResult) -> dict:
+def _output_figures(out: Any, loss: LossResult) -> dict[str, Any]:
     """The headline figures of the output: loss value, its classes, the logits' std."""
-    figures: dict = {"loss_value": math.nan, "num_classes": loss.num_classes,
+    figures: dict[str, Any] = {"loss_value": math.nan, "num_classes": loss.num_classes,
                      "logit_std": math.nan}
     value = loss.loss.detach()
     if value.numel() == 1:
@@ -214,7 +224,8 @@ def _output_figures(out, loss: LossResult) -> dict:
     return figures
 
 
-def _spectrum(method: str, model, inputs: Inputs, seed) -> tuple[dict | None, str | None]:
+def _spectrum(method: str, model: nn.Module, inputs: Inputs, seed: int
+              ) -> tuple[dict[str, Any] | None, str | None]:
     """The Jacobian spectrum, or (None, a one-line note) when it cannot run.
 
     A failure is retried once with PyTorch's math attention kernel: the fused CPU kernels
@@ -235,21 +246,23 @@ def _spectrum(method: str, model, inputs: Inputs, seed) -> tuple[dict | None, st
                   f"{_one_line(first)[:160]}")
 
 
-def _attach_params(layers: list[dict], params: list[dict]) -> None:
-    first = {}
+def _attach_params(layers: list[dict[str, Any]], params: list[dict[str, Any]]) -> None:
+    first: dict[str, dict[str, Any]] = {}
     for row in layers:
         first.setdefault(row["module"], row)
     for p in params:
-        row = first.get(p["module"])
-        if row is None:
+        target = first.get(p["module"])
+        if target is None:
             continue
         for key, value in p.items():
             if key not in ("param", "module", "name", "shape"):
-                row[f"{p['name']}.{key}"] = value
+                target[f"{p['name']}.{key}"] = value
 
 
-def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
-             *, init=None, seed: int = 0, spectrum="auto") -> DiagnosisReport:
+def diagnose(model: nn.Module, x: Any, y: torch.Tensor | None = None,
+             loss_fn: Callable[..., torch.Tensor] | None = None, *,
+             init: PolicyLike | Plan | None = None, seed: int = 0,
+             spectrum: str | bool | None = "auto") -> DiagnosisReport:
     """Diagnose ``model`` at init on the batch ``x``: signal propagation and verdicts.
 
     Args:
@@ -311,7 +324,7 @@ def diagnose(model: nn.Module, x, y: torch.Tensor | None = None, loss_fn=None,
     return DiagnosisReport(layers, params, evaluate(ctx), spec, meta, notes)
 
 
-def _loose_output(out) -> torch.Tensor | None:
+def _loose_output(out: Any) -> torch.Tensor | None:
     """The output tensor when there is one (a custom loss_fn may take anything)."""
     try:
         return output_tensor(out)

@@ -9,9 +9,10 @@ every hook off; the caller calls it in ``finally``.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,6 +20,7 @@ from torch import nn
 from initlab._core.calls import first_tensor as _first_tensor
 from initlab._core.torch_types import NORM_TYPES
 from initlab.diagnosis.stats import (
+    ActivationKind,
     activation_kind,
     dead_zero_finish,
     dead_zero_parts,
@@ -31,6 +33,10 @@ from initlab.diagnosis.stats import (
 from initlab.diagnosis.symmetry import duplicate_fraction, duplicate_fractions
 
 __all__ = ["Recorder", "leaf_modules", "module_kind"]
+
+# what the pre-hook leaves for the post-hook: an activation's input (mean, std, rms), a
+# zero-weight layer's input symmetry, or nothing
+_Pre = tuple[float, float, float] | float | None
 
 _MAX_SYMMETRY_SAMPLES = 4096  # samples (batch x positions) per unit compared for symmetry
 
@@ -48,9 +54,17 @@ _NORMS = NORM_TYPES
 _NORM_NAME = re.compile(r"norm", re.I)  # LlamaRMSNorm, T5LayerNorm, ...: a norm by its name
 
 
-@functools.lru_cache(maxsize=512)
+_LAYOUT_CACHE: dict[type, bool | None] = {}  # per module class (a few dozen)
+
+
 def _layout(cls: type) -> bool | None:
     """Whether a module type's output has its units last (True), at dim 1 (False), or None."""
+    if cls not in _LAYOUT_CACHE:
+        _LAYOUT_CACHE[cls] = _find_layout(cls)
+    return _LAYOUT_CACHE[cls]
+
+
+def _find_layout(cls: type) -> bool | None:
     for base, last in _LAYOUT:
         if issubclass(cls, base):
             return last
@@ -85,18 +99,18 @@ class Recorder:
     """Hooks the given leaf modules; collects rows, the calls in flight, the first call."""
 
     def __init__(self, leaves: list[tuple[str, nn.Module]], *, channels_last: bool,
-                 norms: dict[int, float] | None = None):
+                 norms: dict[int, float] | None = None) -> None:
         self.leaves = leaves
         self._norms = norms or {}  # id(parameter) -> its 2-norm, measured before the forward
-        self.rows: list[dict] = []
+        self.rows: list[dict[str, Any]] = []
         self.entered: list[str] = []  # names in call order (pre-hook ran)
         self.in_flight: list[str] = []  # calls whose forward has not returned
         self._channels_last = channels_last
         self._names = {id(m): n for n, m in leaves}
         self._calls: dict[str, int] = {}
-        self._pre: dict[int, list] = {}
-        self._handles: list = []
-        self._units: list[tuple[dict, torch.Tensor]] = []  # (row, units matrix) to screen
+        self._pre: dict[int, list[_Pre]] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._units: list[tuple[dict[str, Any], torch.Tensor]] = []  # (row, units matrix) to screen
 
     # ------------------------------------------------------------------ life cycle
     def attach(self) -> Recorder:
@@ -111,11 +125,11 @@ class Recorder:
         self._handles.clear()
 
     # ------------------------------------------------------------------ hooks
-    def _pre_hook(self, module, args):
+    def _pre_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         name = self._names[id(module)]
         self.entered.append(name)
         self.in_flight.append(name)
-        pre = None
+        pre: _Pre = None
         inp = _first_tensor(args)
         if inp is not None and inp.is_floating_point():
             if activation_kind(module) is not None:
@@ -124,7 +138,7 @@ class Recorder:
                 pre = self._input_symmetry(module, inp)
         self._pre.setdefault(id(module), []).append(pre)
 
-    def _zero_weight(self, module) -> bool:
+    def _zero_weight(self, module: nn.Module) -> bool:
         """A weight of 2+ dims with every element 0 (a norm first: ``any`` is slow on CPU)."""
         weight = getattr(module, "weight", None)
         if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
@@ -137,7 +151,7 @@ class Recorder:
             return False
         return not bool(w.any())  # confirms a zero norm (tiny squares underflow to 0)
 
-    def _input_symmetry(self, module, inp) -> float:
+    def _input_symmetry(self, module: nn.Module, inp: torch.Tensor) -> float:
         """Fraction of a zero-weight layer's input units identical to another (or zero).
 
         A zero layer (Fixup, zero-residual, a zero read-out) is identical in every unit, yet
@@ -152,7 +166,7 @@ class Recorder:
             return math.nan
         return max(dup, dead.float().mean().item())
 
-    def _post_hook(self, module, args, output):
+    def _post_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         name = self._names[id(module)]
         if self.in_flight and self.in_flight[-1] == name:
             self.in_flight.pop()
@@ -162,7 +176,7 @@ class Recorder:
         last = _layout(type(module))
         if last is not None:
             self._channels_last = last
-        row = {
+        row: dict[str, Any] = {
             "layer": name if count == 1 else f"{name}#{count}",
             "module": name,
             "depth": len(self.rows),
@@ -181,15 +195,16 @@ class Recorder:
         if out.requires_grad:
             out.register_hook(self._grad_hook(row))
 
-    def _output_stats(self, row, module, out, act, pre) -> None:
+    def _output_stats(self, row: dict[str, Any], module: nn.Module, out: torch.Tensor,
+                      act: ActivationKind | None, pre: _Pre) -> None:
         """Moments, dead / zero / saturated counts in one host sync; then identical units."""
         d = out.detach()
         row["shape"] = "x".join(map(str, d.shape))
         parts = moment_parts(d)
         units = act is not None and row["kind"] in ("activation", "weighted") and d.numel() > 0
-        if units and act.can_die:
+        if units and act is not None and act.can_die:
             parts += dead_zero_parts(d, self._channels_last)
-        if units and act.bounds is not None:
+        if units and act is not None and act.bounds is not None:
             parts.append(saturated_part(d, *act.bounds(module)))
         values = torch.stack(parts).tolist()
         row["mean"], row["std"], row["rms"], row["nonfinite"] = moments_finish(d, *values[:2])
@@ -214,8 +229,9 @@ class Recorder:
         # identical units: after the activation is enough; all layers at once in finish(),
         # on a (units, samples) copy taken now (a later in-place op may change the output)
         row["dup_units_frac"] = math.nan
-        units = units_matrix(d, self._channels_last, _MAX_SYMMETRY_SAMPLES).t()
-        self._units.append((row, units.clone() if units.is_contiguous() else units.contiguous()))
+        matrix = units_matrix(d, self._channels_last, _MAX_SYMMETRY_SAMPLES).t()
+        self._units.append(
+            (row, matrix.clone() if matrix.is_contiguous() else matrix.contiguous()))
 
     def finish(self) -> None:
         """Identical units of every activation output, screened together (after forward)."""
@@ -225,8 +241,8 @@ class Recorder:
             row["dup_units_frac"] = frac
         self._units.clear()
 
-    def _grad_hook(self, row: dict):
-        def hook(grad: torch.Tensor):
+    def _grad_hook(self, row: dict[str, Any]) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
             g = grad.detach()
             _, std, rms, row["grad_nonfinite"] = moments(g)
             row["grad_norm"] = rms * math.sqrt(g.numel()) if g.numel() else math.nan

@@ -10,10 +10,12 @@ sample out (the Jacobian spectrum).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from torch import nn
 
 from initlab.errors import ConfigError
 
@@ -22,7 +24,7 @@ __all__ = ["Inputs", "as_inputs", "TOKEN_KEYS"]
 TOKEN_KEYS = ("input_ids", "decoder_input_ids")  # keyword inputs that hold token ids
 
 
-def _tensors(items) -> list[tuple[str | int, torch.Tensor]]:
+def _tensors(items: Iterable[tuple[Any, Any]]) -> list[tuple[str | int, torch.Tensor]]:
     return [(k, v) for k, v in items if isinstance(v, torch.Tensor)]
 
 
@@ -30,11 +32,11 @@ def _tensors(items) -> list[tuple[str | int, torch.Tensor]]:
 class Inputs:
     """Positional and keyword inputs of one batch (batch on dim 0 of every tensor)."""
 
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ reading
-    def call(self, model):
+    def call(self, model: nn.Module) -> Any:
         """``model(*args, **kwargs)``."""
         return model(*self.args, **self.kwargs)
 
@@ -80,7 +82,7 @@ class Inputs:
     def has_labels(self) -> bool:
         return self.kwargs.get("labels") is not None
 
-    def shapes(self):
+    def shapes(self) -> list[int] | dict[str, list[int]]:
         """JSON-safe shapes: a list for one tensor, else {position or keyword: shape}."""
         if not self.kwargs and len(self.args) == 1 and isinstance(self.args[0], torch.Tensor):
             return list(self.args[0].shape)
@@ -94,12 +96,13 @@ class Inputs:
         return ", ".join(f"{k} {tuple(s)}" for k, s in shapes.items())
 
     # ------------------------------------------------------------------ one sample
-    def sample(self, i: int, key, value: torch.Tensor | None = None) -> Inputs:
+    def sample(self, i: int, key: str | int | None,
+               value: torch.Tensor | None = None) -> Inputs:
         """Sample ``i`` of every batched tensor (batch dim kept); input ``key`` replaced by
         ``value`` (one sample, no batch dim) when given."""
         n = self.batch_size
 
-        def cut(k, v):
+        def cut(k: str | int, v: Any) -> Any:
             if k == key and value is not None:
                 return value.unsqueeze(0)
             if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == n:
@@ -109,9 +112,9 @@ class Inputs:
         return Inputs(tuple(cut(k, v) for k, v in enumerate(self.args)),
                       {k: cut(k, v) for k, v in self.kwargs.items()})
 
-    def replaced(self, i: int, key, value: torch.Tensor) -> Inputs:
+    def replaced(self, i: int, key: str | int, value: torch.Tensor) -> Inputs:
         """The whole batch with sample ``i`` of input ``key`` replaced by ``value``."""
-        def put(k, v):
+        def put(k: str | int, v: Any) -> Any:
             if k != key:
                 return v
             return torch.cat([v[:i], value.unsqueeze(0), v[i + 1:]])
@@ -119,11 +122,11 @@ class Inputs:
         return Inputs(tuple(put(k, v) for k, v in enumerate(self.args)),
                       {k: put(k, v) for k, v in self.kwargs.items()})
 
-    def get(self, key) -> torch.Tensor:
+    def get(self, key: str | int) -> torch.Tensor:
         return self.args[key] if isinstance(key, int) else self.kwargs[key]
 
 
-def as_inputs(x) -> Inputs:
+def as_inputs(x: Any) -> Inputs:
     """``x`` (a tensor, a tuple/list of positional inputs, or a dict of keyword inputs) as
     :class:`Inputs`; a one-line ConfigError for anything else or a batch without tensors."""
     if isinstance(x, Inputs):

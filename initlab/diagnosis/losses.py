@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,11 +38,11 @@ __all__ = ["LossResult", "output_tensor", "compute_loss", "LOSSES"]
 _IGNORE = -100  # cross_entropy's default ignore_index
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _first_float(value) -> torch.Tensor | None:
+def _first_float(value: Any) -> torch.Tensor | None:
     if isinstance(value, torch.Tensor):
         return value if value.is_floating_point() or value.is_complex() else None
     if isinstance(value, Mapping):
@@ -54,7 +55,7 @@ def _first_float(value) -> torch.Tensor | None:
     return None
 
 
-def output_tensor(out) -> torch.Tensor:
+def output_tensor(out: Any) -> torch.Tensor:
     """The model's output as one tensor: ``logits`` if present, else the first float tensor
     (in a dict, the first besides a scalar ``loss``: CLIP's ``logits_per_image``, ...)."""
     if isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
@@ -88,7 +89,7 @@ class _Case:
     y: torch.Tensor | None
     inputs: Inputs
     model: nn.Module
-    loss_fn: Callable | None
+    loss_fn: Callable[..., torch.Tensor] | None
 
 
 def _classes(logits: torch.Tensor | None, y: torch.Tensor | None) -> int | None:
@@ -117,9 +118,9 @@ def _by_model(case: _Case) -> LossResult | None:
 
 
 def _by_targets(case: _Case) -> LossResult | None:
-    if case.y is None:
-        return None
     out, y = case.logits, case.y
+    if y is None or out is None:  # no logits: loss_fn given (its rule came first)
+        return None
     try:
         if out.dim() > 2 and tuple(y.shape) == tuple(out.shape[:-1]):
             loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
@@ -164,7 +165,7 @@ def _by_next_token(case: _Case) -> LossResult | None:
 
 
 def _by_probe(case: _Case) -> LossResult:
-    out = case.logits
+    out = case.logits if case.logits is not None else output_tensor(case.out)
     return LossResult(out.square().sum() / max(out.shape[0] if out.dim() else 1, 1),
                       "sum_of_squares_probe")
 
@@ -179,7 +180,9 @@ LOSSES: tuple[tuple[str, Callable[[_Case], LossResult | None]], ...] = (
 )
 
 
-def compute_loss(out, y, loss_fn, inputs: Inputs, model: nn.Module) -> LossResult:
+def compute_loss(out: Any, y: torch.Tensor | None,
+                 loss_fn: Callable[..., torch.Tensor] | None, inputs: Inputs,
+                 model: nn.Module) -> LossResult:
     """The loss of ``out`` (see the module docstring for the rules and their order)."""
     logits = None if loss_fn is not None else output_tensor(out)
     case = _Case(out, logits, y, inputs, model, loss_fn)

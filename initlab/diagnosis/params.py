@@ -12,6 +12,8 @@ the symmetry a layer cannot break by learning.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,21 +21,25 @@ from torch import nn
 from initlab.diagnosis.stats import moment_parts, moments, moments_finish
 from initlab.diagnosis.symmetry import _Rows, _usable, symmetries
 
+if TYPE_CHECKING:
+    from initlab.policy.plan import Plan
+
 __all__ = ["param_rows", "expected_stds", "sums_and_norms", "prepare"]
 
 # module types whose weight keeps its output units along dim 1 instead of dim 0
 _UNITS_DIM1: tuple[type, ...] = (nn.modules.conv._ConvTransposeNd,)
 
 
-def expected_stds(plan, params: dict[str, torch.Tensor]) -> dict[str, list[tuple]]:
+def expected_stds(plan: Plan | None, params: Mapping[str, torch.Tensor]
+                  ) -> dict[str, list[tuple[slice | None, float]]]:
     """name -> [(row slice or None, expected std)] from a Plan's rows (fused chunks split)."""
-    out: dict[str, list[tuple]] = {}
+    out: dict[str, list[tuple[slice | None, float]]] = {}
     if plan is None:
         return out
     for row in getattr(plan, "rows", []):
         std = getattr(row, "std", None)
         name = getattr(row, "name", None)
-        if std is None or name not in params:
+        if std is None or not isinstance(name, str) or name not in params:
             continue
         chunk = getattr(row, "chunk", None)
         rows = None
@@ -45,7 +51,8 @@ def expected_stds(plan, params: dict[str, torch.Tensor]) -> dict[str, list[tuple
     return out
 
 
-def _unit_rows(module: nn.Module, local: str, t: torch.Tensor | None):
+def _unit_rows(module: nn.Module, local: str, t: torch.Tensor | None
+               ) -> torch.Tensor | None:
     """A weight as (units, incoming), or None when it is not a weight of 2+ dims."""
     if t is None or local != "weight" or t.dim() < 2:
         return None
@@ -55,7 +62,7 @@ def _unit_rows(module: nn.Module, local: str, t: torch.Tensor | None):
     return w.reshape(w.shape[0], -1)
 
 
-def _bias_for(rows: torch.Tensor, bias: torch.Tensor | None):
+def _bias_for(rows: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
     if bias is None or bias.dim() != 1 or bias.shape[0] != rows.shape[0]:
         return None
     return bias.detach()
@@ -65,23 +72,24 @@ def _std(t: torch.Tensor) -> float:
     return moments(t)[1] if t.numel() >= 2 else math.nan
 
 
-def sums_and_norms(tensors: dict[str, torch.Tensor | None]) -> dict[str, tuple[float, float]]:
+def sums_and_norms(tensors: Mapping[str, torch.Tensor | None]
+                   ) -> dict[str, tuple[float, float]]:
     """name -> (sum, 2-norm) of every non-empty tensor, read back in one host sync per dtype
     and device (the parts of :func:`~initlab.diagnosis.stats.moments`)."""
-    groups: dict[tuple, list[str]] = {}
-    for name, t in tensors.items():
-        if t is not None and t.numel():
-            groups.setdefault((t.device, t.dtype), []).append(name)
+    present = {name: t for name, t in tensors.items() if t is not None and t.numel()}
+    groups: dict[tuple[torch.device, torch.dtype], list[str]] = {}
+    for name, t in present.items():
+        groups.setdefault((t.device, t.dtype), []).append(name)
     out: dict[str, tuple[float, float]] = {}
     for names in groups.values():
-        parts = [part for name in names for part in moment_parts(tensors[name])]
+        parts = [part for name in names for part in moment_parts(present[name])]
         values = torch.stack(parts).tolist()
         for i, name in enumerate(names):
             out[name] = (values[2 * i], values[2 * i + 1])
     return out
 
 
-def prepare(model: nn.Module, named: list[tuple[str, torch.Tensor]]
+def prepare(model: nn.Module, named: Sequence[tuple[str, torch.Tensor]]
             ) -> tuple[dict[str, tuple[float, float]], dict[str, _Rows]]:
     """Before the forward: every parameter's (sum, 2-norm) in one host sync, and the unit
     rows of every weight (:class:`~initlab.diagnosis.symmetry._Rows`, for the symmetry
@@ -102,18 +110,21 @@ def prepare(model: nn.Module, named: list[tuple[str, torch.Tensor]]
     names = [n for n, p in plain.items() if p.numel()] + list(rows)
     parts = [part for n in names if n in plain for part in moment_parts(plain[n])]
     for r in rows.values():
+        assert r.row_sums is not None  # sums=True above
         parts += [r.row_sums.sum(), r.wnorm.square().sum().sqrt()]
     values = torch.stack(parts).tolist() if parts else []
     return {n: (values[2 * i], values[2 * i + 1]) for i, n in enumerate(names)}, rows
 
 
-def _moments(t: torch.Tensor, parts: tuple[float, float] | None):
+def _moments(t: torch.Tensor, parts: tuple[float, float] | None
+             ) -> tuple[float, float, float, int]:
     return moments_finish(t, *parts) if parts is not None else moments(t)
 
 
-def param_rows(model: nn.Module, grads: dict[str, torch.Tensor | None], plan=None,
+def param_rows(model: nn.Module, grads: Mapping[str, torch.Tensor | None],
+               plan: Plan | None = None,
                parts: dict[str, tuple[float, float]] | None = None,
-               unit_rows: dict[str, _Rows] | None = None) -> list[dict]:
+               unit_rows: dict[str, _Rows] | None = None) -> list[dict[str, Any]]:
     """One row per parameter of ``model`` (gradients keyed by parameter name).
 
     ``parts`` and ``unit_rows``: what :func:`prepare` gave, when the caller has it.
@@ -125,8 +136,8 @@ def param_rows(model: nn.Module, grads: dict[str, torch.Tensor | None], plan=Non
     if parts is None:
         parts = sums_and_norms(params)
     grad_parts = sums_and_norms({n: g for n, g in grads.items() if g is not None})
-    rows = []
-    pending = []
+    rows: list[dict[str, Any]] = []
+    pending: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
     for name, p in params.items():
         module_name, _, local = name.rpartition(".")
         module = modules.get(module_name, model)

@@ -20,8 +20,9 @@ the whole batch: sample i is replaced and output i read, everything else held fi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,7 +45,7 @@ def _coupled(model: nn.Module) -> bool:
 
 
 @contextmanager
-def _no_running_stats(model: nn.Module):
+def _no_running_stats(model: nn.Module) -> Iterator[None]:
     """BatchNorm in training mode without updating its buffers (torch.func forbids the
     in-place update of a captured tensor); the batch statistics are used either way."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
@@ -59,18 +60,20 @@ def _no_running_stats(model: nn.Module):
             m.track_running_stats = flag
 
 
-def _sample_fn(model: nn.Module, inputs: Inputs, key, i: int) -> Callable:
+def _sample_fn(model: nn.Module, inputs: Inputs, key: str | int, i: int
+               ) -> Callable[[torch.Tensor], torch.Tensor]:
     """x_i (input ``key`` of sample i, no batch dim) -> model output i, flattened."""
     if _coupled(model):
-        def f(xi):
+        def f(xi: torch.Tensor) -> torch.Tensor:
             return output_tensor(inputs.replaced(i, key, xi).call(model))[i].reshape(-1)
     else:
-        def f(xi):
+        def f(xi: torch.Tensor) -> torch.Tensor:
             return output_tensor(inputs.sample(i, key, xi).call(model))[0].reshape(-1)
     return f
 
 
-def _exact(f: Callable, xi: torch.Tensor, out_dim: int, coupled: bool, **_) -> dict:
+def _exact(f: Callable[[torch.Tensor], torch.Tensor], xi: torch.Tensor, out_dim: int,
+           coupled: bool, **_: Any) -> dict[str, Any]:
     in_dim = xi.numel()
     use_fwd = in_dim < out_dim and not coupled
     jac_fn = torch.func.jacfwd(f) if use_fwd else torch.func.jacrev(f)
@@ -82,27 +85,30 @@ def _exact(f: Callable, xi: torch.Tensor, out_dim: int, coupled: bool, **_) -> d
             "min": values.min().item()}
 
 
-def _lanczos(f: Callable, xi: torch.Tensor, out_dim: int, coupled: bool, *, steps: int,
-             probes: int, generator: torch.Generator, **_) -> dict:
+def _lanczos(f: Callable[[torch.Tensor], torch.Tensor], xi: torch.Tensor, out_dim: int,
+             coupled: bool, *, steps: int, probes: int, generator: torch.Generator,
+             **_: Any) -> dict[str, Any]:
     in_dim = xi.numel()
-    _, vjp_fn = torch.func.vjp(f, xi)
+    vjp_fn = torch.func.vjp(f, xi)[1]
 
-    def jv(v):
+    def jv(v: torch.Tensor) -> torch.Tensor:
         return torch.func.jvp(f, (xi,), (v.reshape(xi.shape).to(xi.dtype),))[1].double()
 
-    def jtu(u):
+    def jtu(u: torch.Tensor) -> torch.Tensor:
         return vjp_fn(u.to(xi.dtype))[0].reshape(-1).double()
 
+    gram: Callable[[torch.Tensor], torch.Tensor]
     if in_dim <= out_dim:
         n, gram = in_dim, (lambda v: jtu(jv(v)))
     else:
         n, gram = out_dim, (lambda u: jv(jtu(u)))
     m = min(steps, n)
     frac, top, bottom = 0.0, 0.0, math.inf
-    for _ in range(probes):
+    for _probe in range(probes):
         v = torch.randn(n, generator=generator, dtype=torch.float64).to(xi.device)
         basis = [v / v.norm()]
-        alphas, betas = [], []
+        alphas: list[float] = []
+        betas: list[float] = []
         for k in range(m):
             w = gram(basis[k])
             alphas.append(torch.dot(w, basis[k]).item())
@@ -126,11 +132,12 @@ def _lanczos(f: Callable, xi: torch.Tensor, out_dim: int, coupled: bool, *, step
     return {"frac": frac, "max": top, "min": bottom}
 
 
-METHODS: dict[str, Callable[..., dict]] = {"exact": _exact, "lanczos": _lanczos}
+METHODS: dict[str, Callable[..., dict[str, Any]]] = {"exact": _exact, "lanczos": _lanczos}
 _ALIASES = {"estimate": "lanczos", "randomized": "lanczos", "off": None, "none": None}
 
 
-def resolve(spectrum, model: nn.Module, x, out_dim: int) -> str | None:
+def resolve(spectrum: str | bool | None, model: nn.Module, x: Any, out_dim: int
+            ) -> str | None:
     """The method to run for the ``spectrum=`` argument, or None to skip.
 
     ``x``: the batch (a tensor, tuple or dict); ``auto`` needs a floating-point input.
@@ -161,8 +168,8 @@ def resolve(spectrum, model: nn.Module, x, out_dim: int) -> str | None:
     return name
 
 
-def jacobian_spectrum(model: nn.Module, x, method: str, *, samples: int = 4,
-                      seed: int = 0, steps: int = 48, probes: int = 2) -> dict:
+def jacobian_spectrum(model: nn.Module, x: Any, method: str, *, samples: int = 4,
+                      seed: int = 0, steps: int = 48, probes: int = 2) -> dict[str, Any]:
     """Jacobian singular-value summary over the first ``samples`` inputs of ``x``.
 
     ``x``: a tensor, tuple or dict of inputs; the Jacobian is taken with respect to its
@@ -186,7 +193,7 @@ def jacobian_spectrum(model: nn.Module, x, method: str, *, samples: int = 4,
                 out_dim = f(x[i]).numel()
             results.append(METHODS[method](f, x[i], out_dim, coupled, steps=steps,
                                            probes=probes, generator=generator))
-    summary = {
+    summary: dict[str, Any] = {
         "method": method,
         "samples": k,
         "in_dim": x[0].numel(),

@@ -17,11 +17,11 @@ function's range from one of its bounds.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -50,7 +50,8 @@ class ActivationKind:
 
 
 def _hardtanh_bounds(m: nn.Module) -> tuple[float, float]:
-    return float(m.min_val), float(m.max_val)
+    h = cast(nn.Hardtanh, m)  # only registered for Hardtanh subclasses
+    return float(h.min_val), float(h.max_val)
 
 
 # First matching entry wins (subclasses included), so ReLU6 and Hardtanh come first.
@@ -103,8 +104,16 @@ def activation_kind(module: nn.Module) -> ActivationKind | None:
     return _kind_of(type(module))
 
 
-@functools.lru_cache(maxsize=512)
+_KIND_CACHE: dict[type, ActivationKind | None] = {}  # per module class (a few dozen)
+
+
 def _kind_of(cls: type) -> ActivationKind | None:
+    if cls not in _KIND_CACHE:
+        _KIND_CACHE[cls] = _find_kind(cls)
+    return _KIND_CACHE[cls]
+
+
+def _find_kind(cls: type) -> ActivationKind | None:
     for base, kind in _KINDS:
         if issubclass(cls, base):
             return kind

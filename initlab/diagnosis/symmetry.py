@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 
 import torch
 
@@ -129,7 +130,7 @@ def _nearest(proj: torch.Tensor, limit: float, *, indices: bool = True,
     sq = proj.square().sum(dim=1)
     step = max(1, 2**22 // n)
 
-    def blocks(rows: torch.Tensor | None):
+    def blocks(rows: torch.Tensor | None) -> Iterator[torch.Tensor]:
         m = n if rows is None else rows.numel()
         for lo in range(0, m, step):
             sub = slice(lo, lo + step) if rows is None else rows[lo:lo + step]
@@ -231,7 +232,7 @@ def _identical_rows(sets: list[_Rows]) -> torch.Tensor | None:
             return None
     proj = torch.cat([rows.projected() for rows in sets], dim=1)
     cand, nearest = _nearest(proj, limit, among=among)
-    if not cand.numel():
+    if not cand.numel() or nearest is None:  # indices=True: nearest is set when cand is
         return None
     ok = sets[0].identical(cand, nearest)
     for rows in sets[1:]:

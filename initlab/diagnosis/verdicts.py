@@ -21,6 +21,7 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeGuard
 
 __all__ = ["Verdict", "THRESHOLDS", "RULES", "evaluate", "signal_path", "segments"]
 
@@ -82,7 +83,7 @@ class Context:
         return {r["activation"] for r in self.layers if r.get("activation")}
 
 
-def _finite(v) -> bool:
+def _finite(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
@@ -138,7 +139,8 @@ def _with_init(ctx: Context, text: str) -> str:
     return f"{prefix}{text}; initlab.apply(model, 'auto') picks the gain from the activation"
 
 
-def _ratio_rule(name: str, stat: str, first_over_last: bool, below: bool):
+def _ratio_rule(name: str, stat: str, first_over_last: bool,
+                below: bool) -> Callable[[Context], Verdict | None]:
     def judge(ctx: Context, path: list[dict]) -> tuple[float, Verdict] | None:
         if len(path) < 2:
             return None
@@ -175,7 +177,8 @@ def _ratio_rule(name: str, stat: str, first_over_last: bool, below: bool):
     return rule
 
 
-def _fraction_rule(name: str, stat: str, what: str, suggestion: Callable[[Context], str]):
+def _fraction_rule(name: str, stat: str, what: str,
+                   suggestion: Callable[[Context], str]) -> Callable[[Context], Verdict | None]:
     def rule(ctx: Context) -> Verdict | None:
         limit = THRESHOLDS[name]
         hit = [r for r in ctx.layers if _finite(r.get(stat)) and r[stat] > limit]
@@ -286,7 +289,7 @@ RULES: dict[str, Callable[[Context], Verdict | None]] = {
 
 def evaluate(ctx: Context) -> list[Verdict]:
     """Every rule that fires, in :data:`RULES` order (``non_finite`` first)."""
-    out = []
+    out: list[Verdict] = []
     for name, rule in RULES.items():
         if name != "non_finite" and any(v.name == "non_finite" for v in out):
             break  # statistics of a non-finite network are meaningless
