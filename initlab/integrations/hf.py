@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 import initlab.policy.native  # noqa: F401  (registers "@native")
+from initlab._core.checks import check_device, check_seed
 from initlab.errors import ConfigError, shown
-from initlab.policy.apply import check_seed
-from initlab.policy.materialize import check_device, materialize
+from initlab.policy.materialize import materialize
 from initlab.policy.meta_build import build_meta
 from initlab.policy.plan import Plan
 from initlab.policy.presets import policies

@@ -34,7 +34,7 @@ class ActivationInfo:
 
 
 # ("act", ActivationInfo) | ("pass", None) | ("stop", label)
-Classified = tuple[str, ActivationInfo | str | None]
+Classified = tuple[str, Any]
 
 NONE = ActivationInfo("none", via="the layer is not called on its own in the traced forward")
 

@@ -29,11 +29,13 @@ Functional activations (``F.relu``, ``torch.tanh``, ``x.relu()``) count like mod
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
 
 from initlab._core.calls import call_model
 from initlab.policy.act_structure import structure_detect
@@ -67,14 +69,14 @@ def _atomic(module: nn.Module, qual: str, names: set[str]) -> bool:
         leaf and is_transparent_module(module))
 
 
-def _fx_const(arg) -> bool:
+def _fx_const(arg: Any) -> bool:
     """An fx argument that is not data: a literal or a module attribute (parameter)."""
     import torch.fx
 
     return not isinstance(arg, torch.fx.Node) or arg.op == "get_attr"
 
 
-def _runtime_const(arg) -> bool:
+def _runtime_const(arg: Any) -> bool:
     """A runtime argument that is not data: a number, a parameter or a one-element tensor."""
     if not isinstance(arg, torch.Tensor):
         return True
@@ -82,24 +84,25 @@ def _runtime_const(arg) -> bool:
 
 
 # ----------------------------------------------------------------------------- fx tracer
-def _fx_label(node, modules) -> str:
+def _fx_label(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
     if node.op == "call_module":
-        return type(modules[node.target]).__name__
+        return type(modules[str(node.target)]).__name__
     return _func_name(node.target)
 
 
-def _walk(start, modules) -> ActivationInfo:
+def _walk(start: torch.fx.Node, modules: dict[str, nn.Module]) -> ActivationInfo:
     """Breadth-first from ``start`` through transparent nodes to the nearest activation."""
-    frontier = [(user, ()) for user in start.users]
-    seen, stops = set(), []
+    frontier: list[tuple[torch.fx.Node, tuple[str, ...]]] = [(user, ()) for user in start.users]
+    seen: set[torch.fx.Node] = set()
+    stops: list[str] = []
     while frontier:
-        nxt = []
+        nxt: list[tuple[torch.fx.Node, tuple[str, ...]]] = []
         for node, path in frontier:
             if node in seen:
                 continue
             seen.add(node)
             if node.op == "call_module":
-                kind, info = _classify_module(modules[node.target])
+                kind, info = _classify_module(modules[str(node.target)])
             elif node.op in ("call_function", "call_method"):
                 kind, info = _classify_call(_func_name(node.target), node.args, node.kwargs,
                                             _fx_const)
@@ -137,8 +140,10 @@ def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
     # Buffers are proxied, and restored afterwards in case some code writes them anyway.
     saved = [(b, b.detach().clone()) for b in model.buffers() if not b.is_meta]
     try:
-        graph = _Leaves(proxy_buffer_attributes=True).trace(model) if _takes_proxy_flag() \
-            else _Leaves().trace(model)
+        # torch versions whose Tracer takes the flag proxy buffers; the stubs do not list it
+        tracer = (_Leaves(proxy_buffer_attributes=True)  # type: ignore[call-arg]
+                  if _takes_proxy_flag() else _Leaves())
+        graph = tracer.trace(model)
     finally:
         with torch.no_grad():
             for b, value in saved:
@@ -147,13 +152,13 @@ def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
     modules = dict(model.named_modules())
     out: dict[str, ActivationInfo] = {}
     for node in graph.nodes:
-        owner = None
+        owner: str | None = None
         if node.op == "call_module" and node.target in names:
-            owner = node.target
+            owner = str(node.target)
         elif node.op == "call_function" and _func_name(node.target) in _WEIGHT_FUNCS:
             weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
-            if getattr(weight, "op", None) == "get_attr":
-                owner = weight.target.rpartition(".")[0]
+            if isinstance(weight, torch.fx.Node) and weight.op == "get_attr":
+                owner = str(weight.target).rpartition(".")[0]
         if owner is not None and owner not in out:
             out[owner] = _walk(node, modules)
     return out
@@ -163,7 +168,7 @@ def _fx_detect(model: nn.Module, names: set[str]) -> dict[str, ActivationInfo]:
 _TAG = "_initlab_layers"
 
 
-def _tags_of(values) -> dict[str, tuple[str, ...]]:
+def _tags_of(values: Iterable[Any]) -> dict[str, tuple[str, ...]]:
     tags: dict[str, tuple[str, ...]] = {}
     for a in values:
         for t in a if isinstance(a, list | tuple) else (a,):
@@ -172,7 +177,7 @@ def _tags_of(values) -> dict[str, tuple[str, ...]]:
     return tags
 
 
-def _tensors(out) -> list[torch.Tensor]:
+def _tensors(out: Any) -> list[torch.Tensor]:
     return [t for t in (out if isinstance(out, list | tuple) else (out,))
             if isinstance(t, torch.Tensor)]
 
@@ -180,12 +185,13 @@ def _tensors(out) -> list[torch.Tensor]:
 class _Tracer(TorchFunctionMode):
     """Follows tagged tensors through the forward pass (outermost torch calls only)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.found: dict[str, ActivationInfo] = {}
         self.depth = 0  # > 0 inside an atomic module: its torch calls are not looked at
 
-    def record(self, tags, info: ActivationInfo | None, stop: str = "") -> None:
+    def record(self, tags: dict[str, tuple[str, ...]], info: ActivationInfo | None,
+               stop: str = "") -> None:
         """Tagged inputs reach an activation ``info`` (an activation beats "none") or a stop."""
         for layer, path in tags.items():
             if layer in self.found and (info is None or self.found[layer].name != "none"):
@@ -196,7 +202,8 @@ class _Tracer(TorchFunctionMode):
             else:
                 self.found[layer] = ActivationInfo("none", via=f"hooks: next is {stop}")
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = _func_name(func)
@@ -218,13 +225,14 @@ class _Tracer(TorchFunctionMode):
         return out
 
 
-def _atomic_hooks(tracer: _Tracer, module: nn.Module, qual: str, names: set[str], called):
+def _atomic_hooks(tracer: _Tracer, module: nn.Module, qual: str, names: set[str],
+                  called: list[str]) -> tuple[RemovableHandle, RemovableHandle]:
     """Pre/post hooks that make ``module`` one step of the trace (its inside is not seen)."""
     kind = type(module).__name__
     act = activation_of_module(module)
-    stack: list[dict] = []
+    stack: list[dict[str, tuple[str, ...]]] = []
 
-    def pre(mod, args, kwargs):
+    def pre(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         tags = {} if tracer.depth else _tags_of((*args, *kwargs.values()))
         stack.append(tags)
         if act is not None and act.name != "none":
@@ -233,12 +241,13 @@ def _atomic_hooks(tracer: _Tracer, module: nn.Module, qual: str, names: set[str]
             tracer.record(tags, None, kind)
         tracer.depth += 1
 
-    def post(mod, args, output):
+    def post(mod: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         tracer.depth -= 1
         tags = stack.pop()
         if tracer.depth:
             return
         outs = _tensors(output)
+        new: dict[str, tuple[str, ...]] | None
         if qual in names:
             called.append(qual)
             new = {qual: ()}
@@ -253,12 +262,13 @@ def _atomic_hooks(tracer: _Tracer, module: nn.Module, qual: str, names: set[str]
             module.register_forward_hook(post))
 
 
-def _hook_detect(model: nn.Module, names: set[str], example_input) -> dict[str, ActivationInfo]:
+def _hook_detect(model: nn.Module, names: set[str], example_input: Any) -> dict[str, ActivationInfo]:
     tracer = _Tracer()
-    handles, called = [], []
+    handles: list[RemovableHandle] = []
+    called: list[str] = []
 
-    def tag(mname):
-        def hook(module, inputs, output):
+    def tag(mname: str) -> Callable[[nn.Module, Any, Any], None]:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             called.append(mname)
             if isinstance(output, torch.Tensor) and not tracer.depth:
                 setattr(output, _TAG, {mname: ()})
@@ -290,7 +300,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def detect_activations(
-    model: nn.Module, names: set[str], example_input=None
+    model: nn.Module, names: set[str], example_input: Any = None
 ) -> tuple[dict[str, ActivationInfo], str]:
     """The activation after each module in ``names``, and the method that found them.
 

@@ -50,7 +50,7 @@ def params_on_meta(captured: dict[int, tuple[nn.Parameter, torch.Tensor]]) -> It
             captured[id(meta)] = (meta, p.detach())
 
     # patching torch's method for the duration of the build (mypy forbids assigning methods)
-    nn.Module.register_parameter = on_meta  # type: ignore[method-assign]
+    nn.Module.register_parameter = on_meta  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:

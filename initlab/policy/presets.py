@@ -12,6 +12,7 @@ recurrent weights, LSTM forget-gate bias 1, MHA per-chunk Xavier q/k/v, ...) is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import initlab.policy.choosers  # noqa: F401  (registers the choosers)
 import initlab.policy.native  # noqa: F401
@@ -19,7 +20,8 @@ import initlab.policy.real_models  # noqa: F401
 import initlab.policy.residual  # noqa: F401
 from initlab._core.registry import Registry
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
-from initlab.policy.rules import Policy, Rule
+from initlab.init import Initializer, available, get
+from initlab.policy.rules import Policy, PolicyLike, Rule
 
 __all__ = ["PRESETS", "register_policy", "policies", "get_policy", "resolve", "spec_policy"]
 
@@ -71,13 +73,13 @@ def _tail(embedding: str = "normal(mean=0.0, std=1.0)", recurrent_input: str = "
     ]
 
 
-def _auto(**options) -> Policy:
+def _auto(**options: Any) -> Policy:
     return Policy((Rule("@auto_weight", role="weight", label="auto"), *_tail()), "error", "auto",
                   options)
 
 
 def _family(family: str) -> Callable[[], Policy]:
-    def build():
+    def build() -> Policy:
         return Policy((Rule("@family_weight", role="weight", label=family),
                        *_tail(recurrent_input="@recurrent_family")), "error", family,
                       {"family": family})
@@ -148,7 +150,8 @@ for _name, _build in _BUILTIN.items():
     PRESETS.add(_name, _build)
 
 
-def register_policy(name: str, policy: Policy | Callable[[], Policy], *, overwrite: bool = False):
+def register_policy(name: str, policy: Policy | Callable[[], Policy], *,
+                    overwrite: bool = False) -> Policy | Callable[[], Policy]:
     """Make ``policy`` available by ``name`` to ``plan``/``apply``/``materialize`` and the CLI."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"Policy name must be a non-empty string; got {name!r}.")
@@ -184,10 +187,8 @@ def get_policy(name: str) -> Policy:
     return policy
 
 
-def spec_policy(init) -> Policy:
+def spec_policy(init: str | dict[str, Any] | Initializer) -> Policy:
     """One initializer for every weight (layout-aware), biases 0, norms 1/0, embeddings too."""
-    from initlab.init import get
-
     s = str(get(init))
     weights = ("weight", "embedding", "rnn_input_weight", "rnn_recurrent_weight",
                "attention_in_weight", "tied_embedding", "expert_weight")
@@ -197,15 +198,13 @@ def spec_policy(init) -> Policy:
                   "error", s)
 
 
-def resolve(policy) -> Policy:
+def resolve(policy: PolicyLike) -> Policy:
     """A Policy from a preset name, a Policy, a policy dict, or an initializer spec.
 
     A bare name that is both a preset and an initializer (``orthogonal``,
     ``delta_orthogonal``, ``torch_default``) is the preset; ``init:orthogonal`` is the
     one-initializer spec policy and ``preset:orthogonal`` the preset, explicitly.
     """
-    from initlab.init import Initializer, get
-
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, Initializer):
@@ -222,8 +221,6 @@ def resolve(policy) -> Policy:
         try:
             get(policy)
         except UnknownNameError:
-            from initlab.init import available
-
             names = policies() + list(available())
             hint = did_you_mean(policy.split("(")[0], names)
             raise UnknownNameError(

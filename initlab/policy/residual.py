@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -23,6 +24,9 @@ from initlab.errors import ConfigError
 from initlab.policy.choosers import AUTO_SCHEMES, describe, spec
 from initlab.policy.roles import Target, module_layout
 from initlab.policy.rules import Choice, chooser
+
+if TYPE_CHECKING:
+    from initlab.policy.plan import PlanContext
 
 __all__ = ["Branch", "find_branches", "GPT2_RESIDUAL"]
 
@@ -39,6 +43,8 @@ _NORMS = NORM_TYPES  # (LocalResponseNorm has no weight: never a branch norm)
 
 @dataclass
 class Branch:
+    """One residual branch: its module name, weighted layers and norms (in order)."""
+
     name: str
     layers: list[str] = field(default_factory=list)   # module names, in order
     norms: list[str] = field(default_factory=list)
@@ -70,12 +76,16 @@ def find_branches(model: nn.Module) -> list[Branch]:
     return branches
 
 
-def _analysis(ctx):
-    def compute():
+# (branches, {layer: branch}, {norm: branch}, the classifier's module name or None)
+Analysis = tuple[list[Branch], dict[str, Branch], dict[str, Branch], str | None]
+
+
+def _analysis(ctx: PlanContext) -> Analysis:
+    def compute() -> Analysis:
         branches = find_branches(ctx.model)
         owner = {layer: b for b in branches for layer in b.layers}
         norm_owner = {norm: b for b in branches for norm in b.norms}
-        classifier = None
+        classifier: str | None = None
         for name, m in ctx.model.named_modules():
             if isinstance(m, nn.Linear) and not any(name.startswith(b.name + ".") for b in branches):
                 classifier = name
@@ -84,7 +94,7 @@ def _analysis(ctx):
     return ctx.cached("residual", compute)
 
 
-def _require_branches(ctx, preset: str):
+def _require_branches(ctx: PlanContext, preset: str) -> Analysis:
     branches = _analysis(ctx)[0]
     if not branches:
         raise ConfigError(
@@ -95,7 +105,7 @@ def _require_branches(ctx, preset: str):
     return _analysis(ctx)
 
 
-def _auto(target: Target, ctx, scale: float = 1.0, note: str = "") -> Choice:
+def _auto(target: Target, ctx: PlanContext, scale: float = 1.0, note: str = "") -> Choice:
     act = ctx.activation(target)
     init, g, why = AUTO_SCHEMES[act.name](act, bool(ctx.options.get("exact_gain", False)))
     if scale == 1.0:
@@ -106,7 +116,7 @@ def _auto(target: Target, ctx, scale: float = 1.0, note: str = "") -> Choice:
 
 
 @chooser("fixup_weight")
-def _fixup_weight(target: Target, ctx) -> Choice | None:
+def _fixup_weight(target: Target, ctx: PlanContext) -> Choice | None:
     branches, owner, _, classifier = _require_branches(ctx, "fixup")
     if target.module_name == classifier:
         return Choice(spec("zeros"), "Fixup: classifier weight 0")
@@ -121,7 +131,7 @@ def _fixup_weight(target: Target, ctx) -> Choice | None:
 
 
 @chooser("fixup_bias")
-def _fixup_bias(target: Target, ctx) -> Choice | None:
+def _fixup_bias(target: Target, ctx: PlanContext) -> Choice | None:
     _, _, _, classifier = _require_branches(ctx, "fixup")
     if target.module_name == classifier:
         return Choice(spec("zeros"), "Fixup: classifier bias 0")
@@ -129,7 +139,7 @@ def _fixup_bias(target: Target, ctx) -> Choice | None:
 
 
 @chooser("gate")
-def _gate(target: Target, ctx) -> Choice | None:
+def _gate(target: Target, ctx: PlanContext) -> Choice | None:
     """SkipInit/ReZero gates at 0; otherwise the model's own value (later rules), else 1."""
     if ctx.options.get("skipinit", False):
         return Choice(spec("zeros"), "SkipInit/ReZero: residual gate 0 (each block starts as identity)")
@@ -137,7 +147,7 @@ def _gate(target: Target, ctx) -> Choice | None:
 
 
 @chooser("zero_residual_norm")
-def _zero_residual_norm(target: Target, ctx) -> Choice | None:
+def _zero_residual_norm(target: Target, ctx: PlanContext) -> Choice | None:
     branches, _, norm_owner, _ = _require_branches(ctx, "zero_residual")
     branch = norm_owner.get(target.module_name)
     if branch is not None and target.module_name == branch.norms[-1]:
@@ -146,7 +156,7 @@ def _zero_residual_norm(target: Target, ctx) -> Choice | None:
 
 
 @chooser("zero_residual_weight")
-def _zero_residual_weight(target: Target, ctx) -> Choice | None:
+def _zero_residual_weight(target: Target, ctx: PlanContext) -> Choice | None:
     branches, owner, _, _ = _require_branches(ctx, "zero_residual")
     branch = owner.get(target.module_name)
     if branch is not None and not branch.norms and target.module_name == branch.layers[-1]:
@@ -154,11 +164,11 @@ def _zero_residual_weight(target: Target, ctx) -> Choice | None:
     return None
 
 
-def _n_layer(ctx) -> int:
+def _n_layer(ctx: PlanContext) -> int:
     if ctx.options.get("n_layer"):
         return int(ctx.options["n_layer"])
 
-    def compute():
+    def compute() -> int:
         lists = [len(m) for m in ctx.model.modules() if isinstance(m, nn.ModuleList | nn.Sequential)
                  and len(m) > 0 and len({type(c) for c in m}) == 1 and
                  not isinstance(m[0], nn.Linear | nn.modules.conv._ConvNd)]
@@ -169,14 +179,14 @@ def _n_layer(ctx) -> int:
     return ctx.cached("n_layer", compute)
 
 
-def _is_residual_proj(target: Target, ctx) -> bool:
+def _is_residual_proj(target: Target, ctx: PlanContext) -> bool:
     globs = ctx.options.get("residual") or GPT2_RESIDUAL
     globs = (globs,) if isinstance(globs, str) else tuple(globs)
     return any(fnmatch.fnmatchcase(target.name, g) for g in globs)
 
 
 @chooser("gpt2_weight")
-def _gpt2_weight(target: Target, ctx) -> Choice:
+def _gpt2_weight(target: Target, ctx: PlanContext) -> Choice:
     std = float(ctx.options.get("std", 0.02))
     if target.role == "weight" and _is_residual_proj(target, ctx):
         n = _n_layer(ctx)
@@ -187,12 +197,12 @@ def _gpt2_weight(target: Target, ctx) -> Choice:
 
 
 @chooser("zero_weight")
-def _zero_weight(target: Target, ctx) -> Choice:
+def _zero_weight(target: Target, ctx: PlanContext) -> Choice:
     return Choice(spec("zero_hadamard"), "ZerO: deterministic partial identity / Hadamard")
 
 
 @chooser("delta_orthogonal_weight")
-def _delta_orthogonal_weight(target: Target, ctx) -> Choice:
+def _delta_orthogonal_weight(target: Target, ctx: PlanContext) -> Choice:
     gain = float(ctx.options.get("gain", 1.0))
     shape = target.shape
     if (target.layout == "conv" and target.groups == 1 and len(shape) >= 3

@@ -32,6 +32,15 @@ import torch
 from torch import nn
 
 from initlab._core.torch_types import NORM_TYPES
+from initlab.policy.parametrized import originals, parametrized_tensors
+from initlab.policy.structure import (
+    Section,
+    expert_layout,
+    fused_sections,
+    is_transposed_linear,
+    named_role,
+    norm_identity,
+)
 
 __all__ = ["ROLES", "Target", "iter_targets", "module_layout"]
 
@@ -121,11 +130,13 @@ def _shape(p: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(p.shape)
 
 
-def _generic(module, pname, p):
+# a classifier: (module, parameter name, parameter) -> (role, layout)
+Classify = Callable[[nn.Module, str, torch.Tensor], tuple[str, str | None]]
+
+
+def _generic(module: nn.Module, pname: str, p: torch.Tensor) -> tuple[str, str | None]:
     """Custom modules: named tensors (tokens, position tables, layer scales, SSM constants),
     ``weight``/``bias`` by name, one-element parameters by name, else other."""
-    from initlab.policy.structure import named_role
-
     shape = tuple(p.shape)
     named = named_role(pname, shape)
     if named is not None:
@@ -141,8 +152,8 @@ def _generic(module, pname, p):
     return "other", None
 
 
-def _weight_bias(layout):
-    def classify(module, pname, p):
+def _weight_bias(layout: str | None) -> Classify:
+    def classify(module: nn.Module, pname: str, p: torch.Tensor) -> tuple[str, str | None]:
         if pname == "weight":
             return "weight", layout
         if pname == "bias":
@@ -152,19 +163,19 @@ def _weight_bias(layout):
     return classify
 
 
-def _norm(module, pname, p):
+def _norm(module: nn.Module, pname: str, p: torch.Tensor) -> tuple[str, str | None]:
     return {"weight": "norm_weight", "bias": "norm_bias"}.get(pname, "other"), None
 
 
-def _embedding(module, pname, p):
+def _embedding(module: nn.Module, pname: str, p: torch.Tensor) -> tuple[str, str | None]:
     return ("embedding", "embedding") if pname == "weight" else _generic(module, pname, p)
 
 
-def _prelu(module, pname, p):
+def _prelu(module: nn.Module, pname: str, p: torch.Tensor) -> tuple[str, str | None]:
     return "activation_param", None
 
 
-_CLASSIFIERS: tuple[tuple[tuple[type, ...], Callable], ...] = (
+_CLASSIFIERS: tuple[tuple[tuple[type, ...], Classify], ...] = (
     ((nn.modules.conv._ConvTransposeNd,), _weight_bias("conv_transpose")),
     (_CONV, _weight_bias("conv")),
     ((nn.Linear,), _weight_bias("linear")),
@@ -175,7 +186,8 @@ _CLASSIFIERS: tuple[tuple[tuple[type, ...], Callable], ...] = (
 )
 
 
-def _rnn_targets(module, mname, pname, p, shape) -> list[Target]:
+def _rnn_targets(module: nn.RNNBase, mname: str, pname: str, p: torch.Tensor,
+                 shape: tuple[int, ...]) -> list[Target]:
     kind = _RNN_NAME.match(pname)
     full = f"{mname}.{pname}" if mname else pname
     if kind is None:
@@ -192,7 +204,7 @@ def _rnn_targets(module, mname, pname, p, shape) -> list[Target]:
     if len(gates) <= 1:
         return [Target(full, mname, module, pname, role, shape, shape, layout)]
     size = shape[0] // len(gates)
-    out = []
+    out: list[Target] = []
     for i, gate in enumerate(gates):
         r = "rnn_forget_bias" if (base == "bias_ih" and module.mode == "LSTM" and gate == "f") else role
         out.append(Target(full, mname, module, pname, r, (size, *shape[1:]), shape, layout,
@@ -200,7 +212,8 @@ def _rnn_targets(module, mname, pname, p, shape) -> list[Target]:
     return out
 
 
-def _mha_targets(module, mname, pname, p, shape) -> list[Target]:
+def _mha_targets(module: nn.MultiheadAttention, mname: str, pname: str, p: torch.Tensor,
+                 shape: tuple[int, ...]) -> list[Target]:
     full = f"{mname}.{pname}" if mname else pname
     if pname == "in_proj_weight":
         size = shape[0] // 3
@@ -217,8 +230,9 @@ def _mha_targets(module, mname, pname, p, shape) -> list[Target]:
     return [Target(full, mname, module, pname, role, shape, shape, layout)]
 
 
-def _sectioned(base: Target, sections, how: str, prefix: tuple = (), key: str = "") -> list[Target]:
-    out = []
+def _sectioned(base: Target, sections: list[Section], how: str, prefix: tuple[Any, ...] = (),
+               key: str = "") -> list[Target]:
+    out: list[Target] = []
     for sec in sections:
         t = Target(base.name, base.module_name, base.module, base.param_name, base.role,
                    (sec.stop - sec.start, *base.shape[1:]), base.param_shape, base.layout,
@@ -229,10 +243,10 @@ def _sectioned(base: Target, sections, how: str, prefix: tuple = (), key: str = 
     return out
 
 
-def _linear_like(module, mname, pname, p, shape, parent, config) -> list[Target] | None:
+def _linear_like(module: nn.Module, mname: str, pname: str, p: torch.Tensor,
+                 shape: tuple[int, ...], parent: nn.Module | None,
+                 config: Any) -> list[Target] | None:
     """Linear and transposed-storage (Conv1D) weights, split when fused."""
-    from initlab.policy.structure import fused_sections, is_transposed_linear
-
     full = f"{mname}.{pname}" if mname else pname
     transposed = pname == "weight" and is_transposed_linear(module)
     if transposed:
@@ -253,9 +267,8 @@ def _linear_like(module, mname, pname, p, shape, parent, config) -> list[Target]
     return _sectioned(base, sections, how)
 
 
-def _expert_targets(module, mname, pname, p, shape, config) -> list[Target] | None:
-    from initlab.policy.structure import Section, expert_layout
-
+def _expert_targets(module: nn.Module, mname: str, pname: str, p: torch.Tensor,
+                    shape: tuple[int, ...], config: Any) -> list[Target] | None:
     layout = expert_layout(module, pname, shape, config)
     if layout is None:
         return None
@@ -264,7 +277,7 @@ def _expert_targets(module, mname, pname, p, shape, config) -> list[Target] | No
     logical = (a, b) if layout == "out_in" else (b, a)
     view = None if layout == "out_in" else "E"   # "E": experts stored (in, out)
     fused = pname.startswith("gate_up") and logical[0] % 2 == 0
-    out = []
+    out: list[Target] = []
     for e in range(n):
         base = Target(full, mname, module, pname, "expert_weight", logical, shape, "linear",
                       view=view, block=(e,), suffix=f"[{e}]",
@@ -278,8 +291,9 @@ def _expert_targets(module, mname, pname, p, shape, config) -> list[Target] | No
     return out
 
 
-def _module_targets(module: nn.Module, mname: str, pname: str, p, shape,
-                    parent: nn.Module | None = None, config=None) -> list[Target]:
+def _module_targets(module: nn.Module, mname: str, pname: str, p: torch.Tensor,
+                    shape: tuple[int, ...], parent: nn.Module | None = None,
+                    config: Any = None) -> list[Target]:
     if isinstance(module, nn.RNNBase):
         return _rnn_targets(module, mname, pname, p, shape)
     if isinstance(module, nn.MultiheadAttention):
@@ -297,8 +311,6 @@ def _module_targets(module: nn.Module, mname: str, pname: str, p, shape,
             role, layout = classify(module, pname, p)
             break
     else:
-        from initlab.policy.structure import norm_identity
-
         found = norm_identity(module)
         if found is not None and pname in ("weight", "bias", "scale", "shift", "gamma", "beta",
                                            "g", "b", "offset"):
@@ -352,8 +364,6 @@ def iter_targets(model: nn.Module, *, unshaped: list[str] | None = None) -> Iter
             if id(p) not in first:
                 first[id(p)] = (mname, module, pname, parent)
                 order.append(id(p))
-    from initlab.policy.parametrized import originals, parametrized_tensors
-
     skip: set[int] = set()
     effective: dict[int, list[Target]] = {}
     for mname, module in model.named_modules():
