@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from initlab.errors import ConfigError
-from initlab.init.registry import Initializer, register, set_float
+from initlab.init.registry import Initializer, Shape, register, set_float
+from initlab.init.source import Source
 
 __all__ = ["Orthogonal", "DeltaOrthogonal", "Sparse", "haar_orthogonal"]
 
@@ -57,7 +58,7 @@ class Orthogonal(Initializer):
     elementwise = False
     quiet_defaults = ("column_axis",)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "gain")
         k = self.column_axis
         if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
@@ -75,7 +76,8 @@ class Orthogonal(Initializer):
                 f"an axis in [-{len(shape)}, {len(shape) - 1}].")
         return k % len(shape)
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 2)
         if tensor.numel() == 0:
             return tensor
@@ -93,7 +95,8 @@ class Orthogonal(Initializer):
         tensor.copy_(q.reshape(tensor.shape))  # torch's order: copy, then scale
         return tensor.mul_(self.gain)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if len(shape) < 2 or math.prod(shape) == 0:
             return None
         rows = shape[self._axis(shape)]
@@ -109,7 +112,7 @@ class DeltaOrthogonal(Initializer):
     elementwise = False
     example_shape = (16, 8, 3, 3)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "gain")
 
     def _check(self, shape, layout, groups):
@@ -129,7 +132,8 @@ class DeltaOrthogonal(Initializer):
             )
         return out // groups, cin
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         cout, cin = self._check(tuple(tensor.shape), layout, groups)
         tensor.zero_()
         centre = tuple(k // 2 for k in tensor.shape[2:])
@@ -140,7 +144,8 @@ class DeltaOrthogonal(Initializer):
             tensor[(slice(g * cout, (g + 1) * cout), slice(None), *centre)] = block.to(tensor.dtype)
         return tensor
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         cout, cin = self._check(tuple(shape), layout, groups)
         # each (cout x cin) centre block has orthonormal columns: sum of squares gain^2·cin
         return abs(self.gain) * math.sqrt(groups * cin / math.prod(shape))
@@ -160,7 +165,7 @@ class Sparse(Initializer):
     std: float = 0.01
     elementwise = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "sparsity", low=0.0)
         set_float(self, "std", low=0.0)
         if self.sparsity > 1.0:
@@ -169,7 +174,8 @@ class Sparse(Initializer):
                 "fraction in [0, 1]."
             )
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 2, 2, " (rows, cols)")
         rows, cols = tensor.shape
         num_zeros = math.ceil(self.sparsity * rows)
@@ -183,7 +189,8 @@ class Sparse(Initializer):
             tensor[rows_perm[:num_zeros], col] = 0
         return tensor
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if len(shape) != 2 or shape[0] == 0:
             return None
         keep = 1.0 - math.ceil(self.sparsity * shape[0]) / shape[0]

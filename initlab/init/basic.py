@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from initlab.errors import ConfigError, shown
-from initlab.init.registry import Initializer, register, set_float
+from initlab.init.registry import Initializer, Shape, register, set_float
+from initlab.init.source import Source
 
 __all__ = ["Uniform", "Normal", "TruncNormal", "TruncNormalStd", "Constant", "Ones", "Zeros",
            "truncated_std"]
@@ -40,7 +41,7 @@ class Uniform(Initializer):
     a: float = 0.0
     b: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "a")
         set_float(self, "b")
         if self.b < self.a:
@@ -49,10 +50,12 @@ class Uniform(Initializer):
                 "expected a <= b."
             )
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         return source.uniform_(tensor, self.a, self.b)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return (self.b - self.a) / math.sqrt(12.0)
 
 
@@ -64,14 +67,16 @@ class Normal(Initializer):
     mean: float = 0.0
     std: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "mean")
         set_float(self, "std", low=0.0)
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         return source.normal_(tensor, self.mean, self.std)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return self.std
 
 
@@ -85,7 +90,7 @@ class TruncNormal(Initializer):
     a: float = -2.0
     b: float = 2.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "mean")
         set_float(self, "std", low=0.0, low_open=True)
         set_float(self, "a")
@@ -99,11 +104,13 @@ class TruncNormal(Initializer):
     def _bounds(self):
         return self.a, self.b
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         lo, hi = self._bounds()
         return source.trunc_normal_(tensor, self.mean, self.std, lo, hi)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         lo, hi = self._bounds()
         return self.std * truncated_std((lo - self.mean) / self.std, (hi - self.mean) / self.std)
 
@@ -133,7 +140,7 @@ class Constant(Initializer):
     val: float | tuple = 0.0
     random = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         value = self.val
         if isinstance(value, list | tuple) or (isinstance(value, torch.Tensor) and value.dim()) or (
                 hasattr(value, "__array__") and getattr(value, "ndim", 0)):
@@ -156,7 +163,8 @@ class Constant(Initializer):
     def get_config(self):
         return {"val": _nested_list(self.val)}
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         if not isinstance(self.val, tuple):
             return tensor.fill_(self.val)
         array = torch.tensor(_nested_list(self.val), dtype=torch.float64)
@@ -170,7 +178,8 @@ class Constant(Initializer):
             ) from None
         return tensor.copy_(wide.to(dtype=tensor.dtype, device=tensor.device))
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if not isinstance(self.val, tuple):
             return 0.0
         array = torch.tensor(_nested_list(self.val), dtype=torch.float64)
@@ -187,10 +196,12 @@ class Ones(Initializer):
 
     random = False
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         return tensor.fill_(1.0)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return 0.0
 
 
@@ -201,8 +212,10 @@ class Zeros(Initializer):
 
     random = False
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         return tensor.zero_()
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return 0.0

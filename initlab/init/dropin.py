@@ -59,6 +59,12 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = uniform_(torch.empty(2, 3), -1.0, 1.0, generator=seed())
+        >>> torch.equal(w, torch.nn.init.uniform_(torch.empty(2, 3), -1.0, 1.0, generator=seed()))
+        True
     """
     done, out = _dispatch(uniform_, tensor, a=a, b=b, generator=generator)
     if done:
@@ -80,6 +86,12 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = normal_(torch.empty(2, 3), 0.0, 0.02, generator=seed())
+        >>> torch.equal(w, torch.nn.init.normal_(torch.empty(2, 3), 0.0, 0.02, generator=seed()))
+        True
     """
     done, out = _dispatch(normal_, tensor, mean=mean, std=std, generator=generator)
     if done:
@@ -106,6 +118,12 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = trunc_normal_(torch.empty(2, 3), std=0.02, a=-0.04, b=0.04, generator=seed())
+        >>> torch.equal(w, torch.nn.init.trunc_normal_(torch.empty(2, 3), std=0.02, a=-0.04, b=0.04, generator=seed()))
+        True
     """
     _check_tensor("trunc_normal_", tensor)
     with _torch_errors("trunc_normal_", tensor):
@@ -121,6 +139,10 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> constant_(torch.empty(2), 0.5).tolist()
+        [0.5, 0.5]
     """
     done, out = _dispatch(constant_, tensor, val=val)
     if done:
@@ -138,6 +160,10 @@ def ones_(tensor: Tensor) -> Tensor:
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> ones_(torch.empty(2)).tolist()
+        [1.0, 1.0]
     """
     _check_tensor("ones_", tensor)
     with _torch_errors("ones_", tensor), torch.no_grad():
@@ -152,6 +178,10 @@ def zeros_(tensor: Tensor) -> Tensor:
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> zeros_(torch.empty(2)).tolist()
+        [0.0, 0.0]
     """
     _check_tensor("zeros_", tensor)
     with _torch_errors("zeros_", tensor), torch.no_grad():
@@ -169,6 +199,10 @@ def eye_(tensor: Tensor) -> Tensor:
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> eye_(torch.empty(2, 3)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     _check_tensor("eye_", tensor)
     _dims("eye_", tensor, "exactly 2", tensor.dim() == 2)
@@ -189,6 +223,11 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = dirac_(torch.empty(2, 2, 3))
+        >>> w[:, :, 1].tolist(), w.sum().item()
+        ([[1.0, 0.0], [0.0, 1.0]], 2.0)
     """
     _check_tensor("dirac_", tensor)
     _dims("dirac_", tensor, "at least 3 (a ConvNd weight)", tensor.dim() >= 3)
@@ -223,6 +262,12 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: torch.Generator | No
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = orthogonal_(torch.empty(3, 3), generator=seed())
+        >>> torch.equal(w, torch.nn.init.orthogonal_(torch.empty(3, 3), generator=seed()))
+        True
     """
     _check_tensor("orthogonal_", tensor)
     _dims("orthogonal_", tensor, "at least 2", tensor.dim() >= 2)
@@ -257,6 +302,11 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01,
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = sparse_(torch.empty(4, 3), sparsity=0.5, generator=torch.Generator().manual_seed(0))
+        >>> (w == 0).sum(0).tolist()  # half of each column is zero
+        [2, 2, 2]
     """
     _check_tensor("sparse_", tensor)
     _dims("sparse_", tensor, "exactly 2", tensor.dim() == 2)

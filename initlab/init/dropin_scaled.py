@@ -60,6 +60,12 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: torch.Generato
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = xavier_uniform_(torch.empty(4, 3), generator=seed())
+        >>> torch.equal(w, torch.nn.init.xavier_uniform_(torch.empty(4, 3), generator=seed()))
+        True
     """
     _check_tensor("xavier_uniform_", tensor)
     fan_in, fan_out = fans(tensor, layout=layout, groups=groups)
@@ -82,6 +88,12 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = xavier_normal_(torch.empty(4, 3), generator=seed())
+        >>> torch.equal(w, torch.nn.init.xavier_normal_(torch.empty(4, 3), generator=seed()))
+        True
     """
     _check_tensor("xavier_normal_", tensor)
     fan_in, fan_out = fans(tensor, layout=layout, groups=groups)
@@ -123,6 +135,12 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = kaiming_uniform_(torch.empty(4, 3), nonlinearity='relu', generator=seed())
+        >>> torch.equal(w, torch.nn.init.kaiming_uniform_(torch.empty(4, 3), nonlinearity='relu', generator=seed()))
+        True
     """
     done, out = _dispatch(kaiming_uniform_, tensor, a=a, mode=mode, nonlinearity=nonlinearity,
                           generator=generator)
@@ -153,6 +171,12 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> seed = lambda: torch.Generator().manual_seed(0)
+        >>> w = kaiming_normal_(torch.empty(4, 3), mode='fan_out', generator=seed())
+        >>> torch.equal(w, torch.nn.init.kaiming_normal_(torch.empty(4, 3), mode='fan_out', generator=seed()))
+        True
     """
     _check_tensor("kaiming_normal_", tensor)
     if _zero_element("kaiming_normal_", tensor):

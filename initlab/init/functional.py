@@ -57,6 +57,11 @@ def trunc_normal_std_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = trunc_normal_std_(torch.empty(1000), std=0.5, generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 1.0)  # cut at mean ± 2 std
+        True
     """
     return TruncNormalStd(mean, std, a, b)(tensor, generator=generator)
 
@@ -72,6 +77,10 @@ def identity_(tensor: torch.Tensor, gain: float = 1.0, *, layout=None, groups: i
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> identity_(torch.empty(2, 3), gain=2.0).tolist()
+        [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
     """
     return Identity(gain)(tensor, layout=layout, groups=groups)
 
@@ -88,6 +97,11 @@ def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = Non
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = lecun_uniform_(torch.empty(50, 100), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= (3 / 100) ** 0.5)  # U(±sqrt(3 / fan_in))
+        True
     """
     return LecunUniform()(tensor, generator=generator, layout=layout, groups=groups)
 
@@ -104,6 +118,11 @@ def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = lecun_normal_(torch.empty(400, 100), generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item(), 2)  # 1 / sqrt(fan_in)
+        0.1
     """
     return LecunNormal()(tensor, generator=generator, layout=layout, groups=groups)
 
@@ -128,6 +147,12 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = torch.empty(400, 100)
+        >>> _ = variance_scaling_(w, 2.0, 'fan_in', 'normal', generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item(), 2)  # sqrt(2 / fan_in)
+        0.14
     """
     spec = VarianceScaling(scale, mode, distribution, in_axis=in_axis, out_axis=out_axis,
                            batch_axis=batch_axis)
@@ -150,6 +175,12 @@ def default_(weight: torch.Tensor, bias: torch.Tensor | None = None, *,
 
     Returns:
         ``weight``.
+
+    Examples:
+        >>> layer = torch.nn.Linear(4, 2)
+        >>> w = default_(layer.weight, layer.bias, generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 0.5) and bool(layer.bias.abs().max() <= 0.5)  # U(±1/sqrt(4))
+        True
     """
     Default()(weight, generator=generator, layout=layout, groups=groups)
     if bias is not None:
@@ -170,6 +201,12 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = delta_orthogonal_(torch.empty(4, 4, 3), generator=torch.Generator().manual_seed(0))
+        >>> centre = w[:, :, 1]
+        >>> torch.allclose(centre @ centre.T, torch.eye(4), atol=1e-6), w[:, :, 0].abs().sum().item()
+        (True, 0.0)
     """
     return DeltaOrthogonal(gain)(tensor, generator=generator, groups=groups)
 
@@ -184,5 +221,10 @@ def zero_hadamard_(tensor: torch.Tensor, *, layout=None, groups: int = 1) -> tor
 
     Returns:
         ``tensor``.
+
+    Examples:
+        >>> w = zero_hadamard_(torch.empty(2, 4))
+        >>> w.shape, bool((w != 0).any())
+        (torch.Size([2, 4]), True)
     """
     return ZeroHadamard()(tensor, layout=layout, groups=groups)

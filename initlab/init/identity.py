@@ -12,7 +12,8 @@ import torch
 
 from initlab.errors import ConfigError
 from initlab.init._orthogonal import _need_dims
-from initlab.init.registry import Initializer, register, set_float
+from initlab.init.registry import Initializer, Shape, register, set_float
+from initlab.init.source import Source
 
 __all__ = ["Eye", "Dirac", "Identity", "ZeroHadamard", "hadamard", "zero_matrix"]
 
@@ -50,12 +51,14 @@ class Eye(Initializer):
     random = False
     elementwise = False
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 2, 2, " (a Linear weight)")
         tensor.zero_()
         return tensor.fill_diagonal_(1.0)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return _rms(min(shape), shape) if len(shape) == 2 else None
 
 
@@ -68,13 +71,15 @@ class Dirac(Initializer):
     elementwise = False
     example_shape = (16, 8, 3, 3)
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 3, None, " (a ConvNd weight)")
         per = _groups_of(self, tensor.shape, groups)
         eye = torch.eye(per, tensor.shape[1], dtype=tensor.dtype, device=tensor.device)
         return _place_centre(tensor, [eye] * groups, groups)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if len(shape) < 3:
             return None
         return _rms(groups * min(shape[0] // groups, shape[1]), shape)
@@ -90,10 +95,11 @@ class Identity(Initializer):
     elementwise = False
     quiet_defaults = ("gain",)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "gain")
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 2, None, " (a Linear or ConvNd weight)")
         if tensor.dim() == 2:
             Eye().fill_(tensor, source)
@@ -101,7 +107,8 @@ class Identity(Initializer):
             Dirac().fill_(tensor, source, groups=groups)
         return tensor if self.gain == 1.0 else tensor.mul_(self.gain)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         base = _rms(min(shape), shape) if len(shape) == 2 else Dirac().expected_std(
             shape, groups=groups)
         return None if base is None else abs(self.gain) * base
@@ -140,7 +147,8 @@ class ZeroHadamard(Initializer):
     random = False
     elementwise = False
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         _need_dims(self, tensor.shape, 2, None, " (a Linear or ConvNd weight)")
         dev, dt = tensor.device, tensor.dtype
 
@@ -164,7 +172,8 @@ class ZeroHadamard(Initializer):
         block = matrix(per, tensor.shape[1])
         return _place_centre(tensor, [block] * groups, groups)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if len(shape) < 2:
             return None
         per = shape[0] // groups if len(shape) > 2 else shape[0]

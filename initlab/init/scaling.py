@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from initlab.errors import ConfigError
 from initlab.init.fans import MODES, axis_fans, fans, normalize_axes, select_fan
 from initlab.init.gains import _FUNCS
 from initlab.init.gains import gain as _gain
-from initlab.init.registry import Initializer, register, set_choice, set_float
+from initlab.init.registry import Initializer, Shape, register, set_choice, set_float
+from initlab.init.source import Source
 
 __all__ = ["VarianceScaling", "XavierUniform", "XavierNormal", "KaimingUniform", "KaimingNormal",
            "LecunUniform", "LecunNormal", "Default", "TRUNC_STD", "DISTRIBUTIONS"]
@@ -76,13 +79,15 @@ class _Scaled(Initializer):
             )
         return self._std(fan_in, fan_out)
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         if tensor.numel() == 0:
             return tensor
         return DRAW[self.distribution](tensor, source, self.std_for(tensor.shape, layout=layout,
                                                                      groups=groups))
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         if math.prod(shape) == 0:
             return None
         return self.std_for(shape, layout=layout, groups=groups)
@@ -105,7 +110,7 @@ class VarianceScaling(_Scaled):
     batch_axis: int | tuple[int, ...] = ()
     quiet_defaults = ("in_axis", "out_axis", "batch_axis")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "scale", low=0.0, low_open=True)
         set_choice(self, "mode", MODES)
         set_choice(self, "distribution", DISTRIBUTIONS)
@@ -135,7 +140,7 @@ class VarianceScaling(_Scaled):
 class _Xavier(_Scaled):
     mode = "fan_avg"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "gain", low=0.0)
 
     def _std(self, fan_in, fan_out):
@@ -161,7 +166,7 @@ class XavierNormal(_Xavier):
 
 
 class _Kaiming(_Scaled):
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "a")
         set_choice(self, "mode", MODES)
         set_choice(self, "nonlinearity", tuple(_FUNCS))
@@ -243,7 +248,7 @@ class Default(_Scaled):
     fan_in: int | None = None
     distribution = "uniform"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_choice(self, "role", _ROLES)
         f = self.fan_in
         if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 0):
@@ -267,7 +272,8 @@ class Default(_Scaled):
             raise ConfigError(f"default: fan_in of shape {tuple(shape)} is 0.")
         return math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)) / math.sqrt(fan_in)
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         if tensor.numel() == 0:
             return tensor
         if self.role == "bias":

@@ -15,7 +15,8 @@ import torch
 
 from initlab.errors import ConfigError
 from initlab.init.basic import Normal
-from initlab.init.registry import Initializer, register
+from initlab.init.registry import Initializer, Shape, register
+from initlab.init.source import Source
 
 __all__ = ["Seeded"]
 
@@ -29,7 +30,7 @@ class Seeded(Initializer):
     seed: int = 0
     elementwise = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from initlab.init.parse import get
 
         inner = get(self.init)
@@ -49,13 +50,16 @@ class Seeded(Initializer):
     def get_config(self) -> dict[str, Any]:
         return {"init": self.init.to_dict(), "seed": self.seed}
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         return self.init.fill_(tensor, source, layout=layout, groups=groups)
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         return self.init.expected_std(shape, layout=layout, groups=groups)
 
-    def __call__(self, tensor, *, generator=None, layout=None, groups=1):
+    def __call__(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None,
+                 layout: str | None = None, groups: int = 1) -> torch.Tensor:
         if generator is None and isinstance(tensor, torch.Tensor) and not tensor.is_meta:
             generator = torch.Generator(device=tensor.device).manual_seed(self.seed)
         return super().__call__(tensor, generator=generator, layout=layout, groups=groups)

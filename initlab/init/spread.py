@@ -30,8 +30,8 @@ import torch
 from initlab.errors import ConfigError
 from initlab.init._orthogonal import haar_orthogonal
 from initlab.init.fans import MODES, fan_for_mode
-from initlab.init.registry import Initializer, register, set_choice, set_float
-from initlab.init.source import TorchSource
+from initlab.init.registry import Initializer, Shape, register, set_choice, set_float
+from initlab.init.source import Source, TorchSource
 
 __all__ = ["Spread", "coherence", "spread_", "spread_frame", "welch_bound"]
 
@@ -197,7 +197,7 @@ class Spread(Initializer):
     example_shape = (10, 2, 2, 2)
     example_config = {"iterations": 40}  # the contract tests need a frame, not the optimum
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         set_float(self, "gain")
         set_float(self, "scale", low=0.0, low_open=True)
         set_choice(self, "mode", MODES)
@@ -215,11 +215,13 @@ class Spread(Initializer):
                 "Hint: use spread on weights; biases take zeros or constant."
             )
 
-    def expected_std(self, shape, *, layout=None, groups=1):
+    def expected_std(self, shape: Shape, *, layout: str | None = None,
+                     groups: int = 1) -> float | None:
         self._check(shape)
         return abs(self.gain) * math.sqrt(self.scale / fan_for_mode(shape, self.mode, layout, groups))
 
-    def fill_(self, tensor, source, *, layout=None, groups=1):
+    def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
+              groups: int = 1) -> torch.Tensor:
         std = self.expected_std(tensor.shape, layout=layout, groups=groups)
         n, m = tensor.shape[0], tensor[0].numel()
         frame = spread_frame(n, m, source, iterations=self.iterations, device=tensor.device)
