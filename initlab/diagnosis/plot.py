@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    Values = Sequence[Any] | np.ndarray[Any, Any]  # the data of a series: a list or an array
 
 __all__ = ["PALETTE", "Axes", "Chart", "nice_ticks", "log_ticks", "figure", "chart"]
 
@@ -251,7 +256,7 @@ class Axes:
         a, b = self.tlim
         return self.top + self.height - (self._t(y, self.yscale) - a) / (b - a) * self.height
 
-    def _points(self, xs: Sequence[Any], ys: Sequence[Any]) -> list[list[Point]]:
+    def _points(self, xs: Values, ys: Values) -> list[list[Point]]:
         """Pixel polylines, split where a point is missing or off the scale."""
         runs: list[list[Point]] = []
         cur: list[Point] = []
@@ -266,7 +271,7 @@ class Axes:
                 cur = []
         return [*runs, cur] if cur else runs
 
-    def line(self, xs: Sequence[Any], ys: Sequence[Any], color: str, *, width: float = 1.3,
+    def line(self, xs: Values, ys: Values, color: str, *, width: float = 1.3,
              marker: bool = False, alpha: float = 1.0) -> None:
         """A polyline through the points (broken at missing ones), optionally with markers."""
         for run in self._points(xs, ys):
@@ -275,7 +280,7 @@ class Axes:
             if marker:
                 self.parts += [_Circle(x, y, 3, color) for x, y in run]
 
-    def band(self, xs: Sequence[Any], lo: Sequence[Any], hi: Sequence[Any], color: str, *,
+    def band(self, xs: Values, lo: Values, hi: Values, color: str, *,
              alpha: float = 0.2) -> None:
         """The area between ``lo`` and ``hi`` (e.g. mean ± std), one polygon per run."""
         for idx in self._runs_of(xs, lo, hi):
@@ -283,8 +288,8 @@ class Axes:
             down = [(self.sx(xs[i]), self.sy(lo[i])) for i in reversed(idx)]
             self.parts.append(_Polygon(tuple(up + down), color, alpha))
 
-    def _runs_of(self, xs: Sequence[Any], lo: Sequence[Any],
-                 hi: Sequence[Any]) -> list[list[int]]:
+    def _runs_of(self, xs: Values, lo: Values,
+                 hi: Values) -> list[list[int]]:
         runs: list[list[int]] = []
         cur: list[int] = []
         for i in range(len(xs)):
@@ -297,7 +302,7 @@ class Axes:
                 cur = []
         return [r for r in [*runs, cur] if len(r) > 1]
 
-    def errorbar(self, xs: Sequence[Any], ys: Sequence[Any], err: Sequence[Any], color: str, *,
+    def errorbar(self, xs: Values, ys: Values, err: Values, color: str, *,
                  clip: tuple[float, float] | None = None) -> None:
         """Markers joined by a line, with ± ``err`` whiskers and caps (inside ``clip``)."""
         self.line(xs, ys, color, marker=True)

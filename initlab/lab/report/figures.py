@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(y, kernel, mode="valid")
 
 
-def _band(series: list[list[float]]):
+def _band(series: Sequence[Sequence[float] | np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over seeds at every index (NaN-aware; shorter series simply end)."""
     n = max((len(s) for s in series), default=0)
     m = np.full((len(series), n), np.nan)
@@ -55,7 +56,7 @@ def _by_init(runs: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def _limits(values) -> tuple[float, float]:
+def _limits(values: Iterable[Any]) -> tuple[float, float]:
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     return (min(vals), max(vals)) if vals else (0.0, 1.0)
 
@@ -67,8 +68,8 @@ def _thin(n: int, most: int = 800) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
-def _loss_figure(groups, window: int) -> str:
-    lines = []
+def _loss_figure(groups: dict[str, list[dict[str, Any]]], window: int) -> str:
+    lines: list[tuple[str, int, str, np.ndarray, np.ndarray, np.ndarray]] = []
     for i, (init, rs) in enumerate(groups.items()):
         series = [_smooth(np.asarray(r.get("step_losses") or [], float), window) for r in rs]
         mean, std = _band(series)
@@ -118,7 +119,7 @@ def _epoch_figure(groups: dict[str, list[dict[str, Any]]], key: str, *, title: s
                   note: str = "") -> str | None:
     """A per-epoch metric: each seed thin, the mean with ± std bars (inside [0, 100] for
     percentages), one colour per curve (colours stay those of the full legend)."""
-    lines = []
+    lines: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]] = []
     k = 100.0 if pct else 1.0
     for i, (init, rs) in enumerate(groups.items()):
         if only is not None and init not in only:
@@ -219,7 +220,8 @@ def axis_figure(summary: list[dict[str, Any]], groups: list[dict[str, Any]]) -> 
     return next(iter(axis_figures(summary, groups).values()), None)
 
 
-def _grad_figure(groups, norms) -> str:
+def _grad_figure(groups: dict[str, list[dict[str, Any]]],
+                 norms: dict[str, dict[str, dict[int, list[float]]]]) -> str:
     layers = sorted({layer for d in norms.values() for layer in d})
     cols = min(3, len(layers))
     rows = math.ceil(len(layers) / cols)
@@ -285,7 +287,8 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, str]:
             for k, v in out.items() if v is not None}
 
 
-def _grad_table(groups) -> dict[str, dict[str, dict[int, list[float]]]]:
+def _grad_table(groups: dict[str, list[dict[str, Any]]]
+                ) -> dict[str, dict[str, dict[int, list[float]]]]:
     out: dict[str, dict[str, dict[int, list[float]]]] = {}
     for init, rs in groups.items():
         for r in rs:

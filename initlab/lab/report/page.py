@@ -29,7 +29,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:12px}
 
 
 
-def _num(v, pct=False, digits=4) -> str:
+def _num(v: float | None, pct: bool = False, digits: int = 4) -> str:
     if v is None:
         return "-"
     return f"{100 * v:.2f}" if pct else f"{v:.{digits}g}"
@@ -86,7 +86,7 @@ def heatmap_html(summary: list[dict], groups: list[dict] | None) -> str:
     """Two swept settings: one table per init, rows x columns = the two settings' values,
     cells = mean final test accuracy, shaded from the worst (white) to the best (green)."""
     keys = sorted({k for g in groups or [] for k in g["config"]})
-    if len(keys) != 2:
+    if len(keys) != 2 or groups is None:
         return ""
     rows_k, cols_k = keys
     rv = list(dict.fromkeys(json.dumps(g["config"].get(rows_k)) for g in groups))
@@ -176,7 +176,7 @@ def render_html(summary: list[dict[str, Any]], runs: list[dict[str, Any]],
                  f'<img alt="axis {html.escape(name)}" src="data:image/svg+xml;base64,'
                  f'{_b64(svg)}">')
     cc_html = coord_check_html(coord_check) if coord_check is not None else ""
-    first = {}
+    first: dict[str, dict[str, Any]] = {}
     for r in runs:
         first.setdefault(r["init"], r)
     plans = "".join(
@@ -186,7 +186,7 @@ def render_html(summary: list[dict[str, Any]], runs: list[dict[str, Any]],
     varying = [g for g in groups or [] if g["config"]]
     if varying:
         config = {"shared": config, "groups": {g["group"]: g["config"] for g in varying}}
-    env = next((r["environment"] for r in runs if r.get("environment")), {})
+    env: dict[str, Any] = next((r["environment"] for r in runs if r.get("environment")), {})
     problems = [r for r in runs if r["status"] in ("diverged", "failed")]
     prob_html = "".join(
         f"<tr><td class=l>{html.escape(r['init'])}</td><td>{r['seed']}</td>"

@@ -16,6 +16,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from initlab.errors import ConfigError
 
@@ -27,10 +28,10 @@ class Results:
     """What a sweep measured (the fields of ``report.json``) and where it is stored."""
 
     out: Path
-    summary: list[dict] = field(default_factory=list)
-    comparisons: list[dict] = field(default_factory=list)
-    groups: list[dict] = field(default_factory=list)
-    runs: list[dict] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self, width: int | None = 120) -> str:
         """The summary table and the verdict lines, as plain text."""
@@ -43,7 +44,7 @@ class Results:
         """One line per experiment: the best init and its margin, or no difference."""
         return [(f"{g['group']}: " if g["group"] else "") + g["verdict"] for g in self.groups]
 
-    def row(self, init: str, group: str = "") -> dict:
+    def row(self, init: str, group: str = "") -> dict[str, Any]:
         """The summary row of ``init`` in ``group`` ("" when there is one experiment)."""
         for s in self.summary:
             if s["init"] == init and s["group"] == group:
@@ -51,11 +52,11 @@ class Results:
         raise ConfigError(f"No summary row for init {init!r} in group {group!r}; expected one "
                           f"of {[(s['group'], s['init']) for s in self.summary]}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary, "comparisons": self.comparisons,
                 "groups": self.groups, "runs": self.runs}
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), default=str, **kw)
 
     def plots(self) -> dict[str, str]:
@@ -82,13 +83,13 @@ def load_results(out: str | Path, baseline: str | None = None) -> Results:
     return Results(Path(out), d["summary"], d["comparisons"], d["groups"], d["runs"])
 
 
-def compare(inits, *, model: str = "seed-cnn", dataset: str = "fashion-mnist",
-            seeds: int | str | list[int] = 3, sweep: dict[str, list] | None = None,
-            model_kwargs: dict | None = None, target: str | None = None,
+def compare(inits: list[str] | dict[str, str] | str, *, model: str = "seed-cnn",
+            dataset: str = "fashion-mnist", seeds: int | str | list[int] = 3,
+            sweep: dict[str, list[Any]] | None = None, model_kwargs: dict[str, Any] | None = None, target: str | None = None,
             data_dir: str | None = None, n_train: int | None = None,
             n_test: int | None = None, out: str | Path | None = None,
             baseline: str | None = None, workers: int = 1, stack: bool | str = True,
-            progress: bool = False, **train) -> Results:
+            progress: bool = False, **train: Any) -> Results:
     """Train ``inits`` x ``sweep`` grid x ``seeds`` and compare them (resumable in ``out``).
 
     Args:

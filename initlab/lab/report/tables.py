@@ -6,13 +6,17 @@ import csv
 import io
 import json
 import os
+from typing import TYPE_CHECKING, Any
 
 from initlab.lab.report.summary import SUMMARY_FIELDS
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["render_table", "table_text", "to_csv", "runs_csv", "NARROW"]
 
 
-def _fmt(mean, std, digits: int = 4, pct: bool = False) -> str:
+def _fmt(mean: float | None, std: float | None, digits: int = 4, pct: bool = False) -> str:
     if mean is None:
         return "-"
     k = 100.0 if pct else 1.0
@@ -38,7 +42,8 @@ def _cells(s: dict, targets: bool, compact: bool) -> list[str]:
         [str(s["diverged"]), str(s["failed"])]
 
 
-def render_table(summary: list[dict], title: str | None = None, compact: bool = False):
+def render_table(summary: list[dict[str, Any]], title: str | None = None,
+                 compact: bool = False) -> Table:
     """A rich Table of the summary rows (a ``group`` column when the folder holds several
     experiments, ``steps to target`` when a target was set); numbers are never cut: the
     init and group columns wrap instead, and ``compact`` stacks each figure on two lines
@@ -117,7 +122,7 @@ def to_csv(summary: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _cell(v):
+def _cell(v: Any) -> Any:
     if v is None:
         return ""
     return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
