@@ -212,11 +212,45 @@ def apply(model: nn.Module, policy: PolicyLike | Plan = "auto", *, seed: int = 0
           example_input: Any = None, threads: int | None = None) -> Plan:
     """Initialize ``model`` in place by ``policy`` and return the Plan that was executed.
 
-    ``policy``: a preset name, a Policy, a Plan, or an initializer spec. ``only``: a glob or
-    a list of names/globs, ``"missing"`` (with ``state_dict=``: parameters absent from it),
-    or ``"uninitialized"`` (lazy modules' parameters, shaped by one forward pass on
-    ``example_input``); all other parameters stay bit-identical. ``freeze=True`` sets
-    ``requires_grad=False`` on every parameter that was not initialized.
+    Values come from keyed random streams: a parameter's values depend only on ``seed``, its
+    name, its shape and its initializer spec. The whole plan is checked before anything is
+    written, so a plan that does not fit leaves the model untouched.
+
+    Args:
+        model: the model to initialize (its tensors must have storage; for a model on the
+            meta device use :func:`initlab.policy.materialize.materialize`).
+        policy: a preset name (``policies()``), a Policy, a Plan, a policy dict or an
+            initializer spec (``"xavier_uniform"``: that initializer for every weight).
+        seed: the seed of the keyed random streams (an int >= 0).
+        only: a glob or a list of names/globs, ``"missing"`` (with ``state_dict=``: the
+            parameters absent from it) or ``"uninitialized"`` (lazy modules' parameters,
+            shaped by one forward pass on ``example_input``); all other parameters stay
+            bit-identical. None: every parameter.
+        state_dict: the loaded weights, with ``only="missing"``.
+        freeze: True sets ``requires_grad=False`` on every parameter that was not initialized.
+        example_input: a batch (tensor, tuple or dict) used to shape lazy modules and, when
+            torch.fx cannot trace the model, to find the activations by running it.
+        threads: threads filling the random streams (None: initlab's default).
+
+    Returns:
+        The executed Plan (also appended to ``model._initlab_plans``).
+
+    Raises:
+        ConfigError: ``model`` is not a module or is on the meta device, the seed or ``only``
+            is invalid, or the plan does not fit the model (nothing is written then).
+        UnknownNameError: ``policy`` names no preset and no initializer.
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> done = apply(net, "auto", seed=0)
+        >>> done
+        Plan(4 rows, policy='auto')
+        >>> done["0.weight"].init
+        "kaiming_normal(a=0.0, mode='fan_in', nonlinearity='relu')"
+        >>> again = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> _ = apply(again, "auto", seed=0)
+        >>> torch.equal(net[0].weight, again[0].weight)  # same seed, same values
+        True
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"apply() needs a torch.nn.Module; got {type(model).__name__}.")

@@ -55,7 +55,19 @@ STD_FLOOR = 0.25  # structure (padding rows, truncation) moves a std by less tha
 
 @dataclass
 class AuditReport:
-    """One row per tensor (tied names together) and the problems found, one line each."""
+    """One row per tensor (tied names together) and the problems found, one line each.
+
+    Attributes:
+        rows: one dict per tensor: ``name``, ``kind``, ``tied``, ``shape``, ``dtype``,
+            ``device``, ``provenance``, ``init``, ``planned_std``, ``std``, ``problems``.
+        problems: every problem found, one line each (empty: :attr:`ok`).
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(4, 8))
+        >>> report = AuditReport([], ["'0.weight' holds NaN"])
+        >>> report.ok, report.to_dict()["problems"]
+        (False, ["'0.weight' holds NaN"])
+    """
 
     rows: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)
@@ -326,6 +338,24 @@ def audit(model: nn.Module, plan: Plans = None, *,
 
     Returns:
         An :class:`AuditReport`: ``.ok``, ``.problems`` (one line each), ``.rows``.
+
+    Raises:
+        ConfigError: ``model`` is not a module, ``plan`` is not a Plan (or plan dict, or a
+            list of them), or ``state_dict`` is not a mapping.
+
+    Examples:
+        >>> from initlab.policy.apply import apply
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> _ = apply(net, "auto", seed=0)
+        >>> report = audit(net)
+        >>> report
+        AuditReport(4 tensors, ok=True, 0 problem(s))
+        >>> report.rows[0]["name"], report.rows[0]["provenance"]
+        ('0.weight', 'rule auto')
+        >>> with torch.no_grad():
+        ...     _ = net[2].weight.fill_(float("nan"))
+        >>> audit(net).problems[0][:34]
+        "'2.weight' holds NaN (never initia"
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"audit() needs a torch.nn.Module; got {type(model).__name__}.")

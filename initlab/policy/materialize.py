@@ -189,7 +189,12 @@ def materialize(model: nn.Module, policy: PolicyLike | Plan = "auto", *, seed: i
         their values and move to ``device``. The executed plan is recorded in
         ``model._initlab_plans``.
 
-    Example:
+    Raises:
+        ConfigError: ``model`` has no tensors on the meta device, the device or seed is
+            invalid, the tensors do not fit in memory, a tensor would be left uninitialized,
+            or the closing audit finds a tensor that escaped initialization.
+
+    Examples:
         >>> with torch.device("meta"):
         ...     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
         >>> net = materialize(net, "auto", seed=0)

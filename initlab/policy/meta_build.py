@@ -68,12 +68,14 @@ def build_meta(fn: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Mo
     Returns:
         The model, ready for :func:`initlab.materialize` (which keeps the buffers as built).
 
-    Example:
-        >>> import initlab
-        >>> net = build_meta(nn.Sequential, nn.Linear(4, 8), nn.BatchNorm1d(8))
+    Examples:
+        >>> from initlab.policy.materialize import materialize
+        >>> net = build_meta(lambda: nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8)))
         >>> net[0].weight.is_meta, net[1].running_var.is_meta
         (True, False)
-        >>> net = initlab.materialize(net, "auto", seed=0)
+        >>> net = materialize(net, "auto", seed=0)
+        >>> net[0].weight.device.type, net[1].running_var.tolist() == [1.0] * 8
+        ('cpu', True)
     """
     captured: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
     with params_on_meta(captured):

@@ -35,7 +35,34 @@ __all__ = ["Plan", "PlanRow", "plan", "build_plan"]
 
 @dataclass
 class PlanRow:
-    """How one parameter (or one chunk of a fused parameter) is initialized, and why."""
+    """How one parameter (or one chunk of a fused parameter) is initialized, and why.
+
+    Attributes:
+        name: the parameter's fully qualified name (``"0.weight"``).
+        shape: the shape this row fills (a chunk's or block's own shape).
+        layout: the fan layout (``"linear"``, ``"conv"``, ...) or None (torch's convention).
+        init: the initializer spec string (``"keep"``: the model's own values).
+        fan_in: the fan in under ``layout`` (None for vectors).
+        fan_out: the fan out under ``layout``.
+        gain: the gain the choice used, if any.
+        std: the std the initializer gives (None when it has none, e.g. constants).
+        rule: the label of the rule that matched.
+        reason: why, in words (the activation that follows, the scheme, ...).
+        chunk: ``(i, n)``: the i-th of n equal row chunks (LSTM gates, fused q/k/v).
+        groups: conv groups (for the fans).
+        role: the target's role (``"weight"``, ``"bias"``, ``"norm_weight"``, ...).
+        view: ``"T"``: stored transposed (HF Conv1D); ``"E"``: experts stored (in, out).
+        block: the index of this unit in the viewed tensor (ints and (start, stop) pairs).
+        suffix: the stream-key suffix of a block (e.g. ``"[q]"``).
+
+    Examples:
+        >>> p = plan(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), "auto")
+        >>> row = p["0.weight"]
+        >>> row.key, row.shape, row.layout, round(row.std, 4)
+        ('0.weight', (8, 4), 'linear', 0.7071)
+        >>> PlanRow.from_dict(row.to_dict()) == row
+        True
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -101,7 +128,24 @@ def _fmt(v: object) -> str:
 
 @dataclass
 class Plan:
-    """Rows plus where they came from (policy name, activation tracer, model class)."""
+    """Rows plus where they came from (policy name, activation tracer, model class).
+
+    A Plan is data: it prints as a table, round-trips through JSON (:meth:`to_dict` /
+    :meth:`from_dict`), diffs against another plan, and ``apply`` executes it.
+
+    Attributes:
+        rows: one :class:`PlanRow` per parameter (per chunk or block of a fused one).
+        meta: where it came from: ``policy``, ``model``, ``activations``, ``seed``, ...
+
+    Examples:
+        >>> p = plan(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)), "auto")
+        >>> len(p), [row.key for row in p][:2]
+        (4, ['0.weight', '0.bias'])
+        >>> p["0.weight"].init
+        'xavier_uniform(gain=1.6666666666666667)'
+        >>> Plan.from_dict(p.to_dict()) == p
+        True
+    """
 
     rows: list[PlanRow]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -355,9 +399,28 @@ def plan(model: nn.Module, policy: PolicyLike | Plan = "auto", *,
          example_input: Any = None) -> Plan:
     """The Plan ``policy`` gives for ``model`` (nothing is written).
 
-    ``policy``: a preset name (``initlab.policies()``), a Policy, a Plan (returned as is) or
-    an initializer spec. ``example_input`` is used when torch.fx cannot trace the model (the
-    activations are then found by running it) and to shape lazy modules.
+    Args:
+        model: any ``nn.Module`` (CPU, GPU or meta device).
+        policy: a preset name (``initlab.policies()``), a Policy, a Plan (returned as is), a
+            policy dict or an initializer spec.
+        example_input: a batch (tensor, tuple or dict), used when torch.fx cannot trace the
+            model (the activations are then found by running it) and to shape lazy modules.
+
+    Returns:
+        The Plan: one row per parameter with its initializer, fans, gain, std and reason.
+
+    Raises:
+        ConfigError: ``model`` is not a module, has no parameters, or a parameter matches no
+            rule of the policy (with ``on_unmatched="error"``).
+        UnknownNameError: ``policy`` names no preset and no initializer.
+
+    Examples:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> p = plan(net, "auto")
+        >>> p["0.weight"].reason
+        'relu follows (fx: ReLU): He normal'
+        >>> p["2.weight"].init
+        'xavier_uniform(gain=1.0)'
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"plan() needs a torch.nn.Module; got {type(model).__name__}.")

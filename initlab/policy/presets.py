@@ -152,7 +152,27 @@ for _name, _build in _BUILTIN.items():
 
 def register_policy(name: str, policy: Policy | Callable[[], Policy], *,
                     overwrite: bool = False) -> Policy | Callable[[], Policy]:
-    """Make ``policy`` available by ``name`` to ``plan``/``apply``/``materialize`` and the CLI."""
+    """Make ``policy`` available by ``name`` to ``plan``/``apply``/``materialize`` and the CLI.
+
+    Args:
+        name: the new policy's name.
+        policy: a Policy, or a function of no arguments returning one (built on each use).
+        overwrite: replace a policy already registered under ``name``.
+
+    Returns:
+        ``policy``, unchanged (so it can decorate a function).
+
+    Raises:
+        ConfigError: ``name`` is empty or taken (without ``overwrite``), or ``policy`` is
+            neither a Policy nor callable.
+
+    Examples:
+        >>> mine = Policy((Rule("orthogonal", role="weight"), Rule("zeros", role="bias")))
+        >>> _ = register_policy("docs_orthogonal", mine, overwrite=True)
+        >>> get_policy("docs_orthogonal").name  # named after its registration
+        'docs_orthogonal'
+        >>> _ = PRESETS.remove("docs_orthogonal")
+    """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"Policy name must be a non-empty string; got {name!r}.")
     if not (isinstance(policy, Policy) or callable(policy)):
@@ -170,12 +190,35 @@ def register_policy(name: str, policy: Policy | Callable[[], Policy], *,
 
 
 def policies() -> list[str]:
-    """Names of the registered policies (presets and user-registered)."""
+    """Names of the registered policies (presets and user-registered).
+
+    Returns:
+        The names, sorted.
+
+    Examples:
+        >>> {"auto", "fixup", "gpt2", "hf", "torch_default"} <= set(policies())
+        True
+    """
     return PRESETS.names()
 
 
 def get_policy(name: str) -> Policy:
-    """The registered policy ``name``."""
+    """The registered policy ``name``.
+
+    Args:
+        name: a registered name (``preset:NAME`` works too).
+
+    Returns:
+        The Policy (built now when it was registered as a function).
+
+    Raises:
+        UnknownNameError: no policy has that name (the message suggests the closest).
+
+    Examples:
+        >>> auto = get_policy("auto")
+        >>> auto.name, auto.rules[0].init
+        ('auto', '@auto_weight')
+    """
     if isinstance(name, str) and name.startswith(PRESET_PREFIX):
         name = name[len(PRESET_PREFIX):]
     entry = PRESETS.get(name)
@@ -204,6 +247,25 @@ def resolve(policy: PolicyLike) -> Policy:
     A bare name that is both a preset and an initializer (``orthogonal``,
     ``delta_orthogonal``, ``torch_default``) is the preset; ``init:orthogonal`` is the
     one-initializer spec policy and ``preset:orthogonal`` the preset, explicitly.
+
+    Args:
+        policy: a preset name, a Policy (returned as is), a policy dict (``{"rules": ...}``),
+            an initializer spec string or dict, or an Initializer.
+
+    Returns:
+        The Policy.
+
+    Raises:
+        UnknownNameError: a string that names no preset and no initializer.
+        ConfigError: any other type, or an invalid policy dict.
+
+    Examples:
+        >>> resolve("auto").name
+        'auto'
+        >>> resolve("xavier_normal").rules[0].init  # one initializer for every weight
+        'xavier_normal(gain=1.0)'
+        >>> resolve("init:orthogonal").name, resolve("orthogonal").name
+        ('orthogonal(gain=1.0)', 'orthogonal')
     """
     if isinstance(policy, Policy):
         return policy

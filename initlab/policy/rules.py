@@ -98,9 +98,29 @@ def _spec_string(init: Any) -> str:
 class Rule:
     """Match parameters and name their initializer. None matches everything.
 
-    ``type``: module class names (subclasses match); ``name``: globs on the fully
-    qualified parameter name (``*`` crosses dots); ``role``: see ``initlab.policy.roles``;
-    ``activation``: what follows the module (``"none"`` for nothing).
+    Plain data: validated on construction, ``to_dict`` / ``from_dict`` round-trip (JSON).
+
+    Attributes:
+        init: an initializer spec (``"kaiming_normal(mode='fan_out')"``, a dict or an
+            Initializer; stored as its canonical string) or ``"@chooser"``.
+        type: module class names (or classes; subclasses match).
+        name: globs on the fully qualified parameter name (``*`` crosses dots).
+        role: roles (see ``initlab.policy.roles.ROLES``): ``"weight"``, ``"bias"``, ...
+        activation: what follows the module (``"relu"``, ..., ``"none"`` for nothing).
+        label: the rule's name in plans (default: its conditions, e.g. ``"role=weight"``).
+        reason: the plan rows' reason (default: ``"rule <label>"``).
+        warn_unused: warn when a ``name`` glob matches no parameter.
+
+    Examples:
+        >>> rule = Rule("xavier_uniform", type="Linear", role="weight")
+        >>> rule.init, rule.label
+        ('xavier_uniform(gain=1.0)', 'type=Linear,role=weight')
+        >>> Rule.from_dict(rule.to_dict()) == rule
+        True
+        >>> Rule("kaiming_normal", role="wieght")
+        Traceback (most recent call last):
+        ...
+        initlab.errors.ConfigError: Unknown rule role 'wieght'. Did you mean 'weight'? ...
     """
 
     init: Any
@@ -184,9 +204,22 @@ def _rule(r: Rule | dict[str, Any]) -> Rule:
 class Policy:
     """Ordered rules (first match wins) plus what to do with unmatched parameters.
 
-    ``on_unmatched``: ``"error"`` (list them), ``"keep"`` (leave them as they are) or
-    ``"default"`` (torch's Linear/Conv default for >= 2-d tensors, zeros otherwise).
-    ``options`` are read by the choosers (e.g. ``exact_gain``, ``n_layer``).
+    Attributes:
+        rules: the rules, in order (dicts are read with :meth:`Rule.from_dict`).
+        on_unmatched: ``"error"`` (list them), ``"keep"`` (leave them as they are) or
+            ``"default"`` (torch's Linear/Conv default for >= 2-d tensors, zeros otherwise).
+        name: the policy's name in plans.
+        options: read by the choosers (e.g. ``exact_gain``, ``n_layer``, ``family``).
+
+    Examples:
+        >>> policy = Policy((Rule("orthogonal", role="weight"), Rule("zeros", role="bias")),
+        ...                 name="orth")
+        >>> [r.label for r in policy.rules]
+        ['role=weight', 'role=bias']
+        >>> Policy.from_dict(policy.to_dict()) == policy
+        True
+        >>> policy.prepend(Rule("zeros", name="head.*")).rules[0].label
+        'name=head.*'
     """
 
     rules: tuple[Rule, ...]
