@@ -20,6 +20,7 @@ from torch import nn
 from initlab.errors import ConfigError
 from initlab.lab import data, models
 from initlab.lab.train import TrainConfig, train, train_stacked
+from initlab.lab.train.engines import LayersEngine, choose_engine, stack_problem
 from initlab.lab.train.forked import GROUPS_ENV, fork_problem, group_mode
 from initlab.lab.train.layers import (
     StackedFlatten,
@@ -27,7 +28,7 @@ from initlab.lab.train.layers import (
     build_stacked,
     pool_before_relu,
 )
-from initlab.lab.train.stacked import LayersEngine, choose_engine, cpu_groups, stack_problem
+from initlab.lab.train.stacked import cpu_groups
 
 DS = data.synthetic(384, 128, (1, 12, 12), 5, seed=1, noise=2.0)
 DS16 = data.synthetic(256, 64, (1, 16, 16), 5, seed=2)  # blitz-cnn needs >= 16x16
