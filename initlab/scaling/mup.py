@@ -77,6 +77,15 @@ class MuP:
             0 at every width, so the first updates are not masked by init noise.
         attention: ``"1/d"`` (μP) or ``"1/sqrt(d)"`` (standard) attention logits.
         distribution: ``"normal"`` or ``"truncated_normal"`` (cut at 2 std).
+
+    Raises:
+        ConfigError: an unknown ``attention`` or ``distribution``, or a std that is not a
+            positive number.
+
+    Examples:
+        >>> cfg = MuP(std=0.02)
+        >>> cfg.std, cfg.attention, cfg.to_dict()["readout_zero"]
+        (0.02, '1/d', False)
     """
 
     std: float | None = None
@@ -99,6 +108,7 @@ class MuP:
                 raise ConfigError(f"MuP {name} must be a positive number; got {v!r}.")
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-safe dict (``MuP(**d)`` rebuilds them)."""
         return asdict(self)
 
 
@@ -116,6 +126,8 @@ LR_RULES: dict[str, dict[str, Callable[[Width], float]]] = {
     "sgd": {"hidden": lambda w: w.m_out / w.m_in, "input": lambda w: w.m_out,
             "output": lambda w: 1.0 / w.m_in, "vector": lambda w: w.m, "fixed": lambda w: 1.0},
 }
+"""Per optimizer family (``"adam"``, ``"sgd"``), per μP class: the learning-rate multiplier as
+a function of the :class:`~initlab.scaling.shapes.Width` (Tensor Programs V, Table 3)."""
 OPTIMIZERS = {"adam": "adam", "adamw": "adam", "sgd": "sgd"}
 
 
@@ -184,6 +196,14 @@ def policy(base: Base | None = None, *, base_width: int | None = None, config: M
 
     Returns:
         A :class:`~initlab.Policy` named ``"mup"``.
+
+    Examples:
+        >>> from torch import nn
+        >>> make = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
+        ...                                nn.Linear(w, 2))
+        >>> pol = policy(make, base_width=16)
+        >>> pol.name, sorted(pol.options)
+        ('mup', ['attention_base', 'base', 'mup'])
     """
     from initlab.policy.presets import _tail
 
@@ -198,7 +218,26 @@ def policy(base: Base | None = None, *, base_width: int | None = None, config: M
 
 
 def head_dims(base: Base, base_width: int | None = None) -> dict[str, int]:
-    """``{attention module: head_dim}`` of a model (or ``make_model(base_width)`` on meta)."""
+    """``{attention module: head_dim}`` of a model (or ``make_model(base_width)`` on meta).
+
+    Attention modules are those with a float ``scaling`` and an int ``head_dim`` (HF layout).
+
+    Args:
+        base: a model, or ``make_model`` (built at ``base_width`` on the meta device); a base
+            shapes dict gives ``{}``.
+        base_width: the width to build ``make_model`` at.
+
+    Returns:
+        ``{module name: head_dim}``.
+
+    Raises:
+        ConfigError: ``base`` is a function and ``base_width`` is None.
+
+    Examples:
+        >>> from initlab.scaling.models import Transformer
+        >>> head_dims(lambda w: Transformer(w, depth=1, heads=2), base_width=32)
+        {'blocks.0.attn': 16}
+    """
     return _head_dims(base, base_width)
 
 
@@ -242,7 +281,27 @@ def _unsettable_attention(model: nn.Module, settable: set[str]) -> list[str]:
 
 
 def widths(model: nn.Module, p: Plan) -> dict[str, dict]:
-    """Per parameter name: class, multipliers and the lr multiplier per optimizer family."""
+    """Per parameter name: class, multipliers and the lr multiplier per optimizer family.
+
+    Args:
+        model: the model the plan was made for.
+        p: its plan; the base shapes are read from ``p.meta["mup"]["base"]`` (none: every
+            multiplier 1).
+
+    Returns:
+        ``{parameter name: {"class", "m_in", "m_out", "m", "lr": {family: multiplier}}}``.
+
+    Raises:
+        ConfigError: a fused tensor whose blocks have different μP classes.
+
+    Examples:
+        >>> from torch import nn
+        >>> make = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
+        ...                                nn.Linear(w, 2))
+        >>> model = make(64)
+        >>> widths(model, plan(model, make, base_width=16))["2.weight"]["lr"]
+        {'adam': 0.25, 'sgd': 1.0}
+    """
     out: dict[str, dict] = {}
     base = p.meta.get("mup", {}).get("base") if isinstance(p.meta.get("mup"), dict) else None
     for row in p.rows:
@@ -288,6 +347,16 @@ def plan(model: nn.Module, base: Base | None = None, *, base_width: int | None =
     Returns:
         A Plan whose ``meta["mup"]`` holds the base shapes, per-parameter classes and
         multipliers, readout multipliers and attention scales (all JSON-safe).
+
+    Examples:
+        >>> from torch import nn
+        >>> make = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
+        ...                                nn.Linear(w, 2))
+        >>> p = plan(make(64), make, base_width=16)
+        >>> [(r.name, round(r.std, 4)) for r in p.rows if r.name.endswith("weight")]
+        [('0.weight', 0.5), ('2.weight', 0.1768), ('4.weight', 0.0625)]
+        >>> p.meta["mup"]["params"]["4.weight"]["class"]
+        'output'
     """
     from initlab.policy import plan as make_plan
 
@@ -344,6 +413,20 @@ def param_groups(model: nn.Module, plan: Plan, lr: float, *, weight_decay: float
     Returns:
         A list of ``{"params", "lr", "weight_decay", "names", "mup_class"}`` dicts, ready for
         ``torch.optim.AdamW(groups)`` (torch keeps the extra keys).
+
+    Raises:
+        UnknownNameError: an unknown ``optimizer``.
+        ConfigError: the plan has no μP parametrization.
+
+    Examples:
+        >>> from torch import nn
+        >>> make = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
+        ...                                nn.Linear(w, 2))
+        >>> model = make(64)
+        >>> p = plan(model, make, base_width=16)
+        >>> groups = param_groups(model, p, 1e-2, weight_decay=0.1, optimizer="adamw")
+        >>> [(g["names"], g["lr"], g["weight_decay"]) for g in groups][2]
+        (['2.weight'], 0.0025, 0.4)
     """
     if optimizer not in OPTIMIZERS:
         hint = did_you_mean(str(optimizer), OPTIMIZERS)
@@ -381,7 +464,20 @@ def _unwrapped(name: str) -> str:
 
 @dataclass
 class Attached:
-    """What :func:`attach` changed in the forward pass, and what it could not."""
+    """What :func:`attach` changed in the forward pass, and what it could not.
+
+    Attributes:
+        readout_multipliers: ``{module: factor}`` output multipliers installed (tied readouts,
+            and CompleteP's residual branches).
+        attention: ``{attention module: scaling}`` set.
+        attention_unset: attention modules whose logit scale could not be set.
+        handles: the forward hooks (:meth:`remove` takes them out).
+
+    Examples:
+        >>> a = Attached({"head": 0.5}, {}, [], [])
+        >>> print(a)
+        output x0.5: head
+    """
 
     readout_multipliers: dict[str, float]   # readouts and residual branches (depth)
     attention: dict[str, float]
@@ -419,6 +515,18 @@ def attach(model: nn.Module, plan: Plan) -> Attached:
     Returns:
         An :class:`Attached` report; ``.attention_unset`` lists attention modules whose
         logit scale cannot be set (a custom module calling SDPA without ``scale``).
+
+    Raises:
+        ConfigError: the plan has no μP parametrization, or names a module the model lacks.
+
+    Examples:
+        >>> from initlab.scaling.models import Transformer
+        >>> make = lambda w: Transformer(w, depth=1, heads=2)
+        >>> model = make(64)
+        >>> report = attach(model, plan(model, make, base_width=32))
+        >>> round(model.blocks[0].attn.scaling, 4)  # sqrt(d0) / d: 1/d logits, SP at the base
+        0.125
+        >>> report.remove()
     """
     info = _info(plan)
     modules = dict(model.named_modules())

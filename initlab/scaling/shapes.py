@@ -72,6 +72,16 @@ def base_shapes(base: nn.Module | Callable[[int], nn.Module] | dict[str, dict],
 
     Returns:
         A JSON-safe dict, one entry per plan row.
+
+    Raises:
+        ConfigError: ``make_model`` does not return an ``nn.Module``, or ``base`` is none of
+            the above.
+
+    Examples:
+        >>> make = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, 2))
+        >>> shapes = base_shapes(make, 16)
+        >>> shapes["0.weight"], shapes["2.weight"]["inf"]
+        ({'shape': [16, 8], 'fan_in': 8, 'fan_out': 16, 'inf': [False, True]}, [True, False])
     """
     if isinstance(base, dict):
         return base
