@@ -34,6 +34,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,7 +58,13 @@ _CHANNEL_DIM: tuple[tuple[type[nn.Module], int], ...] = (
 
 
 class LSUVWarning(UserWarning):
-    """A layer LSUV could not bring to unit variance (named in the message)."""
+    """A layer LSUV could not bring to unit variance (named in the message).
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error", LSUVWarning)  # make it an error
+    """
 
 
 class _Stop(BaseException):
@@ -66,7 +73,21 @@ class _Stop(BaseException):
 
 @dataclass(frozen=True)
 class LSUVRecord:
-    """What LSUV did to one unit (a weight, or one chunk of a fused weight)."""
+    """What LSUV did to one unit (a weight, or one chunk of a fused weight).
+
+    Attributes:
+        name: the parameter name; chunk i of a fused weight is ``f"{name}[{i}]"``.
+        iterations: the number of rescalings applied.
+        variance: the output variance last measured (after the last rescaling).
+        converged: whether the variance is within ``tol`` of 1.
+        status: ``converged``, ``not_converged``, ``zero_variance``, ``non_finite`` or
+            ``not_called``.
+        scale: the product of the factors applied to the weight.
+
+    Examples:
+        >>> LSUVRecord("0.weight", 2, 1.01, True, "converged", 0.5).status
+        'converged'
+    """
 
     name: str  # parameter name, chunk i of a fused weight as f"{name}[{i}]"
     iterations: int  # number of rescalings applied
@@ -78,12 +99,23 @@ class LSUVRecord:
 
 @dataclass
 class LSUVResult:
-    """Per-unit records, in execution order (units never called come last)."""
+    """Per-unit records, in execution order (units never called come last).
+
+    Attributes:
+        layers: the :class:`LSUVRecord` of every unit; ``result["0.weight"]`` finds one by
+            name, ``result.converged`` says whether every called unit converged.
+
+    Examples:
+        >>> result = LSUVResult([LSUVRecord("0.weight", 1, 1.0, True, "converged")])
+        >>> result.converged, len(result), result["0.weight"].iterations
+        (True, 1, 1)
+    """
 
     layers: list[LSUVRecord] = field(default_factory=list)
 
     @property
     def converged(self) -> bool:
+        """Whether every unit the forward pass called reached unit variance."""
         return all(r.converged for r in self.layers if r.status != "not_called")
 
     def __iter__(self) -> Iterator[LSUVRecord]:
@@ -100,7 +132,8 @@ class LSUVResult:
             raise KeyError(key)
         return self.layers[key]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """``{"converged": ..., "layers": [record as dict, ...]}``, JSON-safe."""
         return {"converged": self.converged, "layers": [asdict(r) for r in self.layers]}
 
     def __str__(self) -> str:
@@ -122,7 +155,7 @@ class _Unit:
     bias: torch.Tensor | None
     channel_dim: int
     # MHA in-projection chunks: (args, kwargs) of the module call -> the chunk's output
-    project: Callable | None = None
+    project: Callable[[tuple[Any, ...], dict[str, Any]], torch.Tensor] | None = None
 
 
 # ---------------------------------------------------------------- finding the units
@@ -138,7 +171,7 @@ def _channel_dim(module: nn.Module) -> int:
 _MHA_INPUTS = ("query", "key", "value")
 
 
-def _mha_input(args, kwargs, i: int) -> torch.Tensor:
+def _mha_input(args: tuple[Any, ...], kwargs: dict[str, Any], i: int) -> torch.Tensor:
     return args[i] if len(args) > i else kwargs[_MHA_INPUTS[i]]
 
 
@@ -154,7 +187,8 @@ def _mha_units(name: str, m: nn.MultiheadAttention) -> list[_Unit]:
             pname = f"{prefix}{('q', 'k', 'v')[i]}_proj_weight"
         b = None if m.in_proj_bias is None else m.in_proj_bias[i * e : (i + 1) * e]
 
-        def project(args, kwargs, *, _i=i, _w=w, _b=b):
+        def project(args: tuple[Any, ...], kwargs: dict[str, Any], *, _i: int = i,
+                    _w: torch.Tensor = w, _b: torch.Tensor | None = b) -> torch.Tensor:
             return F.linear(_mha_input(args, kwargs, _i), _w, _b)
 
         units.append(_Unit(pname, m, w, b, -1, project))
@@ -194,20 +228,21 @@ def _orthonormal_(w: torch.Tensor, generator: torch.Generator) -> None:
 # ---------------------------------------------------------------- measuring
 
 
-def _measure(model: nn.Module, batch, unit: _Unit) -> torch.Tensor | None:
+def _measure(model: nn.Module, batch: Any, unit: _Unit) -> torch.Tensor | None:
     """The unit's output on ``batch`` (None if the module is never called)."""
     seen: list[torch.Tensor] = []
 
-    if unit.project is not None:
+    project = unit.project
+    if project is not None:
 
-        def pre_hook(module, args, kwargs):
-            seen.append(unit.project(args, kwargs))
+        def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            seen.append(project(args, kwargs))
             raise _Stop
 
         handle = unit.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
     else:
 
-        def hook(module, args, output):
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             out = first_tensor(output)
             if out is None:
                 raise ConfigError(
@@ -228,12 +263,12 @@ def _measure(model: nn.Module, batch, unit: _Unit) -> torch.Tensor | None:
     return seen[0] if seen else None
 
 
-def _execution_order(model: nn.Module, batch, units: list[_Unit]) -> list[_Unit]:
+def _execution_order(model: nn.Module, batch: Any, units: list[_Unit]) -> list[_Unit]:
     modules = {id(u.module): u.module for u in units}
     order: dict[int, int] = {}
     handles = []
 
-    def pre_hook(module, args):
+    def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
         order.setdefault(id(module), len(order))
 
     try:
@@ -263,7 +298,8 @@ def _channel_mean(out: torch.Tensor, dim: int, n: int) -> torch.Tensor | None:
 # ---------------------------------------------------------------- the algorithm
 
 
-def _scale_unit(model, batch, unit: _Unit, tol, max_iter, center_bias) -> LSUVRecord:
+def _scale_unit(model: nn.Module, batch: Any, unit: _Unit, tol: float, max_iter: int,
+                center_bias: bool) -> LSUVRecord:
     if center_bias and unit.bias is not None:
         out = _measure(model, batch, unit)
         if out is None:
@@ -293,11 +329,11 @@ def _scale_unit(model, batch, unit: _Unit, tol, max_iter, center_bias) -> LSUVRe
     return LSUVRecord(unit.name, max_iter, var, False, "not_converged", scale)
 
 
-def _validate(model, tol, max_iter) -> None:
+def _validate(model: object, tol: object, max_iter: object) -> None:
     if not isinstance(model, nn.Module):
         raise ConfigError(
             f"lsuv_ needs a torch.nn.Module; got {type(model).__name__}; "
-            "hint: call initlab.lsuv_(model, batch)."
+            "hint: call initlab.calibrate.lsuv_(model, batch)."
         )
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ConfigError(
@@ -317,7 +353,7 @@ def _validate(model, tol, max_iter) -> None:
 
 def lsuv_(
     model: nn.Module,
-    batch,
+    batch: Any,
     *,
     tol: float = 0.1,
     max_iter: int = 10,
@@ -332,6 +368,34 @@ def lsuv_(
     (``model(*batch)``) or a dict (``model(**batch)``). ``orthonormal=True`` first sets every
     unit's weight orthonormal (seeded by ``seed``) and its bias to zero. ``center_bias=True``
     also shifts each bias so the layer's output has zero mean per channel.
+
+    Args:
+        model: the model, initialized in place.
+        batch: what the model is called with (a tensor, a tuple/list, or a dict).
+        tol: stop scaling a layer when its output variance is within ``tol`` of 1.
+        max_iter: at most this many scalings per layer.
+        orthonormal: first set every weight orthonormal and every bias to zero.
+        center_bias: also shift each bias so the layer's output has zero mean per channel.
+        seed: the seed of the orthonormal pre-initialization (drawn on the CPU).
+        strict: raise instead of warning when a layer's output variance is 0 or not finite.
+
+    Returns:
+        An :class:`LSUVResult`: one :class:`LSUVRecord` per unit, in execution order.
+
+    Raises:
+        ConfigError: not a module, a meta model, no layer to scale, invalid options, or
+            (``strict``) a dead layer.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 4))
+        >>> x = torch.randn(256, 16, generator=torch.Generator().manual_seed(0))
+        >>> result = lsuv_(model, x, tol=0.05)
+        >>> result.converged, [r.name for r in result]
+        (True, ['0.weight', '2.weight'])
+        >>> abs(model(x).var().item() - 1) < 0.1
+        True
     """
     _validate(model, tol, max_iter)
     units = _find_units(model)

@@ -29,7 +29,9 @@ from torch.nn import functional as F
 
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean
 
-__all__ = ["MeanField", "critical", "mean_field"]
+__all__ = ["ACTIVATIONS", "MeanField", "critical", "mean_field"]
+
+Activation = str | Callable[[torch.Tensor], torch.Tensor]
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -46,6 +48,12 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "hardtanh": F.hardtanh,
     "sin": torch.sin,
 }
+"""Activations known by name (any other callable on float64 tensors works too).
+
+Examples:
+    >>> sorted(ACTIVATIONS)[:4]
+    ['elu', 'erf', 'gelu', 'hardtanh']
+"""
 
 _NODES_1D = 160  # even: no node at 0, where relu-like kinks sit
 _NODES_2D = 80
@@ -67,7 +75,7 @@ def _hermite(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 class _Act:
     """phi with phi' and phi'' by autograd, evaluated on float64 tensors."""
 
-    def __init__(self, activation):
+    def __init__(self, activation: Activation) -> None:
         if isinstance(activation, str):
             if activation not in ACTIVATIONS:
                 hint = did_you_mean(activation, ACTIVATIONS)
@@ -75,7 +83,8 @@ class _Act:
                     f"Unknown activation '{activation}'.{hint} Available: {sorted(ACTIVATIONS)}; "
                     "or pass a callable on tensors."
                 )
-            self.name, self.fn = activation, ACTIVATIONS[activation]
+            self.name: str = activation
+            self.fn: Callable[[torch.Tensor], torch.Tensor] = ACTIVATIONS[activation]
         elif callable(activation):
             self.name = getattr(activation, "__name__", type(activation).__name__)
             self.fn = activation
@@ -184,7 +193,24 @@ def _depth_scale(slope: float) -> float:
 
 @dataclass(frozen=True)
 class MeanField:
-    """Mean-field quantities of one (activation, sigma_w2, sigma_b2)."""
+    """Mean-field quantities of one (activation, sigma_w2, sigma_b2).
+
+    Attributes:
+        activation: the activation's name.
+        sigma_w2: the weight variance times fan-in.
+        sigma_b2: the bias variance.
+        q_star: the fixed point of the length map.
+        chi_1: the slope of the correlation map at c = 1 (gradients scale as chi_1^depth).
+        c_star: the fixed point of the correlation map (1 in the ordered phase).
+        chi_c: the slope of the correlation map at c*.
+        xi_c: the correlation depth scale -1/ln(chi_c) (inf at criticality).
+        xi_q: the length depth scale.
+
+    Examples:
+        >>> mf = mean_field("tanh", 3.0, 0.05)
+        >>> mf.phase, round(mf.chi_1, 2) > 1
+        ('chaotic', True)
+    """
 
     activation: str
     sigma_w2: float
@@ -198,17 +224,18 @@ class MeanField:
 
     @property
     def phase(self) -> str:
+        """``"ordered"`` (chi_1 < 1), ``"critical"`` (chi_1 = 1) or ``"chaotic"``."""
         if abs(self.chi_1 - 1.0) < _CRITICAL_TOL:
             return "critical"
         return "ordered" if self.chi_1 < 1.0 else "chaotic"
 
-    def c_map(self, c: float, activation=None) -> float:
+    def c_map(self, c: float, activation: Activation | None = None) -> float:
         """One step of the correlation map from correlation ``c`` (at q = q*)."""
         act = _Act(activation if activation is not None else self.activation)
         return _c_map(act, self.q_star, c, self.sigma_w2, self.sigma_b2)
 
 
-def _check_float(name: str, value, low: float) -> float:
+def _check_float(name: str, value: object, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         math.isfinite(value) and value >= low
     ):
@@ -238,8 +265,26 @@ def _c_star(act: _Act, q: float, sw2: float, sb2: float, chi_1: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def mean_field(activation, sigma_w2: float, sigma_b2: float = 0.0) -> MeanField:
-    """Mean-field fixed points, chi_1 and depth scales of a wide random network."""
+def mean_field(activation: Activation, sigma_w2: float, sigma_b2: float = 0.0) -> MeanField:
+    """Mean-field fixed points, chi_1 and depth scales of a wide random network.
+
+    Args:
+        activation: a name in :data:`ACTIVATIONS` or a callable on float64 tensors.
+        sigma_w2: the weight variance times fan-in (>= 0).
+        sigma_b2: the bias variance (>= 0).
+
+    Returns:
+        The :class:`MeanField` quantities.
+
+    Raises:
+        UnknownNameError: an unknown activation name.
+        ConfigError: a negative or non-finite variance, or no fixed point.
+
+    Examples:
+        >>> mf = mean_field("relu", 2.0)  # He init: the edge of chaos of ReLU
+        >>> mf.phase, round(mf.chi_1, 6), mf.xi_c
+        ('critical', 1.0, inf)
+    """
     act = _Act(activation)
     sw2 = _check_float("sigma_w2", sigma_w2, 0.0)
     sb2 = _check_float("sigma_b2", sigma_b2, 0.0)
@@ -253,8 +298,26 @@ def mean_field(activation, sigma_w2: float, sigma_b2: float = 0.0) -> MeanField:
     return MeanField(act.name, sw2, sb2, q, chi_1, c_star, chi_c, _depth_scale(chi_c), xi_q)
 
 
-def critical(activation, sigma_b2: float = 0.0, *, max_sigma_w2: float = 1e4) -> MeanField:
-    """The edge of chaos: the sigma_w2 where chi_1 = 1 at this sigma_b2 (bisection)."""
+def critical(activation: Activation, sigma_b2: float = 0.0, *,
+             max_sigma_w2: float = 1e4) -> MeanField:
+    """The edge of chaos: the sigma_w2 where chi_1 = 1 at this sigma_b2 (bisection).
+
+    Args:
+        activation: a name in :data:`ACTIVATIONS` or a callable on float64 tensors.
+        sigma_b2: the bias variance (>= 0).
+        max_sigma_w2: give up above this sigma_w2.
+
+    Returns:
+        The :class:`MeanField` at the critical sigma_w2.
+
+    Raises:
+        ConfigError: chi_1 stays below 1 up to ``max_sigma_w2``.
+
+    Examples:
+        >>> crit = critical("tanh", sigma_b2=0.05)  # Schoenholz et al. 2017: ~1.76
+        >>> round(crit.sigma_w2, 2), crit.phase
+        (1.76, 'critical')
+    """
     act = _Act(activation)
     sb2 = _check_float("sigma_b2", sigma_b2, 0.0)
 
