@@ -130,7 +130,7 @@ def test_reproduce_exit_status_follows_the_checks(capsys, monkeypatch):
 def test_progress_display_on_a_terminal(monkeypatch):
     import rich.console
 
-    from initlab.lab.sweep.progress import Progress
+    from initlab.lab.progress import Progress
 
     buf = io.StringIO()
     real = rich.console.Console

@@ -7,7 +7,7 @@ import re
 
 import rich.console
 
-from initlab.lab.sweep.progress import Progress
+from initlab.lab.progress import Progress
 
 
 def test_progress_fits_80_columns(monkeypatch):

@@ -16,6 +16,7 @@ from urllib.error import URLError
 from urllib.request import Request, urlopen
 
 from initlab.errors import DataError
+from initlab.lab.progress import download_bar
 
 __all__ = ["OfflineError", "download_file", "md5sum", "offline"]
 
@@ -39,22 +40,6 @@ def md5sum(path: Path) -> str:
         for block in iter(lambda: f.read(_CHUNK), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _progress(show: bool) -> Any:
-    if not show:
-        return None
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
 
 
 def download_file(urls: list[str], dest: Path, md5: str | None, *, show_progress: bool = True) -> Path:
@@ -89,7 +74,7 @@ def _stream(url: str, part: Path, show_progress: bool) -> str:
     request = Request(url, headers={"User-Agent": "initlab"})
     with urlopen(request, timeout=_TIMEOUT_S) as response:
         total = response.headers.get("Content-Length") if response.headers else None
-        bar = _progress(show_progress)
+        bar = download_bar(show_progress)
         with open(part, "wb") as out:
             if bar is None:
                 _copy(response, out, h, None, None)

@@ -9,7 +9,7 @@ One job per module:
 - :mod:`.dispatch`: :func:`run_sweep` and the one claim -> submit -> heartbeat -> record loop;
 - :mod:`.executors`: inline and ``--workers`` pool, the :data:`EXECUTORS` registry;
   :mod:`.executor_ray`: Ray;
-- :mod:`.store`: the SQLite store; :mod:`.progress`: the :class:`Progress` display.
+- :mod:`.store`: the SQLite store; :class:`~initlab.lab.progress.Progress`: the display.
 
 Examples:
     >>> import tempfile
@@ -24,10 +24,10 @@ Examples:
 from __future__ import annotations
 
 from initlab.lab.data.cache import data_identity, load_data
+from initlab.lab.progress import Progress
 from initlab.lab.sweep.config import Sweep
 from initlab.lab.sweep.dispatch import HEARTBEAT_S, SweepOutcome, dispatch, run_sweep
 from initlab.lab.sweep.executors import EXECUTORS, ExecutorKind
-from initlab.lab.sweep.progress import Progress
 from initlab.lab.sweep.runs import RunSpec, group_key, plan_runs, run_id
 from initlab.lab.sweep.store import DB_NAME, FINISHED, Store, open_store, store_errors
 from initlab.lab.sweep.tasks import Completed, Executor, GroupTask, RunOutcome

@@ -18,9 +18,9 @@ from typing import Any
 
 from initlab.lab.data.cache import data_identity, load_data
 from initlab.lab.data.dataset import Dataset
+from initlab.lab.progress import Progress
 from initlab.lab.sweep.config import Sweep
 from initlab.lab.sweep.executors import EXECUTORS
-from initlab.lab.sweep.progress import Progress
 from initlab.lab.sweep.runs import RunSpec, group_key, plan_runs
 from initlab.lab.sweep.store import FINISHED, Store, environment, open_store
 from initlab.lab.sweep.tasks import Executor, GroupTask, RunOutcome

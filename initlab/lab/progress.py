@@ -1,4 +1,5 @@
-"""What a sweep reports while it runs, and the one display for it.
+"""Progress displays: what a sweep reports while it runs (:class:`Progress`), and the
+download bar of a dataset fetch (:func:`download_bar`).
 
 :class:`Progress` is what the dispatch loop calls (start, a group started, a training step,
 runs finished, counts of queued/running/done, stop). ``Progress()`` is silent;
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "download_bar"]
 
 _NAME_CHARS = 50
 
@@ -98,3 +99,32 @@ class Progress:
         """The sweep ended (or was interrupted): leave the display as it is."""
         if self._bar is not None:
             self._bar.stop()
+
+
+def download_bar(show: bool) -> Any:
+    """The transient rich bar of one download (bytes, speed, ETA), or None when not shown.
+
+    Args:
+        show: whether to draw it.
+
+    Returns:
+        A ``rich.progress.Progress`` (use it as a context manager, ``add_task``, ``advance``)
+        or None.
+
+    Examples:
+        >>> download_bar(False) is None
+        True
+    """
+    if not show:
+        return None
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    return Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
