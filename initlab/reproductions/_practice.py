@@ -119,7 +119,7 @@ def run_setting(ctx, name: str, s: Setting, out: Path | None = None) -> Measured
         out = Path(ctx.out) if ctx.out else Path(tempfile.mkdtemp(prefix=f"initlab-{name}-"))
     progress = None
     if ctx.progress:
-        from initlab.lab.sweep.progress import Progress
+        from initlab.lab.progress import Progress
 
         progress = Progress(enabled=True)
     run_sweep(sweep, out, progress=progress)
