@@ -43,6 +43,16 @@ def plan(model: nn.Module, base: mup.Base | None = None, *, base_width: int | No
     Returns:
         A Plan; ``meta["mup"]`` gains ``depth`` and ``branch_multipliers``, and the Adam lr
         multipliers of the blocks' hidden weights are scaled by (L / L0)^(alpha - 1).
+
+    Raises:
+        ConfigError: ``alpha`` outside [0, 1] (or an unknown name), ``base_depth`` not a
+            positive integer, or no residual blocks in ``model``.
+
+    Examples:
+        >>> from initlab.scaling.models import Transformer
+        >>> p = plan(Transformer(32, depth=8), base_depth=2, alpha="completep")
+        >>> p.meta["mup"]["depth"], p.meta["mup"]["branch_multipliers"]["blocks.0.mlp.2"]
+        ({'alpha': 1.0, 'L': 8, 'L0': 2}, 0.25)
     """
     a = ALPHAS.get(alpha, alpha) if isinstance(alpha, str) else alpha
     if not isinstance(a, int | float) or isinstance(a, bool) or not 0 <= a <= 1:

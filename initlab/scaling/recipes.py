@@ -204,6 +204,13 @@ def recipe(name: str, **options: Any) -> Policy:
 
     Returns:
         A Policy named ``name``.
+
+    Examples:
+        >>> from initlab.policy import plan
+        >>> from initlab.scaling.models import Transformer
+        >>> p = plan(Transformer(64, depth=2), recipe("megatron"))
+        >>> p["blocks.1.mlp.2.weight"].init   # a residual output: 0.02 / sqrt(2 L)
+        'normal(mean=0.0, std=0.01)'
     """
     tail = _tail(embedding="normal(mean=0.0, std=0.02)", tied="normal(mean=0.0, std=0.02)")
     return Policy((Rule("@recipe", role=_ROLES, label=name), *tail), "error", name,
