@@ -32,7 +32,7 @@ from initlab._core.checks import check_device, check_seed
 from initlab.errors import ConfigError, shown
 from initlab.policy.materialize import materialize
 from initlab.policy.meta_build import build_meta
-from initlab.policy.plan import Plan
+from initlab.policy.plan_rows import Plan
 from initlab.policy.presets import policies
 from initlab.policy.rules import Policy, PolicyLike, Rule
 

@@ -9,7 +9,8 @@ from initlab.policy.apply import apply
 from initlab.policy.audit import AuditReport, audit
 from initlab.policy.materialize import materialize
 from initlab.policy.meta_build import build_meta
-from initlab.policy.plan import Plan, PlanRow, plan
+from initlab.policy.plan import plan
+from initlab.policy.plan_rows import Plan, PlanRow
 from initlab.policy.presets import get_policy, policies, register_policy, resolve
 from initlab.policy.rules import Policy, Rule
 

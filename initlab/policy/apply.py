@@ -20,7 +20,8 @@ from initlab.errors import ConfigError
 from initlab.init import get
 from initlab.init.registry import Initializer
 from initlab.policy.parametrized import EffectiveWeight, effective_target, fill_effective
-from initlab.policy.plan import Plan, PlanRow, build_plan, infer_lazy_shapes
+from initlab.policy.plan import build_plan, infer_lazy_shapes
+from initlab.policy.plan_rows import Plan, PlanRow
 from initlab.policy.presets import resolve
 from initlab.policy.roles import iter_targets
 from initlab.policy.rules import PolicyLike

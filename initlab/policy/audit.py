@@ -29,7 +29,7 @@ from initlab.errors import ConfigError
 from initlab.init import get
 from initlab.policy.apply import block_view
 from initlab.policy.parametrized import originals, parametrized_tensors
-from initlab.policy.plan import Plan, PlanRow
+from initlab.policy.plan_rows import Plan, PlanRow
 from initlab.policy.sharding import local_view
 
 if TYPE_CHECKING:

@@ -33,7 +33,8 @@ from initlab.policy.audit import MATERIALIZED_KEY, PLANS_KEY, effective_original
 from initlab.policy.audit import audit as run_audit
 from initlab.policy.buffers import BUFFER_INITS, buffer_values, native_init_fn, run_native
 from initlab.policy.native import CONSTRUCTOR_VALUES
-from initlab.policy.plan import Plan, PlanRow, build_plan
+from initlab.policy.plan import build_plan
+from initlab.policy.plan_rows import Plan, PlanRow
 from initlab.policy.presets import resolve
 from initlab.policy.roles import iter_targets
 from initlab.policy.rules import PolicyLike

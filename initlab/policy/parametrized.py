@@ -29,7 +29,7 @@ from initlab.rng import KeyedSource
 
 if TYPE_CHECKING:
     from initlab.init.registry import Initializer
-    from initlab.policy.plan import PlanRow
+    from initlab.policy.plan_rows import PlanRow
 
 __all__ = ["EffectiveWeight", "effective_target", "parametrized_tensors", "fill_effective",
            "weight_norm_data_init"]

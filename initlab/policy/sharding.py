@@ -25,7 +25,7 @@ from initlab.rng import KeyedSource
 
 if TYPE_CHECKING:
     from initlab.init.registry import Initializer
-    from initlab.policy.plan import PlanRow
+    from initlab.policy.plan_rows import PlanRow
 
 # one recorded step: ("draw", tensor, method, args) or ("op", func, args, kwargs)
 LogEntry = tuple[Any, ...]
