@@ -359,7 +359,27 @@ def _call(label: str, fn: Callable[..., Any], input_shape: Sequence[int], num_cl
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
-    """A freshly constructed model (PyTorch default init) for the given input and classes."""
+    """A freshly constructed model (PyTorch default init) for the given input and classes.
+
+    Args:
+        name: a built-in name (:func:`available`), ``MODULE:FACTORY`` / ``file.py:FACTORY``,
+            or ``hf:``/``timm:``/``torchvision:NAME``.
+        input_shape: one example's shape, e.g. ``(1, 28, 28)``.
+        num_classes: outputs.
+        **kwargs: the builder's options (``widths=[64]``, ``activation="tanh"``, ...).
+
+    Returns:
+        The model.
+
+    Raises:
+        UnknownNameError: an unknown model.
+        ConfigError: an option the builder does not take, or an invalid value.
+
+    Examples:
+        >>> m = build("mlp", (1, 28, 28), 10, widths=[32])
+        >>> [n for n, _ in m.named_children()]
+        ['flatten', 'fc1', 'act1', 'fc2']
+    """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ConfigError(f"num_classes must be a positive integer; got {num_classes!r}")
     if is_external(name):

@@ -103,12 +103,34 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
 
 
 def datasets() -> list[str]:
-    """Names ``load`` accepts."""
+    """Names ``load`` accepts: the built-ins and ``synthetic``.
+
+    Returns:
+        The names, in registration order.
+
+    Examples:
+        >>> datasets()[:2], datasets()[-1]
+        (['mnist', 'fashion-mnist'], 'synthetic')
+    """
     return [*DATASETS, SYNTHETIC]
 
 
 def spec(name: str) -> DatasetSpec:
-    """The registry entry of a dataset name or alias (UnknownNameError with suggestions)."""
+    """The registry entry of a dataset name or alias.
+
+    Args:
+        name: a name or alias, any case (``"FMNIST"``).
+
+    Returns:
+        The :class:`DatasetSpec`.
+
+    Raises:
+        UnknownNameError: an unknown name, with the closest match.
+
+    Examples:
+        >>> spec("FMNIST").name, spec("cifar-10").num_classes
+        ('fashion-mnist', 10)
+    """
     key = name.strip().lower()
     for s in DATASETS.values():
         if key == s.name or key in s.aliases:

@@ -21,7 +21,13 @@ SYNTHETIC = "synthetic"
 
 @dataclass
 class Dataset:
-    """One dataset in memory: normalized float32 images and int64 labels, both splits."""
+    """One dataset in memory: normalized float32 images and int64 labels, both splits.
+
+    Examples:
+        >>> d = synthetic(100, 20, (1, 4, 4), 3)
+        >>> d.subset(10, 5)
+        Dataset('synthetic', train=10, test=5, input_shape=(1, 4, 4), classes=3, source='synthetic(seed=0, noise=1.0)')
+    """
 
     name: str
     train_x: torch.Tensor
