@@ -284,6 +284,23 @@ def diagnose(model: nn.Module, x: Any, y: torch.Tensor | None = None,
         (``report.meta["loss"]``): ``loss_fn``; the model's own ``.loss`` (``model_loss``, when it computed one); cross entropy against ``y``;
         next-token cross entropy for a language model given ``input_ids``; else the mean
         over the batch of each sample's sum of squared outputs (a probe).
+
+    Raises:
+        ConfigError: ``model`` is not an ``nn.Module``, ``x`` holds no tensor or non-finite
+            values, does not fit the model's first layer, or ``y`` does not fit a cross
+            entropy on the output; an unknown ``spectrum`` method.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 10))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, y = torch.randn(32, 20, generator=g), torch.randint(0, 10, (32,), generator=g)
+        >>> report = diagnose(model, x, y, init="kaiming_normal", spectrum="off")
+        >>> report.meta["loss"], report.meta["num_classes"]
+        ('cross_entropy', 10)
+        >>> [r["layer"] for r in report.layers], report.verdicts  # healthy: no verdict
+        (['0', '1', '2'], [])
     """
     inputs, leaves = _check_inputs(model, x)
     plan = _apply_init(model, init, seed) if init is not None else None

@@ -21,7 +21,7 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 __all__ = ["Verdict", "THRESHOLDS", "RULES", "evaluate", "signal_path", "segments"]
 
@@ -48,18 +48,52 @@ THRESHOLDS: dict[str, float] = {
     # LM head, d=64: 32 against ln V = 6.9)
     "initial_loss": 2.0,
 }
+"""Every verdict's threshold, by rule name (one place; the comments say why each value).
+
+``vanishing_forward`` / ``exploding_forward``: the std at the last / first layer of the signal
+path below / above this; ``vanishing_gradient`` / ``exploding_gradient``: the gradient norm at
+the first / last layer; ``dead_units``, ``saturation``, ``broken_symmetry``: the fraction of a
+layer's units; ``per_layer_rate`` and ``severe_ratio``: a depth ratio fires only when the
+change is systematic or severe; ``initial_loss``: the loss at init over ln(classes).
+"""
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A problem found at init: which, where, what was measured, and what to do."""
+    """A problem found at init: which, where, what was measured, and what to do.
+
+    Attributes:
+        name: the rule that fired (a key of :data:`RULES`, e.g. ``vanishing_forward``).
+        layers: the layers it names (the first and last of a depth ratio, or every layer
+            over a fraction threshold).
+        message: what was measured against which threshold, one line.
+        suggestion: what to do about it (an init to use, a call to make).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from initlab.diagnosis import diagnose
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(16, 16), nn.Tanh())])
+        >>> for m in model.modules():  # far below xavier's std (0.25): signals shrink
+        ...     if isinstance(m, nn.Linear):
+        ...         _ = nn.init.normal_(m.weight, std=0.05)
+        >>> report = diagnose(model, torch.randn(32, 16), spectrum="off")
+        >>> v = report.verdicts[0]
+        >>> v.name, v.layers  # the first and the last activation of the path
+        ('vanishing_gradient', ('1', '15'))
+        >>> sorted(v.to_dict())
+        ['layers', 'message', 'name', 'suggestion']
+    """
 
     name: str
     layers: tuple[str, ...]
     message: str
     suggestion: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-safe fields (``layers`` a list)."""
         d = asdict(self)
         d["layers"] = list(self.layers)
         return d

@@ -25,7 +25,33 @@ __all__ = ["Results", "compare", "load_results"]
 
 @dataclass
 class Results:
-    """What a sweep measured (the fields of ``report.json``) and where it is stored."""
+    """What a sweep measured (the fields of ``report.json``) and where it is stored.
+
+    :func:`compare` and :func:`load_results` return one; the fields are plain JSON-safe
+    lists of dicts, so a Results can also be built from a ``report.json`` of elsewhere.
+
+    Attributes:
+        out: the sweep folder (its store ``initlab.db`` and the report files).
+        summary: one row per experiment (``group``) and init: ``seeds``, ``n``,
+            ``test_acc_mean`` / ``_std`` / ``_ci95`` (fractions), ``train_loss_mean``, ...
+        comparisons: paired t-tests over seeds of each init against the best (or the
+            baseline), Holm-corrected.
+        groups: one per experiment: its swept ``config`` and its ``verdict`` line.
+        runs: every run (init, seed, status, per-epoch metrics).
+
+    Examples:
+        >>> from pathlib import Path
+        >>> res = Results(Path("sweep"), summary=[
+        ...     {"group": "", "init": "zeros", "seeds": 3, "test_acc_mean": 0.1},
+        ...     {"group": "", "init": "kaiming_normal", "seeds": 3, "test_acc_mean": 0.87}],
+        ...     groups=[{"group": "", "config": {}, "verdict": "best: kaiming_normal"}])
+        >>> res.row("kaiming_normal")["test_acc_mean"]
+        0.87
+        >>> res.verdicts()
+        ['best: kaiming_normal']
+        >>> sorted(res.to_dict())
+        ['comparisons', 'groups', 'runs', 'summary']
+    """
 
     out: Path
     summary: list[dict[str, Any]] = field(default_factory=list)
@@ -53,10 +79,12 @@ class Results:
                           f"of {[(s['group'], s['init']) for s in self.summary]}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The four lists, as ``report.json`` holds them."""
         return {"summary": self.summary, "comparisons": self.comparisons,
                 "groups": self.groups, "runs": self.runs}
 
     def to_json(self, **kw: Any) -> str:
+        """:meth:`to_dict` as JSON (``kw``: :func:`json.dumps` options, e.g. ``indent=2``)."""
         return json.dumps(self.to_dict(), default=str, **kw)
 
     def plots(self) -> dict[str, str]:
@@ -76,7 +104,28 @@ class Results:
 
 
 def load_results(out: str | Path, baseline: str | None = None) -> Results:
-    """The Results of the sweep stored in ``out``."""
+    """The Results of the sweep stored in ``out`` (no training: read from its store).
+
+    Args:
+        out: a sweep folder (``initlab compare --out``, or :func:`compare`'s ``out``).
+        baseline: compare every init with this one instead of each group's best.
+
+    Returns:
+        :class:`Results` with the summary, comparisons, verdicts and runs recomputed from
+        the stored runs (finished ones; a sweep still running gives what is done).
+
+    Raises:
+        ConfigError: ``out`` holds no sweep.
+
+    Examples:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> _ = compare(["zeros", "xavier_normal"], model="mlp", dataset="synthetic",
+        ...             seeds=1, n_train=128, n_test=64, out=out)
+        >>> res = load_results(out)
+        >>> [(s["init"], s["seeds"]) for s in res.summary]
+        [('zeros', 1), ('xavier_normal', 1)]
+    """
     from initlab.lab.report.summary import report_dict
 
     d = report_dict(out, baseline=baseline)
@@ -111,10 +160,27 @@ def compare(inits: list[str] | dict[str, str] | str, *, model: str = "seed-cnn",
         **train: :class:`~initlab.lab.train.TrainConfig` fields (``lr``, ``epochs``, ...).
 
     Returns:
-        :class:`Results` (summary rows, comparisons, verdicts, runs).
+        :class:`Results` (summary rows, comparisons, verdicts, runs); the report files
+        (``report.html``, ``.csv``, ``.json``, ``runs.csv``) are written into ``out``.
+
+    Raises:
+        ConfigError: an invalid option (an unknown init, model or dataset; no inits; a
+            seed twice; a TrainConfig field that does not exist).
+
+    Examples:
+        A tiny sweep on the built-in synthetic dataset (2 inits x 2 seeds, 1 epoch):
+
+        >>> import tempfile
+        >>> res = compare(["zeros", "xavier_normal"], model="mlp", dataset="synthetic",
+        ...               seeds=2, n_train=256, n_test=128, out=tempfile.mkdtemp())
+        >>> acc = {s["init"]: s["test_acc_mean"] for s in res.summary}
+        >>> acc["zeros"] < 0.2 < acc["xavier_normal"]  # zeros cannot break symmetry
+        True
+        >>> sorted(p.name for p in res.out.iterdir() if not p.name.startswith("initlab.db"))
+        ['report.csv', 'report.html', 'report.json', 'runs.csv']
     """
+    from initlab.lab.progress import Progress
     from initlab.lab.sweep import Sweep, run_sweep
-    from initlab.lab.sweep.progress import Progress
     from initlab.lab.train import TrainConfig
 
     train.setdefault("epochs", 1)
