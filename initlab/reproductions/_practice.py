@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from initlab.lab.report import collect, summarize, write_reports
 from initlab.lab.sweep import Sweep, run_sweep
 from initlab.lab.sweep.store import open_store
 from initlab.lab.train import TrainConfig
+from initlab.reproductions._base import Context
 
 __all__ = ["Setting", "run_setting", "dataset_for", "Measured"]
 
@@ -39,7 +41,7 @@ class Setting:
     axes: dict | None = None         # sweep axes, e.g. {"model.batchnorm": [False, True]}
 
 
-def dataset_for(ctx) -> str:
+def dataset_for(ctx: Context) -> str:
     """``ctx.dataset``, else Fashion-MNIST when installed, else synthetic (fast only; a
     given ``--data-dir`` must hold Fashion-MNIST: no silent synthetic stand-in)."""
     from initlab.lab.data import locate
@@ -96,12 +98,12 @@ class Measured:
         return rows
 
 
-def _mean(vals):
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    return sum(vals) / len(vals) if vals else None
+def _mean(vals: Iterable[float | None]) -> float | None:
+    kept = [float(v) for v in vals if v is not None and math.isfinite(v)]
+    return sum(kept) / len(kept) if kept else None
 
 
-def run_setting(ctx, name: str, s: Setting, out: Path | None = None) -> Measured:
+def run_setting(ctx: Context, name: str, s: Setting, out: Path | None = None) -> Measured:
     """Run the sweep of scenario ``name`` (fast or full) and write its report; ``out``:
     the folder (default ``ctx.out`` or a new temporary one): several settings of one
     scenario share it, as separate experiments of one report."""

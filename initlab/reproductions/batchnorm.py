@@ -14,6 +14,9 @@ layer) networks N(0, 0.01) works well": without BatchNorm, N(0, 0.01) ends withi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from initlab.reproductions._base import Context, Result, scenario
 from initlab.reproductions._claims import at_least, beats, per_seed
 from initlab.reproductions._practice import Setting, details, run_setting
@@ -31,7 +34,7 @@ SETTING = Setting(
 WELL = 0.02  # "works well": at most 2 accuracy points behind the best init
 
 
-def _bn(flag: bool):
+def _bn(flag: bool) -> Callable[[dict[str, Any]], bool]:
     return lambda r: bool(r["config"]["model_kwargs"].get("batchnorm")) == flag
 
 

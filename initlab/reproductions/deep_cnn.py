@@ -38,7 +38,7 @@ from initlab.reproductions._repro import (
     save,
     variant,
 )
-from initlab.theory.meanfield import critical
+from initlab.theory.meanfield import MeanField, critical
 
 SIGMA_B2 = 1e-3
 VARIANTS: dict[bool, dict[str, Any]] = {
@@ -57,7 +57,7 @@ class VanillaCNN(nn.Module):
     """``depth`` x (Conv3x3 circular -> tanh), global average pool, Linear: no norm, no skip."""
 
     def __init__(self, in_channels: int, width: int, depth: int, num_classes: int = 10,
-                 readout: str = "gap", pixels: int = 1):
+                 readout: str = "gap", pixels: int = 1) -> None:
         super().__init__()
         convs = [nn.Conv2d(in_channels if i == 0 else width, width, 3, padding=1,
                            padding_mode="circular") for i in range(depth)]
@@ -65,23 +65,30 @@ class VanillaCNN(nn.Module):
         self.readout = readout
         self.fc = nn.Linear(width * (pixels if readout == "flatten" else 1), num_classes)
 
-    def forward(self, x):
+    @property
+    def conv_layers(self) -> list[nn.Conv2d]:
+        """The convolutions, in order."""
+        return [m for m in self.convs if isinstance(m, nn.Conv2d)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
             x = torch.tanh(conv(x))
         return self.fc(x.flatten(1) if self.readout == "flatten" else x.mean(dim=(2, 3)))
 
 
 @torch.no_grad()
-def init_cnn(model: VanillaCNN, scheme: str, sigma_w2: float, sigma_b2: float, seed: int):
+def init_cnn(model: VanillaCNN, scheme: str, sigma_w2: float, sigma_b2: float, seed: int
+             ) -> VanillaCNN:
     """Initialize ``model`` in place: ``scheme`` is 'delta_orthogonal' or 'gaussian'."""
     g = torch.Generator().manual_seed(seed)
-    for conv in model.convs:
+    for conv in model.conv_layers:
         if scheme == "delta_orthogonal":
             delta_orthogonal_(conv.weight, gain=math.sqrt(sigma_w2), generator=g)
         else:
             fan_in = conv.weight[0].numel()
             conv.weight.normal_(0.0, math.sqrt(sigma_w2 / fan_in), generator=g)
-        conv.bias.normal_(0.0, math.sqrt(sigma_b2), generator=g)
+        if conv.bias is not None:
+            conv.bias.normal_(0.0, math.sqrt(sigma_b2), generator=g)
     model.fc.weight.normal_(0.0, 1.0 / math.sqrt(model.fc.in_features), generator=g)
     model.fc.bias.zero_()
     return model
@@ -89,7 +96,7 @@ def init_cnn(model: VanillaCNN, scheme: str, sigma_w2: float, sigma_b2: float, s
 
 @torch.no_grad()
 def norm_preservation(c_in: int, c_out: int, gain: float, *, size: int = 16, seed: int = 0,
-                      dtype=torch.float64) -> float:
+                      dtype: torch.dtype = torch.float64) -> float:
     """max over a batch of | ||conv(x)|| / (gain ||x||) - 1 | for a delta-orthogonal conv."""
     g = torch.Generator().manual_seed(seed)
     conv = nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="circular", bias=False).to(dtype)
@@ -99,7 +106,8 @@ def norm_preservation(c_in: int, c_out: int, gain: float, *, size: int = 16, see
     return float((ratio - 1).abs().max())
 
 
-def _train_one(cfg: dict[str, Any], data: Dataset, scheme, crit, seed, device) -> dict:
+def _train_one(cfg: dict[str, Any], data: Dataset, scheme: str, crit: MeanField, seed: int,
+               device: str) -> dict[str, Any]:
     torch.manual_seed(seed)
     c, h, w = data.input_shape
     model = VanillaCNN(c, cfg["width"], cfg["depth"], readout=cfg["readout"], pixels=h * w)

@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
-from initlab.calibrate.lsuv import lsuv_
+from initlab.calibrate.lsuv import LSUVResult, lsuv_
 from initlab.lab.data import Dataset
 from initlab.lab.models import build
 from initlab.lab.train import TrainConfig, train
@@ -35,7 +36,8 @@ LR, MOMENTUM, BATCH, LSUV_BATCH = 0.01, 0.9, 128, 256
 MARGIN = 0.01
 
 
-def build_model(cfg: dict[str, Any], data: Dataset, init: str, seed: int):
+def build_model(cfg: dict[str, Any], data: Dataset, init: str, seed: int
+                ) -> tuple[nn.Module, LSUVResult | None]:
     """The thin deep MLP initialized by ``init`` ('xavier' or 'lsuv'); LSUV record or None."""
     torch.manual_seed(seed)
     model = build("plain-deep", data.input_shape, data.num_classes, kind="mlp",

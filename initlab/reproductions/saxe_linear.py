@@ -62,7 +62,7 @@ def loss_levels(x: torch.Tensor, t: torch.Tensor) -> tuple[float, float]:
     return best, float((t ** 2).sum(1).mean())
 
 
-def steps_to_threshold(x, t, init: str, depth: int, width: int, threshold: float,
+def steps_to_threshold(x: torch.Tensor, t: torch.Tensor, init: str, depth: int, width: int, threshold: float,
                        max_steps: int, seed: int) -> int | None:
     torch.manual_seed(seed)
     model = linear_net(x.shape[1], width, depth)
@@ -116,10 +116,10 @@ def run(ctx: Context) -> Result:
     ratio = {label: med[label][hi] / max(med[label][lo], 1.0) for label in INITS}
     # per seed: log2 of steps(deepest) / steps(shallowest), a step count that never reached
     # the threshold counted as the cap (so a "grows" claim is conservative)
-    log_ratio = {label: {s: math.log2(max(cap if steps[label][hi][s] is None
-                                          else steps[label][hi][s], 1)
-                                      / max(cap if steps[label][lo][s] is None
-                                            else steps[label][lo][s], 1))
+    def capped(v: int | None) -> int:
+        return max(cap if v is None else v, 1)
+
+    log_ratio = {label: {s: math.log2(capped(steps[label][hi][s]) / capped(steps[label][lo][s]))
                          for s in range(cfg["seeds"])} for label in INITS}
 
     def series(label: str) -> str:

@@ -12,6 +12,7 @@ models at init (seed 0; diagnose's verdict on a constant init does not depend on
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._claims import at_least, per_seed
@@ -37,9 +38,9 @@ def _diagnose(ctx: Context, dataset: str) -> dict[str, list[dict]]:
     from initlab.lab.sweep import load_data, prepare_model
 
     data = load_data(dataset, ctx.data_dir, DIAGNOSE_BATCH, 1, progress=False)
-    out = {}
+    out: dict[str, Any] = {}
     for label, init in SETTING.inits.items():
-        identity = {"model": SETTING.model, "model_kwargs": {}, "init": init, "target": None,
+        identity: dict[str, Any] = {"model": SETTING.model, "model_kwargs": {}, "init": init, "target": None,
                     "seed": 0}
         model, _ = prepare_model(identity, data.input_shape, data.num_classes)
         report = diagnose(model, data.train_x[:DIAGNOSE_BATCH],

@@ -24,7 +24,7 @@ from initlab.lab.models import build
 from initlab.policy.apply import apply
 from initlab.reproductions._base import Context, Result, scenario
 from initlab.reproductions._claims import at_least, beats, every_seed
-from initlab.reproductions._practice import Setting, details, run_setting
+from initlab.reproductions._practice import Measured, Setting, details, run_setting
 from initlab.reproductions._repro import fmt, mean, save
 
 SPREAD = f"spread(gain={math.sqrt(2)!r})"
@@ -38,16 +38,17 @@ MARGIN = 0.01  # "at least as well": no more than 1 accuracy point behind
 
 def conv1_coherence(init: str, seeds: int) -> list[float]:
     """Coherence / Welch bound of seed-cnn's conv1 (16 x 9) under ``init``, per seed."""
-    out = []
+    out: list[float] = []
     for seed in range(seeds):
         model = build("seed-cnn", (1, 28, 28), 10)
         apply(model, init, seed=seed, only="conv1.weight")
-        w = model.conv1.weight
+        w = model.get_parameter("conv1.weight")
         out.append(coherence(w) / welch_bound(w.shape[0], w[0].numel()))
     return out
 
 
-def final_acc(m, label: str) -> dict[int, float]:
+def final_acc(m: Measured, label: str) -> dict[int, float]:
+    """``{seed: final test accuracy}`` of init ``label`` (finished runs only)."""
     return {r["seed"]: r["epochs"][-1]["test_acc"] for r in m.runs
             if r["init"] == label and r["status"] == "done" and r["epochs"]}
 

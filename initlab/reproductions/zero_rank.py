@@ -15,11 +15,14 @@ experiment scaled down: images pooled to 7x7, MLP 49-49-64-64-10, bound d = 49.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from initlab.lab.data import Dataset
 from initlab.lab.models import build
 from initlab.policy.apply import apply
 from initlab.reproductions._base import Check, Context, Result, scenario
@@ -46,7 +49,8 @@ LR = 0.01
 INITS = {"partial identity": "identity", "ZerO": "zero"}
 
 
-def build_model(n: int, init: str, seed: int = 0, input_shape=(1, 28, 28)):
+def build_model(n: int, init: str, seed: int = 0,
+                input_shape: tuple[int, ...] = (1, 28, 28)) -> nn.Module:
     """MLP d-d-n-n-10 (d = prod(input_shape)), initialized by ``init`` (spec or policy)."""
     torch.manual_seed(seed)
     d = math.prod(input_shape)
@@ -55,19 +59,21 @@ def build_model(n: int, init: str, seed: int = 0, input_shape=(1, 28, 28)):
     return model
 
 
-def w3_rank(model) -> int:
-    w = model.fc3.weight
+def w3_rank(model: nn.Module) -> int:
+    """rank(W3 - I) of the model's third layer (float64, float32 tolerance)."""
+    w = model.get_parameter("fc3.weight")
     return rank(w - torch.eye(*w.shape, dtype=w.dtype))
 
 
-def train_ranks(model, data, *, steps: int, batch_size: int, checkpoints, seed: int = 0,
-                lr: float = LR) -> dict:
+def train_ranks(model: nn.Module, data: Dataset, *, steps: int, batch_size: int,
+                checkpoints: Collection[int], seed: int = 0, lr: float = LR) -> dict[str, Any]:
     """Train with SGD; rank(W3 - I) at each checkpoint step, plus the final loss."""
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed)
     n = len(data.train_y)
     batches = minibatches(n, batch_size, g)
-    ranks, losses = {}, []
+    ranks: dict[int, int] = {}
+    losses: list[float] = []
     for step in range(steps + 1):
         if step in checkpoints:
             ranks[step] = w3_rank(model)
@@ -76,8 +82,8 @@ def train_ranks(model, data, *, steps: int, batch_size: int, checkpoints, seed: 
         idx = next(batches)
         loss = descend(opt, F.cross_entropy(model(data.train_x[idx]), data.train_y[idx]))
         losses.append(float(loss.detach()))
-    d = model.fc1.weight.shape[0]
-    dead = int((model.fc2.weight[d:].abs().sum(1) == 0).sum())
+    d = model.get_parameter("fc1.weight").shape[0]
+    dead = int((model.get_parameter("fc2.weight")[d:].abs().sum(1) == 0).sum())
     return {"ranks": ranks, "final_loss": sum(losses[-10:]) / len(losses[-10:]),
             "zero_rows_fc2": dead}
 
