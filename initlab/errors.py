@@ -7,27 +7,33 @@ hint. The CLI prints ``Error: <message>`` for these and exits with status 2.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 
 __all__ = ["InitlabError", "UnknownNameError", "ConfigError", "DataError", "ConfigTypeError",
            "ConfigRuntimeError", "ConfigNotImplementedError", "ConfigZeroDivisionError",
            "ConfigIndexError", "ConfigAttributeError", "UnknownNonlinearityError", "compatible_error", "did_you_mean", "error_text", "shown"]
 
 
-def shown(text, limit: int = 120) -> str:
+def shown(text: object, limit: int = 120) -> str:
     """User input for an error message: one line (escaped), at most ``limit`` characters."""
     text = str(text)
     flat = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
-def did_you_mean(value, choices, *, prefix: str = "") -> str:
+def did_you_mean(value: object, choices: Iterable[object], *, prefix: str = "") -> str:
     """``" Did you mean 'X'?"`` for the closest of ``choices`` to ``value``, or ``""``."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     return f" Did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 class InitlabError(Exception):
-    """Base class of every error initlab raises on bad input."""
+    """Base class of every error initlab raises on bad input.
+
+    Examples:
+        >>> issubclass(ConfigError, InitlabError), issubclass(UnknownNameError, KeyError)
+        (True, True)
+    """
 
 
 class UnknownNameError(InitlabError, KeyError):

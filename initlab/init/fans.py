@@ -29,6 +29,7 @@ which calls ``fans`` on each chunk's shape.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -39,7 +40,7 @@ __all__ = ["fans", "axis_fans", "normalize_axes", "LAYOUTS", "fan_for_mode", "MO
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
 
-def _shape_of(weight_or_shape) -> tuple[int, ...]:
+def _shape_of(weight_or_shape: object) -> tuple[int, ...]:
     if isinstance(weight_or_shape, torch.Tensor):
         return tuple(weight_or_shape.shape)
     if isinstance(weight_or_shape, torch.Size | tuple | list) and all(
@@ -51,11 +52,12 @@ def _shape_of(weight_or_shape) -> tuple[int, ...]:
     )
 
 
-def _rf(shape) -> int:
+def _rf(shape: Sequence[int]) -> int:
     return math.prod(shape[2:])
 
 
-def _need(shape, layout, low, high=None, what=""):
+def _need(shape: Sequence[int], layout: str | None, low: int, high: int | None = None,
+          what: str = "") -> None:
     n = len(shape)
     if n < low or (high is not None and n > high):
         want = f"{low}" if high == low else f"at least {low}" if high is None else f"{low}..{high}"
@@ -66,7 +68,7 @@ def _need(shape, layout, low, high=None, what=""):
         )
 
 
-def _split(size: int, groups: int, shape, layout) -> int:
+def _split(size: int, groups: int, shape: Sequence[int], layout: str) -> int:
     if size % groups:
         raise ConfigError(
             f"Layout {layout!r} with groups={groups}: dim 0 of shape {shape} ({size}) is not "
@@ -75,42 +77,68 @@ def _split(size: int, groups: int, shape, layout) -> int:
     return size // groups
 
 
-def _torch(shape, groups):
+def _torch(shape: tuple[int, ...], groups: int) -> tuple[int, int]:
     _need(shape, None, 2)
     return shape[1] * _rf(shape), shape[0] * _rf(shape)
 
 
-def _linear(shape, groups):
+def _linear(shape: tuple[int, ...], groups: int) -> tuple[int, int]:
     _need(shape, "linear", 2, 2, " (out_features, in_features)")
     return shape[1], shape[0]
 
 
-def _conv(shape, groups):
+def _conv(shape: tuple[int, ...], groups: int) -> tuple[int, int]:
     _need(shape, "conv", 3, None, " (out, in/groups, *kernel)")
     return shape[1] * _rf(shape), _split(shape[0], groups, shape, "conv") * _rf(shape)
 
 
-def _conv_transpose(shape, groups):
+def _conv_transpose(shape: tuple[int, ...], groups: int) -> tuple[int, int]:
     _need(shape, "conv_transpose", 3, None, " (in, out/groups, *kernel)")
     return _split(shape[0], groups, shape, "conv_transpose") * _rf(shape), shape[1] * _rf(shape)
 
 
-def _embedding(shape, groups):
+def _embedding(shape: tuple[int, ...], groups: int) -> tuple[int, int]:
     _need(shape, "embedding", 2, 2, " (num_embeddings, embedding_dim)")
     return 1, shape[1]
 
 
-LAYOUTS = {
+LAYOUTS: dict[str | None, Callable[[tuple[int, ...], int], tuple[int, int]]] = {
     None: _torch,
     "linear": _linear,
     "conv": _conv,
     "conv_transpose": _conv_transpose,
     "embedding": _embedding,
 }
+"""Layout name -> its fan rule (``None``: torch's convention, (out, in, *kernel)).
+
+Examples:
+    >>> sorted(k for k in LAYOUTS if k)
+    ['conv', 'conv_transpose', 'embedding', 'linear']
+"""
 
 
-def fans(weight_or_shape, layout: str | None = None, groups: int = 1) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight (tensor or shape) stored with ``layout``."""
+def fans(weight_or_shape: torch.Tensor | Sequence[int], layout: str | None = None,
+         groups: int = 1) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight (tensor or shape) stored with ``layout``.
+
+    Args:
+        weight_or_shape: a tensor or its shape.
+        layout: how the weight is stored (a key of :data:`LAYOUTS`); None: torch's
+            convention, (size(1)·rf, size(0)·rf), as ``torch.nn.init`` computes it.
+        groups: the module's groups (grouped / transposed convolutions).
+
+    Returns:
+        (fan_in, fan_out).
+
+    Raises:
+        ConfigError: an unknown layout, too few dimensions, or groups that do not divide.
+
+    Examples:
+        >>> fans((8, 4, 3, 3)), fans((4, 8, 3, 3), layout="conv_transpose")
+        ((36, 72), (36, 72))
+        >>> fans((8, 2, 3), layout="conv", groups=2), fans((10, 4), layout="embedding")
+        ((6, 12), (1, 4))
+    """
     shape = _shape_of(weight_or_shape)
     if layout not in LAYOUTS:
         from initlab.errors import did_you_mean
@@ -140,13 +168,14 @@ def select_fan(fan_in: float, fan_out: float, mode: str) -> float:
             "fan_geo_avg": math.sqrt(fan_in * fan_out)}[mode]
 
 
-def fan_for_mode(shape, mode: str, layout=None, groups=1) -> float:
+def fan_for_mode(shape: torch.Tensor | Sequence[int], mode: str, layout: str | None = None,
+                 groups: int = 1) -> float:
     """The fan a mode selects (see :func:`select_fan`) for a weight stored with ``layout``."""
     fan_in, fan_out = fans(shape, layout=layout, groups=groups)
     return select_fan(fan_in, fan_out, mode)
 
 
-def normalize_axes(axes, what: str = "axis") -> int | tuple[int, ...] | None:
+def normalize_axes(axes: object, what: str = "axis") -> int | tuple[int, ...] | None:
     """An axis spec as JAX takes it: None, an int, or a tuple of ints (a list becomes a tuple).
 
     Args:
@@ -166,7 +195,7 @@ def normalize_axes(axes, what: str = "axis") -> int | tuple[int, ...] | None:
         "in_axis=-2, out_axis=-1, batch_axis=()).")
 
 
-def _positions(shape, axes, what) -> tuple[int, ...]:
+def _positions(shape: Sequence[int], axes: int | Sequence[int], what: str) -> tuple[int, ...]:
     n = len(shape)
     out = []
     for a in (axes,) if isinstance(axes, int) else axes:
@@ -178,7 +207,9 @@ def _positions(shape, axes, what) -> tuple[int, ...]:
     return tuple(out)
 
 
-def axis_fans(weight_or_shape, in_axis, out_axis, batch_axis=()) -> tuple[int, int]:
+def axis_fans(weight_or_shape: torch.Tensor | Sequence[int], in_axis: int | Sequence[int],
+              out_axis: int | Sequence[int],
+              batch_axis: int | Sequence[int] = ()) -> tuple[int, int]:
     """(fan_in, fan_out) by JAX's per-axis rule: the named axes times the receptive field.
 
     The receptive field is the product of the axes that are neither input, output nor batch
@@ -192,6 +223,10 @@ def axis_fans(weight_or_shape, in_axis, out_axis, batch_axis=()) -> tuple[int, i
 
     Returns:
         (fan_in, fan_out).
+
+    Examples:
+        >>> axis_fans((3, 3, 4, 8), in_axis=-2, out_axis=-1)  # a Flax conv kernel
+        (36, 72)
     """
     shape = _shape_of(weight_or_shape)
     ins = _positions(shape, in_axis, "in_axis")

@@ -34,7 +34,7 @@ __all__ = ["gain", "calculate_gain", "GAINS", "second_moment", "TORCH_GAIN_NAMES
            "is_torch_gain_name", "torch_gain"]
 
 
-def _slope(param, default=0.01, what="negative_slope"):
+def _slope(param: object, default: float = 0.01, what: str = "negative_slope") -> float:
     """The activation's parameter: torch's rule, an int (not a bool) or a float, inf/NaN too."""
     if param is None:
         return default
@@ -60,7 +60,7 @@ TORCH_GAIN_NAMES = tuple(n for n in _TORCH if n != "identity")
 _TAKES_PARAM = ("leaky_relu", "elu", "celu", "softplus")
 
 
-def is_torch_gain_name(nonlinearity) -> bool:
+def is_torch_gain_name(nonlinearity: object) -> bool:
     """Whether ``nonlinearity`` is spelled as a name torch's calculate_gain knows (or identity).
 
     Args:
@@ -72,7 +72,7 @@ def is_torch_gain_name(nonlinearity) -> bool:
     return isinstance(nonlinearity, str) and nonlinearity in _TORCH
 
 
-def torch_gain(nonlinearity: str, param=None) -> float:
+def torch_gain(nonlinearity: str, param: float | None = None) -> float:
     """torch's calculate_gain for one of its own names (``param`` read by leaky_relu only).
 
     Args:
@@ -85,7 +85,7 @@ def torch_gain(nonlinearity: str, param=None) -> float:
     return _TORCH[nonlinearity](param)
 
 
-def _ident(p):
+def _ident(p: object) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: x
 
 
@@ -172,11 +172,12 @@ def _exact(f: Callable, centered: bool, label: str) -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def _named_exact(name: str, param, centered: bool) -> float:
+def _named_exact(name: str, param: float | None, centered: bool) -> float:
     return _exact(_FUNCS[name](param), centered, f"'{name}'")
 
 
-def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = False) -> float:
+def gain(nonlinearity: str | Callable[[torch.Tensor], torch.Tensor], param: float | None = None,
+         *, exact: bool = False, centered: bool = False) -> float:
     """The recommended gain for ``nonlinearity`` (a name or an elementwise callable).
 
     Args:
@@ -188,6 +189,15 @@ def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = Fals
 
     Returns:
         The gain.
+
+    Raises:
+        UnknownNonlinearityError: an unknown name (a ValueError, as torch raises).
+
+    Examples:
+        >>> gain("relu"), gain("tanh")  # torch's constants
+        (1.4142135623730951, 1.6666666666666667)
+        >>> round(gain("tanh", exact=True), 4), round(gain(torch.nn.functional.gelu), 4)
+        (1.5925, 1.5335)
     """
     if callable(nonlinearity) and not isinstance(nonlinearity, str):
         label = getattr(nonlinearity, "__name__", type(nonlinearity).__name__)
@@ -212,7 +222,7 @@ def gain(nonlinearity, param=None, *, exact: bool = False, centered: bool = Fals
     return _named_exact(name, param, centered)
 
 
-def calculate_gain(nonlinearity, param=None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """Drop-in for ``torch.nn.init.calculate_gain`` (same values), knowing more names.
 
     Args:
@@ -221,5 +231,9 @@ def calculate_gain(nonlinearity, param=None) -> float:
 
     Returns:
         The gain; unknown names raise UnknownNonlinearityError, a ValueError as in torch.
+
+    Examples:
+        >>> calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)
+        True
     """
     return gain(nonlinearity, param)

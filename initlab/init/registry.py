@@ -56,6 +56,13 @@ class Initializer:
     * ``random``: the initializer draws random numbers (False: deterministic, e.g. ``eye``).
     * ``example_shape``: a weight shape it supports, and ``example_config``: a cheap config
       (e.g. few iterations); the registry-wide contract tests use both.
+
+    Examples:
+        >>> spec = INITIALIZERS.get("kaiming_normal")(mode="fan_out")
+        >>> isinstance(spec, Initializer), spec.to_dict()["name"], spec.expected_std((8, 4))
+        (True, 'kaiming_normal', 0.5)
+        >>> spec(torch.empty(8, 4), generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([8, 4])
     """
 
     name: ClassVar[str] = ""
