@@ -195,17 +195,86 @@ def html_page(reports: Mapping[str, DiagnosisReport], title: str = "initlab diag
 
 
 # ----------------------------------------------------------------------------- rich
+_TEXT = ("layer", "type", "run", "verdicts")  # fold to fit; every other column holds numbers
+_KEYS = ("depth", "layer", "run")  # repeated in every part of a table split to fit
+_TEXT_MIN = 10  # a text column folds down to this many cells (or its longest cell) ...
+_KEY_MIN = 24  # ... a key column to this many
+
+
+class _FitTable:
+    """A rich renderable: the table laid out at the width it is printed at.
+
+    Numbers are never cut: a numeric column is as wide as its longest value (its header
+    wraps at word boundaries); text columns (layer names, types) fold. When the columns do
+    not fit side by side, the table is split into parts, each repeating the key columns
+    (``#`` and ``layer``, or ``run``).
+    """
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]],
+                 columns: Sequence[tuple[str, str, str]], title: str) -> None:
+        cells = {k: [_fmt(r.get(k), f) for r in rows] for k, _, f in _present(rows, columns)}
+        self.cols = [c for c in columns if c[0] in cells and any(cells[c[0]])]  # no empty one
+        self.cells = cells
+        self.rows = len(rows)
+        self.title = title
+
+    def _need(self, key: str, header: str) -> tuple[int, int]:
+        """(narrowest, natural) width of a column's content."""
+        from rich.cells import cell_len
+
+        longest = max((cell_len(c) for c in self.cells[key]), default=0)
+        word = max((cell_len(w) for w in header.split()), default=1)
+        if key in _TEXT:
+            least = _KEY_MIN if key in _KEYS else _TEXT_MIN
+            return max(min(longest, least), min(word, least), 1), max(longest, word, 1)
+        return max(longest, word, 1), max(longest, cell_len(header), 1)
+
+    def parts(self, width: int) -> list[Any]:
+        """The tables (one, or several parts) that fit in ``width`` cells."""
+        from rich.table import Table
+        from rich.text import Text
+
+        need = {k: self._need(k, h) for k, h, _ in self.cols}
+        keys = [c for c in self.cols if c[0] in _KEYS]
+        rest = [c for c in self.cols if c[0] not in _KEYS]
+        base = 1 + sum(need[k][0] + 3 for k, _, _ in keys)  # a column: its cells + 3 (padding, border)
+        chunks: list[list[tuple[str, str, str]]] = []
+        used = base
+        for col in rest:
+            w = need[col[0]][0] + 3
+            if chunks and chunks[-1] and used + w <= width:
+                chunks[-1].append(col)
+                used += w
+            else:
+                chunks.append([col])
+                used = base + w
+        tables = []
+        for i, chunk in enumerate(chunks or [[]]):
+            cols = keys + chunk
+            widths = {k: need[k][0] for k, _, _ in cols}
+            spare = width - (1 + sum(w + 3 for w in widths.values()))
+            for k, _, _ in cols:  # text columns grow to their natural width while room is left
+                if k in _TEXT and spare > 0:
+                    grow = min(spare, need[k][1] - widths[k])
+                    widths[k] += grow
+                    spare -= grow
+            title = self.title if i == 0 else f"{self.title} (continued)"
+            table = Table(title=title, show_lines=False)
+            for k, header, _ in cols:
+                table.add_column(header, justify="left" if k in _TEXT else "right",
+                                 width=widths[k], overflow="fold")
+            for j in range(self.rows):
+                table.add_row(*[Text(self.cells[k][j]) for k, _, _ in cols])
+            tables.append(table)
+        return tables
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from self.parts(options.max_width)
+
+
 def _rich_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]],
                 title: str) -> Any:
-    from rich.table import Table
-
-    cols = _present(rows, columns)
-    table = Table(title=title, show_lines=False)
-    for _, header, _ in cols:
-        table.add_column(header, justify="right" if header not in ("layer", "type", "run") else "left")
-    for r in rows:
-        table.add_row(*[_fmt(r.get(k), f) for k, _, f in cols])
-    return table
+    return _FitTable(rows, columns, title)
 
 
 def _rich_verdicts(report: DiagnosisReport) -> Any:
