@@ -326,6 +326,18 @@ def coord_check(make_model: Callable[[int], nn.Module], widths: Sequence[int], b
 
     Returns:
         A :class:`CoordCheck`.
+
+    Examples:
+        >>> from initlab.scaling.models import mlp
+        >>> make = lambda w: mlp(w, d_in=16, d_out=10, depth=2)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> batch = (torch.randn(32, 16, generator=g), torch.randint(0, 10, (32,), generator=g))
+        >>> cc = coord_check(make, [32, 64, 128], batch, "mup", base_width=32,
+        ...                  config=mup.MuP(readout_zero=True), lr=1e-2, steps=2)
+        >>> cc.healthy, round(cc.slope(), 2)
+        (True, -0.06)
+        >>> coord_check(make, [32, 64, 128], batch, "sp", lr=1e-2, steps=2).healthy
+        False
     """
     widths = [int(w) for w in widths]
     if len(widths) < 2 or sorted(set(widths)) != widths:
