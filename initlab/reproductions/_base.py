@@ -22,7 +22,17 @@ __all__ = ["Status", "Check", "Context", "Result", "Scenario", "ScenarioFn", "SC
 
 
 class Status(str, Enum):
-    """The verdict on one claim (a ``str``: ``Status.PASS == "PASS"``)."""
+    """The verdict on one claim (a ``str``: ``Status.PASS == "PASS"``).
+
+    PASS: the claim held (a test over seeds decided it, or a property held on every seed);
+    FAIL: the measurement contradicts it; INCONCLUSIVE: neither (too few seeds, a CI that
+    straddles the bound, a difference that is not significant).
+
+    Examples:
+        >>> from initlab.reproductions import Status
+        >>> Status("FAIL") is Status.FAIL, Status.PASS == "PASS", str(Status.INCONCLUSIVE)
+        (True, True, 'INCONCLUSIVE')
+    """
 
     PASS = "PASS"
     FAIL = "FAIL"
@@ -43,6 +53,14 @@ class Check:
         status: PASS, FAIL or INCONCLUSIVE; from ``passed`` when not given.
         values: the measured numbers as data (JSON-safe): e.g. ``mean``, ``ci95``,
             ``p_value``, ``n``, ``per_seed``, ``bound``.
+
+    Examples:
+        >>> from initlab.reproductions import Check, Status
+        >>> c = Check("rank stays <= 64", "rank 64 on 3/3 seeds", True, values={"n": 3})
+        >>> c.status is Status.PASS, c.values["n"]
+        (True, 3)
+        >>> Check("beats", "p = 0.2, n = 3", False, "INCONCLUSIVE").to_dict()["status"]
+        'INCONCLUSIVE'
     """
 
     claim: str
@@ -71,7 +89,23 @@ class Check:
 
 @dataclass
 class Context:
-    """What a scenario run is given: fast or full, where to write, data and device."""
+    """What a scenario run is given: fast or full, where to write, data and device.
+
+    Attributes:
+        fast: run the fast variant (the one the test suite runs) instead of the full one.
+        out: a folder for the scenario's files (``result.json``, reports), or None.
+        dataset: the dataset name (default: Fashion-MNIST when installed).
+        data_dir: where to look for the dataset.
+        device: the torch device to train on.
+        seeds: the number of seeds (``--seeds``), for scenarios that take it.
+        progress: show progress bars.
+
+    Examples:
+        >>> from initlab.reproductions import Context
+        >>> ctx = Context(fast=True, seeds=3)
+        >>> ctx.fast, ctx.seeds, ctx.device
+        (True, 3, 'cpu')
+    """
 
     fast: bool = False
     out: Path | None = None
@@ -84,7 +118,20 @@ class Context:
 
 @dataclass
 class Result:
-    """What a scenario measured: checks plus free-form details (JSON-safe)."""
+    """What a scenario measured: checks plus free-form details (JSON-safe).
+
+    Attributes:
+        name: the scenario's name.
+        checks: one :class:`Check` per claim.
+        details: the measurements behind the checks (configuration, per-seed runs, ...).
+
+    Examples:
+        >>> from initlab.reproductions import Check, Result
+        >>> r = Result("demo", [Check("a holds", "held", True),
+        ...                     Check("b holds", "n = 2: too few seeds", False, "INCONCLUSIVE")])
+        >>> str(r.status), r.passed, r.check("b").status.value
+        ('INCONCLUSIVE', False, 'INCONCLUSIVE')
+    """
 
     name: str
     checks: list[Check] = field(default_factory=list)
@@ -126,11 +173,26 @@ class Result:
 
 
 ScenarioFn = Callable[[Context], Result]
+"""A scenario's ``run(ctx) -> Result``."""
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A registered reproduction: its name, summary, source and ``run(ctx) -> Result``."""
+    """A registered reproduction: its name, summary, source and ``run(ctx) -> Result``.
+
+    Attributes:
+        name: the name ``initlab reproduce NAME`` takes.
+        summary: one line: what is reproduced.
+        source: the paper or practice it reproduces.
+        run: the function ``run(ctx) -> Result``.
+        full_runtime: the documented cost of the full variant.
+
+    Examples:
+        >>> from initlab.reproductions import get
+        >>> sc = get("depth-scale")
+        >>> sc.name, sc.source.startswith("Schoenholz"), callable(sc.run)
+        ('depth-scale', True, True)
+    """
 
     name: str
     summary: str
@@ -140,6 +202,8 @@ class Scenario:
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
+"""The registered scenarios by name (filled as the scenario modules are imported:
+:func:`initlab.reproductions.load_all`)."""
 
 
 def scenario(name: str, *, summary: str, source: str,
@@ -157,6 +221,15 @@ def scenario(name: str, *, summary: str, source: str,
 
     Raises:
         ConfigError: ``name`` is already registered.
+
+    Examples:
+        >>> from initlab.reproductions import SCENARIOS, Check, Context, Result, scenario
+        >>> @scenario("doc-example", summary="1 + 1 = 2", source="arithmetic")
+        ... def run(ctx: Context) -> Result:
+        ...     return Result("doc-example", [Check("1 + 1 = 2", f"{1 + 1}", 1 + 1 == 2)])
+        >>> str(SCENARIOS.get("doc-example").run(Context()).status)
+        'PASS'
+        >>> _ = SCENARIOS.remove("doc-example")  # keep the registry as it was
     """
 
     def deco(fn: ScenarioFn) -> ScenarioFn:
