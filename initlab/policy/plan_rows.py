@@ -192,7 +192,9 @@ class Plan:
         table = Table(title=title or f"initlab plan: policy {policy}, {len(self.rows)} rows",
                       show_lines=False)
         for col in ("parameter", "shape", "init", "fan in/out", "gain", "std", "rule", "reason"):
-            table.add_column(col, overflow="fold")
+            numbers = col in ("shape", "fan in/out", "gain", "std")  # never wrapped or cut
+            table.add_column(col, overflow="fold", no_wrap=numbers,
+                             justify="right" if numbers else "left")
         for r in self.rows:
             fan_text = "-" if r.fan_in is None else f"{r.fan_in}/{r.fan_out}"
             cells = (r.key, "x".join(map(str, r.shape)) or "()", r.init, fan_text, _fmt(r.gain),
@@ -203,7 +205,8 @@ class Plan:
     def __str__(self) -> str:
         from rich.console import Console
 
-        console = Console(width=160, record=True, file=None, force_terminal=False)
+        # the terminal's width (rich: $COLUMNS, else the terminal, else 80); text folds
+        console = Console(record=True, file=None, force_terminal=False)
         with console.capture() as cap:
             console.print(self.table())
         return cap.get()

@@ -14,7 +14,8 @@ from initlab.init import get
 from initlab.policy import Plan, Policy, Rule, get_policy
 
 
-def test_print_shows_a_table_with_reasons():
+def test_print_shows_a_table_with_reasons(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # str(plan) is as wide as the terminal
     text = str(initlab.plan(mlp("relu"), "auto"))
     assert "0.weight" in text and "kaiming_normal" in text and "relu follows" in text
     assert "policy auto" in text
