@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -16,7 +17,8 @@ __all__ = ["Orthogonal", "DeltaOrthogonal", "Sparse", "haar_orthogonal"]
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _need_dims(spec, shape, low, high=None, what=""):
+def _need_dims(spec: Any, shape: Shape, low: int, high: int | None = None,
+               what: str = "") -> None:
     n = len(shape)
     if n < low or (high is not None and n > high):
         want = f"exactly {low}" if high == low else f"at least {low}"
@@ -26,7 +28,8 @@ def _need_dims(spec, shape, low, high=None, what=""):
         )
 
 
-def haar_orthogonal(rows: int, cols: int, source, *, dtype, device) -> torch.Tensor:
+def haar_orthogonal(rows: int, cols: int, source: Source, *, dtype: torch.dtype,
+                    device: torch.device | str | None) -> torch.Tensor:
     """A (rows, cols) matrix with orthonormal rows or columns, Haar-distributed.
 
     torch.nn.init.orthogonal_'s algorithm op for op (normal draws in ``dtype``, QR, times
@@ -66,7 +69,7 @@ class Orthogonal(Initializer):
                 f"Invalid column_axis={k!r} for initializer 'orthogonal'; expected an int (JAX's "
                 "convention, e.g. -1) or None (torch's: dim 0).")
 
-    def _axis(self, shape) -> int:
+    def _axis(self, shape: Shape) -> int:
         k = self.column_axis
         if k is None:
             return 0
@@ -115,7 +118,7 @@ class DeltaOrthogonal(Initializer):
     def __post_init__(self) -> None:
         set_float(self, "gain")
 
-    def _check(self, shape, layout, groups):
+    def _check(self, shape: Shape, layout: str | None, groups: int) -> tuple[int, int]:
         _need_dims(self, shape, 3, None, " (a ConvNd weight: out, in/groups, *kernel)")
         if layout not in (None, "conv"):
             raise ConfigError(
@@ -141,7 +144,9 @@ class DeltaOrthogonal(Initializer):
             q = haar_orthogonal(cout, cout, source, dtype=tensor.dtype, device=tensor.device)
             # H = gain·Q[:cin, :] (cin x cout); the centre tap is H^T (cout x cin)
             block = (self.gain * q[:cin, :]).t()
-            tensor[(slice(g * cout, (g + 1) * cout), slice(None), *centre)] = block.to(tensor.dtype)
+            index: tuple[int | slice, ...] = (slice(g * cout, (g + 1) * cout), slice(None),
+                                              *centre)
+            tensor[index] = block.to(tensor.dtype)
         return tensor
 
     def expected_std(self, shape: Shape, *, layout: str | None = None,

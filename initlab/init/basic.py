@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -18,10 +19,10 @@ __all__ = ["Uniform", "Normal", "TruncNormal", "TruncNormalStd", "Constant", "On
 def truncated_std(alpha: float, beta: float) -> float:
     """Std of N(0, 1) truncated to [alpha, beta] (0.8796256610342398 for [-2, 2])."""
 
-    def pdf(x):
+    def pdf(x: float) -> float:
         return 0.0 if math.isinf(x) else math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
-    def cdf(x):
+    def cdf(x: float) -> float:
         return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
     z = cdf(beta) - cdf(alpha)
@@ -101,7 +102,7 @@ class TruncNormal(Initializer):
                 "expected a < b."
             )
 
-    def _bounds(self):
+    def _bounds(self) -> tuple[float, float]:
         return self.a, self.b
 
     def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,
@@ -120,15 +121,15 @@ class TruncNormal(Initializer):
 class TruncNormalStd(TruncNormal):
     """N(mean, std^2) truncated to [mean + a·std, mean + b·std] (bounds in std units)."""
 
-    def _bounds(self):
+    def _bounds(self) -> tuple[float, float]:
         return self.mean + self.a * self.std, self.mean + self.b * self.std
 
 
-def _nested_tuple(value):
+def _nested_tuple(value: Any) -> Any:
     return tuple(_nested_tuple(v) for v in value) if isinstance(value, list) else value
 
 
-def _nested_list(value):
+def _nested_list(value: Any) -> Any:
     return [_nested_list(v) for v in value] if isinstance(value, tuple) else value
 
 
@@ -143,7 +144,7 @@ class Constant(Initializer):
     def __post_init__(self) -> None:
         value = self.val
         if isinstance(value, list | tuple) or (isinstance(value, torch.Tensor) and value.dim()) or (
-                hasattr(value, "__array__") and getattr(value, "ndim", 0)):
+                hasattr(value, "__array__") and bool(getattr(value, "ndim", 0))):
             try:
                 array = torch.as_tensor(value if not isinstance(value, tuple) else _nested_list(value),
                                         dtype=torch.float64)
@@ -157,10 +158,10 @@ class Constant(Initializer):
         set_float(self, "val")
 
     @property
-    def elementwise(self) -> bool:  # an array is placed by position: shards cannot fill alone
+    def elementwise(self) -> bool:  # type: ignore[override]  # an array is placed by position: shards cannot fill alone
         return not isinstance(self.val, tuple)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"val": _nested_list(self.val)}
 
     def fill_(self, tensor: torch.Tensor, source: Source, *, layout: str | None = None,

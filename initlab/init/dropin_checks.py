@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -52,7 +53,7 @@ def torch_errors(name: str, tensor: Tensor | None) -> Iterator[None]:
         raise cls(f"{name} failed{where}: {shown(first, 200)}. Hint: {_hint(first)}.") from exc
 
 
-def check_tensor(name: str, tensor) -> None:
+def check_tensor(name: str, tensor: torch.Tensor) -> None:
     if not isinstance(tensor, Tensor):
         from initlab.errors import ConfigAttributeError
 
@@ -73,7 +74,8 @@ def need_dims(name: str, tensor: Tensor, allowed: str, ok: bool) -> None:
             f"Hint: use {name} on weights; biases take zeros_ or constant_.")
 
 
-def dispatch(fn: Callable, tensor, **kwargs):
+def dispatch(fn: Callable[..., Any], tensor: torch.Tensor,
+             **kwargs: Any) -> tuple[bool, Any]:
     """torch's ``__torch_function__`` protocol, for tensor subclasses that override it."""
     if torch.overrides.has_torch_function_variadic(tensor):
         return True, torch.overrides.handle_torch_function(fn, (tensor,), tensor=tensor, **kwargs)

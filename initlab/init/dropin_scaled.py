@@ -25,7 +25,7 @@ __all__ = ["xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_nor
            "fan_of_mode"]
 
 
-def fan_of_mode(tensor, mode: str, *, layout=None, groups: int = 1, name: str = "kaiming") -> float:
+def fan_of_mode(tensor: torch.Tensor, mode: str, *, layout: str | None = None, groups: int = 1, name: str = "kaiming") -> float:
     """The fan ``mode`` selects for ``tensor``: fan_in, fan_out, fan_avg or fan_geo_avg.
 
     Args:
@@ -48,7 +48,7 @@ def fan_of_mode(tensor, mode: str, *, layout=None, groups: int = 1, name: str = 
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None,
-                    *, layout=None, groups: int = 1) -> Tensor:
+                    *, layout: str | None = None, groups: int = 1) -> Tensor:
     """Glorot uniform: U(±gain·sqrt(6 / (fan_in + fan_out))), in place.
 
     Args:
@@ -76,7 +76,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: torch.Generato
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None,
-                   *, layout=None, groups: int = 1) -> Tensor:
+                   *, layout: str | None = None, groups: int = 1) -> Tensor:
     """Glorot normal: N(0, gain^2 · 2 / (fan_in + fan_out)), untruncated as in torch, in place.
 
     Args:
@@ -103,7 +103,8 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator
             return tensor.normal_(0.0, std, generator=generator)
 
 
-def _kaiming_std(name: str, tensor: Tensor, a, mode, nonlinearity, layout, groups) -> float:
+def _kaiming_std(name: str, tensor: Tensor, a: float, mode: str, nonlinearity: str,
+                 layout: str | None, groups: int) -> float:
     with _torch_errors(name, tensor):
         fan = fan_of_mode(tensor, mode, layout=layout, groups=groups, name=name.rstrip("_"))
         # torch hands ``a`` to calculate_gain (only leaky_relu reads it); other names: exact gain
@@ -121,7 +122,7 @@ def _zero_element(name: str, tensor: Tensor) -> bool:
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None,
-                     *, layout=None, groups: int = 1) -> Tensor:
+                     *, layout: str | None = None, groups: int = 1) -> Tensor:
     """He uniform: U(±gain·sqrt(3 / fan)), in place; a zero-element tensor warns and is kept.
 
     Args:
@@ -157,7 +158,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
 
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", generator: torch.Generator | None = None,
-                    *, layout=None, groups: int = 1) -> Tensor:
+                    *, layout: str | None = None, groups: int = 1) -> Tensor:
     """He normal: N(0, gain^2 / fan), in place; a zero-element tensor warns and is kept.
 
     Args:

@@ -66,7 +66,7 @@ def trunc_normal_std_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
     return TruncNormalStd(mean, std, a, b)(tensor, generator=generator)
 
 
-def identity_(tensor: torch.Tensor, gain: float = 1.0, *, layout=None, groups: int = 1) -> torch.Tensor:
+def identity_(tensor: torch.Tensor, gain: float = 1.0, *, layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """Linear: partial identity times ``gain``; ConvNd: Dirac per group times ``gain``.
 
     Args:
@@ -86,7 +86,7 @@ def identity_(tensor: torch.Tensor, gain: float = 1.0, *, layout=None, groups: i
 
 
 def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None, *,
-                   layout=None, groups: int = 1) -> torch.Tensor:
+                   layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """LeCun uniform, U(±sqrt(3 / fan_in)).
 
     Args:
@@ -107,7 +107,7 @@ def lecun_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = Non
 
 
 def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None, *,
-                  layout=None, groups: int = 1) -> torch.Tensor:
+                  layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """LeCun normal: truncated normal (±2 std) with std sqrt(1 / fan_in) (Keras/JAX).
 
     Args:
@@ -129,8 +129,10 @@ def lecun_normal_(tensor: torch.Tensor, generator: torch.Generator | None = None
 
 def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan_in",
                       distribution: str = "truncated_normal",
-                      generator: torch.Generator | None = None, *, in_axis=None, out_axis=None,
-                      batch_axis=(), layout=None, groups: int = 1) -> torch.Tensor:
+                      generator: torch.Generator | None = None, *,
+                      in_axis: int | tuple[int, ...] | None = None,
+                      out_axis: int | tuple[int, ...] | None = None,
+                      batch_axis: int | tuple[int, ...] = (), layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """std = sqrt(scale / fan) (fan by mode), drawn from distribution (Keras/JAX semantics).
 
     Args:
@@ -160,7 +162,7 @@ def variance_scaling_(tensor: torch.Tensor, scale: float = 1.0, mode: str = "fan
 
 
 def default_(weight: torch.Tensor, bias: torch.Tensor | None = None, *,
-             generator: torch.Generator | None = None, layout=None, groups: int = 1) -> torch.Tensor:
+             generator: torch.Generator | None = None, layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """torch's Linear/Conv ``reset_parameters``: the weight, then the bias; returns ``weight``.
 
     Weight: kaiming_uniform(a=sqrt(5)), i.e. U(±1/sqrt(fan_in)); bias: U(±1/sqrt(fan_in)) with
@@ -211,7 +213,7 @@ def delta_orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     return DeltaOrthogonal(gain)(tensor, generator=generator, groups=groups)
 
 
-def zero_hadamard_(tensor: torch.Tensor, *, layout=None, groups: int = 1) -> torch.Tensor:
+def zero_hadamard_(tensor: torch.Tensor, *, layout: str | None = None, groups: int = 1) -> torch.Tensor:
     """ZerO: partial identity (out <= in) or scaled Hadamard (out > in); no randomness.
 
     Args:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -18,12 +19,12 @@ from initlab.init.source import Source
 __all__ = ["Eye", "Dirac", "Identity", "ZeroHadamard", "hadamard", "zero_matrix"]
 
 
-def _rms(total_sq: float, shape) -> float | None:
+def _rms(total_sq: float, shape: Shape) -> float | None:
     n = math.prod(shape)
     return math.sqrt(total_sq / n) if n else None
 
 
-def _groups_of(spec, shape, groups):
+def _groups_of(spec: Any, shape: Shape, groups: int) -> int:
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or shape[0] % groups:
         raise ConfigError(
             f"{spec.name}: dim 0 of shape {tuple(shape)} must be divisible by groups; got "
@@ -32,14 +33,16 @@ def _groups_of(spec, shape, groups):
     return shape[0] // groups
 
 
-def _place_centre(tensor, blocks, groups, transpose=False):
+def _place_centre(tensor: torch.Tensor, blocks: list[torch.Tensor], groups: int,
+                  transpose: bool = False) -> torch.Tensor:
     """Zero ``tensor`` and put ``blocks[g]`` (rows x cols per group) at the kernel centre."""
     tensor.zero_()
     per = tensor.shape[0] // groups
     centre = tuple(k // 2 for k in tensor.shape[2:])
     for g, block in enumerate(blocks):
         b = block.t() if transpose else block
-        tensor[(slice(g * per, (g + 1) * per), slice(None), *centre)] = b.to(tensor.dtype)
+        index: tuple[int | slice, ...] = (slice(g * per, (g + 1) * per), slice(None), *centre)
+        tensor[index] = b.to(tensor.dtype)
     return tensor
 
 
@@ -114,7 +117,8 @@ class Identity(Initializer):
         return None if base is None else abs(self.gain) * base
 
 
-def hadamard(rows: int, cols: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
+def hadamard(rows: int, cols: int, *, dtype: torch.dtype = torch.float32,
+             device: torch.device | str | None = None) -> torch.Tensor:
     """The top-left (rows x cols) block of a Sylvester Hadamard matrix: (-1)^popcount(i & j)."""
     i = torch.arange(rows, device=device).unsqueeze(1)
     j = torch.arange(cols, device=device).unsqueeze(0)
@@ -126,7 +130,8 @@ def hadamard(rows: int, cols: int, *, dtype=torch.float32, device=None) -> torch
     return (1 - 2 * parity).to(dtype)
 
 
-def zero_matrix(m: int, n: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
+def zero_matrix(m: int, n: int, *, dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None) -> torch.Tensor:
     """ZerO's (m x n) matrix (out m, in n): eye(m, n) if m <= n, else H_p[:m, :n]·2^(-k/2)."""
     if m <= n:
         return torch.eye(m, n, dtype=dtype, device=device)
@@ -152,7 +157,7 @@ class ZeroHadamard(Initializer):
         _need_dims(self, tensor.shape, 2, None, " (a Linear or ConvNd weight)")
         dev, dt = tensor.device, tensor.dtype
 
-        def matrix(m, n):
+        def matrix(m: int, n: int) -> torch.Tensor:
             z = zero_matrix(m, n, dtype=torch.float64, device=dev)
             if not (dt.is_floating_point or dt.is_complex) and not torch.equal(z, z.round()):
                 raise ConfigError(
@@ -179,8 +184,7 @@ class ZeroHadamard(Initializer):
         per = shape[0] // groups if len(shape) > 2 else shape[0]
         other = shape[1]
         m, n = (other, per) if layout == "conv_transpose" and len(shape) > 2 else (per, other)
-        if m <= n:
-            sq = m
-        else:
+        sq: float = m
+        if m > n:
             sq = m * n * 2.0 ** (-math.ceil(math.log2(m)))
         return _rms((groups if len(shape) > 2 else 1) * sq, shape)

@@ -18,8 +18,11 @@ from initlab.errors import ConfigError
 
 __all__ = ["variance_scaling_of", "to_jax_config", "to_jax"]
 
+# (scale, mode, distribution, per-axis arguments)
+_Scale = tuple[float, str, str, dict[str, Any]]
 
-def _no_jax(spec, why: str = "") -> ConfigError:
+
+def _no_jax(spec: Any, why: str = "") -> ConfigError:
     return ConfigError(
         f"{spec} has no jax.nn.initializers equivalent{why}. Hint: JAX has zeros, ones, "
         "constant, uniform [0, scale), normal (mean 0), truncated_normal, variance_scaling and "
@@ -31,14 +34,15 @@ def _square(g: float) -> float:
     return float(f"{g * g:.15g}")
 
 
-def _default_scale(spec, c):
+def _default_scale(spec: Any, c: dict[str, Any]) -> _Scale:
     if c.get("role", "weight") != "weight" or c.get("fan_in") is not None:
         raise _no_jax(spec, " (only torch's default weight init, U(±1/sqrt(fan_in)), maps)")
     return 1.0 / 3.0, "fan_in", "uniform", {}
 
 
-def _vs_scale(spec, c):
-    axes = {k: c[k] for k in ("in_axis", "out_axis", "batch_axis") if k in c and c[k] not in (None, ())}
+def _vs_scale(spec: Any, c: dict[str, Any]) -> _Scale:
+    axes: dict[str, Any] = {k: c[k] for k in ("in_axis", "out_axis", "batch_axis")
+                            if k in c and c[k] not in (None, ())}
     return c["scale"], c["mode"], c["distribution"], axes
 
 
@@ -55,7 +59,7 @@ _SCALED: dict[str, Callable[[Any, dict], tuple[float, str, str, dict]]] = {
 }
 
 
-def variance_scaling_of(spec) -> tuple[float, str, str, dict]:
+def variance_scaling_of(spec: Any) -> tuple[float, str, str, dict]:
     """(scale, mode, distribution, axes) of a variance-scaling-family spec.
 
     Args:
@@ -70,31 +74,32 @@ def variance_scaling_of(spec) -> tuple[float, str, str, dict]:
     return _SCALED[spec.name](spec, spec.get_config())
 
 
-def _scaled(spec, c):
+def _scaled(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     scale, mode, distribution, axes = variance_scaling_of(spec)
     return "variance_scaling", {"scale": scale, "mode": mode, "distribution": distribution,
                                 **axes}
 
 
-def _uniform(spec, c):
+def _uniform(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if c["a"] != 0.0:
         raise _no_jax(spec, " (JAX's uniform is U[0, scale))")
     return "uniform", {"scale": c["b"]}
 
 
-def _normal(spec, c):
+def _normal(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if c["mean"] != 0.0:
         raise _no_jax(spec, " (JAX's normal has mean 0)")
     return "normal", {"stddev": c["std"]}
 
 
-def _truncated(spec, c, lo, hi):
+def _truncated(spec: Any, c: dict[str, Any], lo: float,
+               hi: float) -> tuple[str, dict[str, Any]]:
     if c["mean"] != 0.0:
         raise _no_jax(spec, " (JAX's truncated_normal has mean 0)")
     return "truncated_normal", {"stddev": c["std"], "lower": lo, "upper": hi}
 
 
-def _seeded(spec, c):
+def _seeded(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return to_jax_config(spec.init)["name"], to_jax_config(spec.init)["kwargs"]
 
 
@@ -114,7 +119,7 @@ _WRITERS: dict[str, Callable[[Any, dict], tuple[str, dict]]] = {
 }
 
 
-def to_jax_config(spec) -> dict[str, Any]:
+def to_jax_config(spec: Any) -> dict[str, Any]:
     """The ``jax.nn.initializers`` function and arguments equivalent to ``spec``.
 
     Args:
@@ -132,7 +137,7 @@ def to_jax_config(spec) -> dict[str, Any]:
     return {"name": name, "kwargs": kwargs}
 
 
-def to_jax(spec):
+def to_jax(spec: Any) -> Callable[..., Any]:
     """The JAX initializer function equivalent to ``spec`` (needs JAX installed).
 
     Args:

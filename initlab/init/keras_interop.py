@@ -24,12 +24,13 @@ __all__ = ["KERAS_CLASSES", "is_keras_name", "from_keras", "from_keras_text", "t
            "to_keras"]
 
 
-def _vs(scale, mode, distribution):
+def _vs(scale: float, mode: str,
+        distribution: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda c: {"name": "variance_scaling", "config": {
         "scale": scale, "mode": mode, "distribution": distribution}}
 
 
-def _keras_distribution(value):
+def _keras_distribution(value: str) -> str:
     # Keras 2's 'normal' was a truncated normal; Keras 3 reads it the same way
     return {"normal": "truncated_normal"}.get(value, value)
 
@@ -158,18 +159,18 @@ def from_keras_text(text: str, parse: Callable[[str], tuple[str, list[Any], dict
 # --- writing --------------------------------------------------------------------------------
 
 
-def _no_keras(spec, why: str = "") -> ConfigError:
+def _no_keras(spec: Any, why: str = "") -> ConfigError:
     return ConfigError(
         f"{spec} has no Keras equivalent{why}. Hint: Keras has Zeros, Ones, Constant, "
         "RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling, Glorot*, He*, Lecun*, "
         "Orthogonal and Identity.")
 
 
-def _untruncated(name):
+def _untruncated(name: str) -> str:
     return {"normal": "untruncated_normal"}.get(name, name)
 
 
-def _scaled(spec, scale: float, mode: str, distribution: str) -> tuple[str, dict]:
+def _scaled(spec: Any, scale: float, mode: str, distribution: str) -> tuple[str, dict]:
     if mode == "fan_geo_avg":
         raise _no_keras(spec, " (Keras has no mode 'fan_geo_avg')")
     named = {(1.0, "fan_avg", "uniform"): "GlorotUniform",
@@ -184,13 +185,14 @@ def _scaled(spec, scale: float, mode: str, distribution: str) -> tuple[str, dict
                                "distribution": _untruncated(distribution), "seed": None}
 
 
-def _truncated_pair(spec, c, lo, hi):
+def _truncated_pair(spec: Any, c: dict[str, Any], lo: float,
+                    hi: float) -> tuple[str, dict[str, Any]]:
     if not (math.isclose(lo, -2.0) and math.isclose(hi, 2.0)):
         raise _no_keras(spec, " (Keras' TruncatedNormal cuts at mean ± 2 std only)")
     return "TruncatedNormal", {"mean": c["mean"], "stddev": c["std"], "seed": None}
 
 
-def _scaled_pair(spec, c):
+def _scaled_pair(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     from initlab.init.jax_interop import variance_scaling_of
 
     scale, mode, distribution, axes = variance_scaling_of(spec)
@@ -199,13 +201,13 @@ def _scaled_pair(spec, c):
     return _scaled(spec, scale, mode, distribution)
 
 
-def _orthogonal_pair(spec, c):
+def _orthogonal_pair(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if c.get("column_axis") is not None:
         raise _no_keras(spec, " with column_axis (Keras' Orthogonal has none)")
     return "Orthogonal", {"gain": c["gain"], "seed": None}
 
 
-def _seeded_pair(spec, c):
+def _seeded_pair(spec: Any, c: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     class_name, config = _keras_pair(spec.init)
     if "seed" not in config:
         raise _no_keras(spec, f" (Keras' {class_name} takes no seed)")
@@ -232,14 +234,14 @@ _WRITERS: dict[str, Callable[[Any, dict], tuple[str, dict]]] = {
 }
 
 
-def _keras_pair(spec) -> tuple[str, dict]:
+def _keras_pair(spec: Any) -> tuple[str, dict]:
     writer = _WRITERS.get(spec.name)
     if writer is None:
         raise _no_keras(spec)
     return writer(spec, spec.get_config())
 
 
-def to_keras_config(spec) -> dict[str, Any]:
+def to_keras_config(spec: Any) -> dict[str, Any]:
     """Keras 3's serialized form of ``spec`` (``keras.initializers.deserialize`` reads it).
 
     Args:
@@ -253,7 +255,7 @@ def to_keras_config(spec) -> dict[str, Any]:
             "registered_name": None}
 
 
-def to_keras(spec):
+def to_keras(spec: Any) -> Any:
     """The Keras initializer object equivalent to ``spec`` (needs Keras installed).
 
     Args:

@@ -52,6 +52,7 @@ def _parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     args = [_literal(node, text, f"#{i}") for i, node in enumerate(body.args)]
     kwargs: dict[str, Any] = {}
     for kw in body.keywords:
+        assert kw.arg is not None  # **kwargs refused above
         if kw.arg in kwargs:
             raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
         kwargs[kw.arg] = _literal(kw.value, text, kw.arg)

@@ -35,16 +35,16 @@ __all__ = ["VarianceScaling", "XavierUniform", "XavierNormal", "KaimingUniform",
 TRUNC_STD = 0.87962566103423978
 
 
-def _normal(tensor, source, std):
+def _normal(tensor: torch.Tensor, source: Source, std: float) -> torch.Tensor:
     return source.normal_(tensor, 0.0, std)
 
 
-def _uniform(tensor, source, std):
+def _uniform(tensor: torch.Tensor, source: Source, std: float) -> torch.Tensor:
     bound = math.sqrt(3.0) * std
     return source.uniform_(tensor, -bound, bound)
 
 
-def _truncated(tensor, source, std):
+def _truncated(tensor: torch.Tensor, source: Source, std: float) -> torch.Tensor:
     s = std / TRUNC_STD
     return source.trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s)
 
@@ -64,13 +64,13 @@ class _Scaled(Initializer):
     def _std(self, fan_in: float, fan_out: float) -> float:
         raise NotImplementedError
 
-    def _fan(self, fan_in, fan_out):
+    def _fan(self, fan_in: float, fan_out: float) -> float:
         return select_fan(fan_in, fan_out, self.mode)
 
-    def _fans(self, shape, layout, groups):
+    def _fans(self, shape: Shape, layout: str | None, groups: int) -> tuple[int, int]:
         return fans(shape, layout=layout, groups=groups)
 
-    def std_for(self, shape, *, layout=None, groups=1) -> float:
+    def std_for(self, shape: Shape, *, layout: str | None = None, groups: int = 1) -> float:
         fan_in, fan_out = self._fans(shape, layout, groups)
         if self._fan(fan_in, fan_out) <= 0:
             raise ConfigError(
@@ -128,22 +128,23 @@ class VarianceScaling(_Scaled):
         if self.batch_axis is None:
             object.__setattr__(self, "batch_axis", ())
 
-    def _fans(self, shape, layout, groups):
-        if self.in_axis is None:
+    def _fans(self, shape: Shape, layout: str | None, groups: int) -> tuple[int, int]:
+        if self.in_axis is None or self.out_axis is None:  # both or neither (__post_init__)
             return fans(shape, layout=layout, groups=groups)
         return axis_fans(shape, self.in_axis, self.out_axis, self.batch_axis)
 
-    def _std(self, fan_in, fan_out):
+    def _std(self, fan_in: float, fan_out: float) -> float:
         return math.sqrt(self.scale / self._fan(fan_in, fan_out))
 
 
 class _Xavier(_Scaled):
+    gain: float  # a field of each subclass
     mode = "fan_avg"
 
     def __post_init__(self) -> None:
         set_float(self, "gain", low=0.0)
 
-    def _std(self, fan_in, fan_out):
+    def _std(self, fan_in: float, fan_out: float) -> float:
         return self.gain * math.sqrt(2.0 / float(fan_in + fan_out))  # torch's expression
 
 
@@ -166,6 +167,9 @@ class XavierNormal(_Xavier):
 
 
 class _Kaiming(_Scaled):
+    a: float  # fields of each subclass
+    nonlinearity: str
+
     def __post_init__(self) -> None:
         set_float(self, "a")
         set_choice(self, "mode", MODES)
@@ -181,7 +185,7 @@ class _Kaiming(_Scaled):
         # torch passes ``a`` to calculate_gain; only leaky_relu reads it
         return _gain(self.nonlinearity, self.a if self.nonlinearity == "leaky_relu" else None)
 
-    def _std(self, fan_in, fan_out):
+    def _std(self, fan_in: float, fan_out: float) -> float:
         return self.gain / math.sqrt(self._fan(fan_in, fan_out))  # torch's expression
 
 
@@ -210,7 +214,7 @@ class KaimingNormal(_Kaiming):
 class _Lecun(_Scaled):
     mode = "fan_in"
 
-    def _std(self, fan_in, fan_out):
+    def _std(self, fan_in: float, fan_out: float) -> float:
         return math.sqrt(1.0 / fan_in)
 
 
@@ -257,7 +261,7 @@ class Default(_Scaled):
                 "(the weight's fan-in) or None."
             )
 
-    def std_for(self, shape, *, layout=None, groups=1):
+    def std_for(self, shape: Shape, *, layout: str | None = None, groups: int = 1) -> float:
         fan_in = self.fan_in
         if self.role == "bias":
             if fan_in is None:
@@ -278,6 +282,8 @@ class Default(_Scaled):
             return tensor
         if self.role == "bias":
             self.std_for(tensor.shape)  # validates fan_in
-            bound = 1 / math.sqrt(self.fan_in) if self.fan_in > 0 else 0
+            fan_in = self.fan_in
+            assert fan_in is not None  # std_for raised otherwise
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             return source.uniform_(tensor, -bound, bound)  # torch's expression
         return _uniform(tensor, source, self.std_for(tensor.shape, layout=layout, groups=groups))

@@ -44,7 +44,7 @@ class Seeded(Initializer):
                 f"Invalid seed={self.seed!r} for initializer 'seeded'; expected an int, e.g. 42.")
 
     @property
-    def random(self) -> bool:
+    def random(self) -> bool:  # type: ignore[override]  # a ClassVar on the base class
         return self.init.random
 
     def get_config(self) -> dict[str, Any]:
