@@ -130,5 +130,12 @@ def test_two_axes_give_a_heatmap_per_init():
     _, groups = compare_rows(runs, summary)
     page = heatmap_html(summary, groups)
     assert "Mean test accuracy (%) over lr x momentum" in page
-    assert page.count("<td style=") == 4 and ">61.00<" in page and ">50.00<" in page
+    import base64
+    import re
+
+    svg = base64.b64decode(re.search(r"base64,([^\"]+)", page).group(1)).decode()  # a chart
+    cells = re.findall(r">(\d\d\.\d)</text>", svg)  # the cells (ticks are 0.x)
+    assert sorted(cells) == ["50.0", "51.0", "60.0", "61.0"]  # lr x momentum, one per cell
+    assert ">momentum</text>" in svg and ">lr</text>" in svg  # the axes
+    assert ">0.01</text>" in svg and ">0.9</text>" in svg  # the settings' values as ticks
     assert heatmap_html(summary, []) == "" and heatmap_html(summary, None) == ""

@@ -17,7 +17,7 @@ import numpy as np
 
 from initlab.diagnosis.plot import PALETTE, Axes, figure
 
-__all__ = ["figures", "axis_figure"]
+__all__ = ["figures", "axis_figure", "heatmap_figure"]
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -213,6 +213,53 @@ def axis_figures(summary: list[dict[str, Any]], groups: list[dict[str, Any]]) ->
                  ylabel="test accuracy (%)", xticks=ticks)
         out[key] = figure(720, 375, [ax], legend)
     return out
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 10 else label[:9] + "…"
+
+
+def heatmap_figure(summary: list[dict[str, Any]], groups: list[dict[str, Any]] | None
+                   ) -> str | None:
+    """Two swept settings: one heatmap per init (rows x columns = the two settings' values),
+    each cell the mean final test accuracy (%) written in it and shaded from the worst
+    (light) to the best (green) over all inits; an SVG document, None unless exactly two
+    settings were swept."""
+    keys = sorted({k for g in groups or [] for k in g["config"]})
+    if len(keys) != 2 or not groups:
+        return None
+    rows_k, cols_k = keys
+    rv = list(dict.fromkeys(json.dumps(g["config"].get(rows_k)) for g in groups))
+    cv = list(dict.fromkeys(json.dumps(g["config"].get(cols_k)) for g in groups))
+    where = {g["group"]: (json.dumps(g["config"].get(rows_k)), json.dumps(g["config"].get(cols_k)))
+             for g in groups}
+    accs = [s["test_acc_mean"] for s in summary if s["test_acc_mean"] is not None]
+    lo, hi = (min(accs), max(accs)) if accs else (0.0, 1.0)
+    inits = list(dict.fromkeys(s["init"] for s in summary))
+    cell_w, cell_h = 64, 34
+    pw, ph = max(200, cell_w * len(cv)), cell_h * len(rv)
+    per_row = max(1, min(len(inits), 960 // (pw + 110)))
+    panel_w, panel_h = pw + 110, ph + 80
+    axes = []
+    for n, init in enumerate(inits):
+        cell = {where[s["group"]]: s["test_acc_mean"] for s in summary
+                if s["init"] == init and s["group"] in where}
+        ax = Axes(n % per_row * panel_w + 90, n // per_row * panel_h + 30, pw, ph,
+                  xlim=(0.5, len(cv) + 0.5), ylim=(0.5, len(rv) + 0.5))
+        for i, r in enumerate(rv):
+            y = len(rv) - i  # the first row on top
+            for j, c in enumerate(cv):
+                v = cell.get((r, c))
+                shade = 0.0 if v is None or hi == lo else (v - lo) / (hi - lo)
+                ax.rect(j + 0.5, y - 0.5, j + 1.5, y + 0.5, "#2ea043",
+                        alpha=0.12 + 0.6 * shade if v is not None else 0.0)
+                ax.text(j + 1, y, "-" if v is None else f"{100 * v:.1f}", size=11)
+        ax.frame(title=init, xlabel=_axis_name(cols_k), ylabel=_axis_name(rows_k), font=10,
+                 xticks=[(j + 1, _short(c)) for j, c in enumerate(cv)],
+                 yticks=[(len(rv) - i, _short(r)) for i, r in enumerate(rv)])
+        axes.append(ax)
+    rows = math.ceil(len(inits) / per_row)
+    return figure(per_row * panel_w + 10, rows * panel_h, axes)
 
 
 def axis_figure(summary: list[dict[str, Any]], groups: list[dict[str, Any]]) -> str | None:

@@ -12,7 +12,7 @@ import html
 import json
 from typing import Any
 
-from initlab.lab.report.figures import axis_figures, figures
+from initlab.lab.report.figures import axis_figures, figures, heatmap_figure
 
 __all__ = ["render_html", "heatmap_html"]
 
@@ -82,39 +82,18 @@ def _config(runs: list[dict]) -> dict:
     return shared
 
 
-def heatmap_html(summary: list[dict], groups: list[dict] | None) -> str:
-    """Two swept settings: one table per init, rows x columns = the two settings' values,
-    cells = mean final test accuracy, shaded from the worst (white) to the best (green)."""
-    keys = sorted({k for g in groups or [] for k in g["config"]})
-    if len(keys) != 2 or groups is None:
+def heatmap_html(summary: list[dict[str, Any]], groups: list[dict[str, Any]] | None) -> str:
+    """Two swept settings: a heatmap per init (:func:`~initlab.lab.report.figures.heatmap_figure`),
+    rows x columns = the two settings' values, cells = mean final test accuracy (%)."""
+    svg = heatmap_figure(summary, groups)
+    if svg is None or not groups:
         return ""
-    rows_k, cols_k = keys
-    rv = list(dict.fromkeys(json.dumps(g["config"].get(rows_k)) for g in groups))
-    cv = list(dict.fromkeys(json.dumps(g["config"].get(cols_k)) for g in groups))
-    where = {g["group"]: (json.dumps(g["config"].get(rows_k)), json.dumps(g["config"].get(cols_k)))
-             for g in groups}
-    accs = [s["test_acc_mean"] for s in summary if s["test_acc_mean"] is not None]
-    lo, hi = (min(accs), max(accs)) if accs else (0.0, 1.0)
-    name = {k: k.removeprefix("train.").replace("model_kwargs.", "model.") for k in keys}
-    out = [f"<h2>Mean test accuracy (%) over {html.escape(name[rows_k])} x "
-           f"{html.escape(name[cols_k])}</h2>"]
-    for init in dict.fromkeys(s["init"] for s in summary):
-        cell = {where[s["group"]]: s["test_acc_mean"] for s in summary
-                if s["init"] == init and s["group"] in where}
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cv)
-        body = []
-        for r in rv:
-            tds = []
-            for c in cv:
-                v = cell.get((r, c))
-                shade = 0.0 if v is None or hi == lo else (v - lo) / (hi - lo)
-                tds.append(f'<td style="background:rgba(46,160,67,{0.15 + 0.6 * shade:.2f})">'
-                           f"{_num(v, pct=True)}</td>")
-            body.append(f"<tr><th class=l>{html.escape(r)}</th>{''.join(tds)}</tr>")
-        out.append(f"<h3>{html.escape(init)}</h3><table><tr><th class=l>"
-                   f"{html.escape(name[rows_k])} \\ {html.escape(name[cols_k])}</th>{head}"
-                   f"</tr>{''.join(body)}</table>")
-    return "".join(out)
+    rows_k, cols_k = sorted({k for g in groups for k in g["config"]})
+    name = {k: k.removeprefix("train.").replace("model_kwargs.", "model.") for k in (rows_k, cols_k)}
+    title = f"{name[rows_k]} x {name[cols_k]}"
+    return (f"<h2>Mean test accuracy (%) over {html.escape(title)}</h2>"
+            f'<img alt="heatmap {html.escape(title)}" src="data:image/svg+xml;base64,'
+            f'{_b64(svg)}">')
 
 
 def _plan_html(plan: dict | None) -> str:
