@@ -22,8 +22,8 @@ import torch
 
 from initlab.lab import data as lab_data
 from initlab.lab import models
-from initlab.lab.train.stacked import _engine_for, _train_group
 from initlab.lab.train import TrainConfig
+from initlab.lab.train.stacked import _engine_for, _train_group
 
 N_TRAIN = 16384
 CONFIG = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.9, batch_size=64, epochs=1)

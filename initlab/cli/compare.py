@@ -146,7 +146,7 @@ def command(policies: str | None, model: str, model_args: tuple[str, ...], datas
         raise ConfigError(f"--baseline {baseline!r} is not one of --policies; expected one of "
                           f"{list(sweep.inits)}")
     out = out or f"runs/{model.replace(':', '_')}-{Path(dataset).stem}"
-    from initlab.lab.sweep.progress import Progress
+    from initlab.lab.progress import Progress
 
     progress = Progress(enabled=not quiet)
     start = time.perf_counter()
