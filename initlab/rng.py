@@ -26,7 +26,7 @@ import math
 import os
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 from initlab.errors import ConfigError
+
+Params = dict[str, float]  # a distribution's parameters, e.g. {"mean": 0.0, "std": 1.0}
 
 __all__ = ["CHUNK", "KeyedSource", "derive", "distributions", "fill_", "get_num_threads", "set_num_threads"]
 
@@ -43,14 +45,14 @@ CHUNK = 2**18
 _BLOCK = 16  # torch's CPU normal kernel transforms its uniforms in blocks of 16
 
 
-def _bad(what: str, got, expected: str, hint: str) -> ConfigError:
+def _bad(what: str, got: object, expected: str, hint: str) -> ConfigError:
     return ConfigError(f"{what}: got {got}; expected {expected}; hint: {hint}")
 
 
 # ----------------------------------------------------------------------------- derivation
 
 
-def _encode(part, out: list[bytes]) -> None:
+def _encode(part: object, out: list[bytes]) -> None:
     """Append an unambiguous, type-tagged byte encoding of ``part``."""
     if isinstance(part, int) and not isinstance(part, bool):
         tag, data = b"i", str(part).encode()
@@ -69,7 +71,7 @@ def _encode(part, out: list[bytes]) -> None:
     out.append(tag + len(data).to_bytes(4, "little") + data)
 
 
-def derive(*parts) -> int:
+def derive(*parts: object) -> int:
     """A stable 63-bit integer from ``parts`` (ints, strs, bytes, tuples), via blake2b.
 
     Never Python's ``hash`` (salted per process): same parts, same value on every machine.
@@ -130,7 +132,7 @@ _pool_key = (0, 0)  # (pid, size): a forked child must not reuse the parent's de
 _pool_lock = threading.Lock()
 
 
-def _check_threads(n) -> int:
+def _check_threads(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise _bad("invalid thread count", repr(n), "an integer >= 1",
                    "use None for the default (INITLAB_THREADS or cpu_count)")
@@ -177,12 +179,12 @@ class _Dist:
     post: Callable[[torch.Tensor, dict], None] | None = None  # elementwise, on the whole buffer
 
 
-def _uniform_bounds_for_trunc(p):
+def _uniform_bounds_for_trunc(p: Params) -> tuple[float, float]:
     cdf = lambda x: (1.0 + math.erf((x - p["mean"]) / p["std"] / math.sqrt(2.0))) / 2.0  # noqa: E731
     return 2 * cdf(p["a"]) - 1, 2 * cdf(p["b"]) - 1
 
 
-def _trunc_post(buf, p):
+def _trunc_post(buf: torch.Tensor, p: Params) -> None:
     # torch.nn.init.trunc_normal_'s inverse-CDF steps, after the chunked uniforms
     buf.erfinv_()
     buf.mul_(p["std"] * math.sqrt(2.0))
@@ -216,7 +218,7 @@ def distributions() -> list[str]:
     return sorted(_DISTS)
 
 
-def _did_you_mean(name, choices, fallback: str) -> str:
+def _did_you_mean(name: object, choices: Iterable[str], fallback: str) -> str:
     close = difflib.get_close_matches(str(name), list(choices), n=1)
     return f"did you mean {close[0]!r}?" if close else fallback
 
@@ -246,7 +248,8 @@ def _resolve(dist: str, params: dict) -> tuple[_Dist, dict[str, float]]:
 _local = threading.local()  # per worker thread: one CPU generator, one scratch chunk per dtype
 
 
-def _cpu_task(buf, start, chunks, spec, p, stream):
+def _cpu_task(buf: torch.Tensor, start: int, chunks: range, spec: _Dist, p: Params,
+              stream: int) -> None:
     """Fill chunks ``chunks`` of flat range ``[start, start+buf.numel())`` into ``buf``."""
     if not hasattr(_local, "gen"):
         _local.gen, _local.scratch = torch.Generator(), {}
@@ -266,7 +269,7 @@ def _cpu_task(buf, start, chunks, spec, p, stream):
         buf[lo - start : hi - start].copy_(scratch[lo - c0 : hi - c0])
 
 
-def _device_task(buf, start, spec, p, stream):
+def _device_task(buf: torch.Tensor, start: int, spec: _Dist, p: Params, stream: int) -> None:
     """CUDA (and other devices): whole chunks, one fresh generator each, launched in order."""
     end, scratch = start + buf.numel(), None
     for c in range(start // CHUNK, -(-end // CHUNK)):
@@ -283,7 +286,8 @@ def _device_task(buf, start, spec, p, stream):
         buf[lo - start : hi - start].copy_(scratch[lo - c0 : hi - c0])
 
 
-def _fill_flat(buf, start, spec, p, stream, threads):
+def _fill_flat(buf: torch.Tensor, start: int, spec: _Dist, p: Params, stream: int,
+               threads: int) -> None:
     """Fill contiguous 1-D ``buf`` (generation dtype) with flat positions ``[start, ...)``."""
     n = buf.numel()
     if n == 0:
@@ -315,7 +319,8 @@ def _gen_dtype(dtype: torch.dtype) -> torch.dtype:
                "float16, bfloat16, float32 or float64", "fill a float tensor and convert it")
 
 
-def _fill_run(out, start, spec, p, stream, threads):
+def _fill_run(out: torch.Tensor, start: int, spec: _Dist, p: Params, stream: int,
+              threads: int) -> None:
     """Fill ``out`` (any layout, row-major order) with flat positions ``[start, ...)``."""
     gdtype = _gen_dtype(out.dtype)
     direct = out.is_contiguous() and out.dtype == gdtype
@@ -326,7 +331,7 @@ def _fill_run(out, start, spec, p, stream, threads):
 
 
 def fill_(out: torch.Tensor, dist: str, *, stream: int, start: int = 0, threads: int | None = None,
-          **params) -> torch.Tensor:
+          **params: float) -> torch.Tensor:
     """Fill ``out`` in place with flat positions ``[start, start+numel)`` of keyed ``stream``.
 
     ``dist``: ``"normal"`` (mean=0, std=1), ``"uniform"`` (low=0, high=1) or ``"trunc_normal"``
@@ -348,7 +353,8 @@ def fill_(out: torch.Tensor, dist: str, *, stream: int, start: int = 0, threads:
 # ----------------------------------------------------------------------------- sources
 
 
-def _region_ranges(region, shape, t_shape) -> tuple[tuple[int, int, int], ...]:
+def _region_ranges(region: tuple[slice, ...], shape: tuple[int, ...],
+                   t_shape: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
     if len(region) > len(shape):
         raise _bad("region has too many dims", f"{len(region)} slices", f"at most {len(shape)} "
                    f"for global shape {tuple(shape)}", "one slice per leading dim")
@@ -371,7 +377,8 @@ def _region_ranges(region, shape, t_shape) -> tuple[tuple[int, int, int], ...]:
     return tuple(ranges)
 
 
-def _fill_region(out, spec, p, stream, threads, shape, ranges):
+def _fill_region(out: torch.Tensor, spec: _Dist, p: Params, stream: int, threads: int,
+                 shape: tuple[int, ...], ranges: tuple[tuple[int, int, int], ...]) -> None:
     """Fill ``out`` = ``global[region]``, generating only the chunks the region touches."""
     if out.numel() == 0:
         return
@@ -401,8 +408,8 @@ class KeyedSource:
     ``region=None``: the tensor is the flat range ``[0, numel)`` of the stream.
     """
 
-    def __init__(self, seed: int, key: str, global_shape, spec: str = "", region=None,
-                 threads: int | None = None):
+    def __init__(self, seed: int, key: str, global_shape: Sequence[int], spec: str = "",
+                 region: tuple[slice, ...] | None = None, threads: int | None = None) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise _bad("invalid seed", repr(seed), "an int", "pass seed=0")
         if not isinstance(key, str):
@@ -428,7 +435,7 @@ class KeyedSource:
         return (f"KeyedSource(seed={self.seed}, key={self.key!r}, global_shape={self.global_shape}, "
                 f"spec={self.spec!r}, region={self.region!r}, draws={self.draws})")
 
-    def _draw(self, t: torch.Tensor, dist: str, **params) -> torch.Tensor:
+    def _draw(self, t: torch.Tensor, dist: str, **params: float) -> torch.Tensor:
         spec, p = _resolve(dist, params)
         threads = get_num_threads() if self.threads is None else self.threads
         sub = derive(self.stream, self.draws)
@@ -440,16 +447,20 @@ class KeyedSource:
         self.draws += 1
         return t
 
-    def normal_(self, t, mean=0.0, std=1.0):
+    def normal_(self, t: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+        """Fill ``t`` with N(mean, std^2) from the keyed stream."""
         return self._draw(t, "normal", mean=mean, std=std)
 
-    def uniform_(self, t, low=0.0, high=1.0):
+    def uniform_(self, t: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        """Fill ``t`` with U(low, high) from the keyed stream."""
         return self._draw(t, "uniform", low=low, high=high)
 
-    def trunc_normal_(self, t, mean, std, a, b):
+    def trunc_normal_(self, t: torch.Tensor, mean: float, std: float, a: float,
+                      b: float) -> torch.Tensor:
+        """Fill ``t`` with N(mean, std^2) truncated to [a, b] from the keyed stream."""
         return self._draw(t, "trunc_normal", mean=mean, std=std, a=a, b=b)
 
-    def generator(self, device) -> torch.Generator:
+    def generator(self, device: torch.device | str) -> torch.Generator:
         """A fresh generator seeded from ``derive(stream, "generator")`` (the same every call)."""
         g = torch.Generator(device=torch.device(device))
         _seed(g, derive(self.stream, "generator"))
