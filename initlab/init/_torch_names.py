@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from initlab.init import dropin
+import initlab.init.dropin as dropin
 from initlab.init.fans import fans
 
 __all__ = [

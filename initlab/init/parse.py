@@ -12,8 +12,8 @@ import ast
 from dataclasses import fields
 from typing import Any
 
+import initlab.init.keras_interop as _keras
 from initlab.errors import ConfigError, shown
-from initlab.init import keras_interop as _keras
 from initlab.init.registry import INITIALIZERS, Initializer, resolve_name
 
 __all__ = ["get"]
