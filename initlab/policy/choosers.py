@@ -32,7 +32,7 @@ Scheme = Callable[[ActivationInfo, bool], tuple[Initializer, float, str]]
 __all__ = ["spec", "activation_gain", "AUTO_SCHEMES"]
 
 # exact gains need the function; torch's calculate_gain knows only some names
-_FUNCS = {"gelu": F.gelu, "silu": F.silu, "mish": F.mish, "softsign": F.softsign,
+_FUNCS: dict[str, Callable[..., Any]] = {"gelu": F.gelu, "silu": F.silu, "mish": F.mish, "softsign": F.softsign,
           "hardswish": F.hardswish, "softplus": F.softplus, "tanh": F.tanh,
           "sigmoid": F.sigmoid, "elu": F.elu, "selu": F.selu, "relu": F.relu}
 _TORCH_GAINS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "selu")
