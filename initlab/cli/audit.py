@@ -68,7 +68,7 @@ def command(model_name: str, model_args: tuple[str, ...], policy: str, seed: int
     if not to_stdout:
         from rich.console import Console
 
-        console = Console(width=max(160, Console().width))
+        console = Console()  # the terminal's width: text columns fold, numbers never
         console.print(report.table())
         for problem in report.problems:
             console.print(f"problem: {problem}", markup=False, highlight=False)

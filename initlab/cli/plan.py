@@ -64,5 +64,6 @@ def command(model_name: str, model_args: tuple[str, ...], policy: str, input_sha
     if not to_stdout:
         from rich.console import Console
 
-        Console(width=max(160, Console().width)).print(the_plan.table())
+        # the terminal's width: text columns fold, numbers never
+        Console().print(the_plan.table())
     emit_json(the_plan.to_dict(), to_stdout=to_stdout, path=json_path)

@@ -89,7 +89,9 @@ class AuditReport:
         verdict = "ok" if self.ok else f"{len(self.problems)} problem(s)"
         table = Table(title=f"initlab audit: {len(self.rows)} tensors, {verdict}")
         for col in ("tensor", "kind", "shape", "provenance", "init", "planned std", "std", "problems"):
-            table.add_column(col, overflow="fold")
+            numeric = col in ("shape", "planned std", "std")  # numbers never wrap; text folds
+            table.add_column(col, overflow="fold", no_wrap=numeric,
+                             justify="right" if numeric else "left")
         for r in self.rows:
             name = r["name"] + (f" (= {', '.join(r['tied'])})" if r["tied"] else "")
             cells = (name, r["kind"], "x".join(map(str, r["shape"])) or "()", r["provenance"],
@@ -101,7 +103,8 @@ class AuditReport:
     def __str__(self) -> str:
         from rich.console import Console
 
-        console = Console(width=160, record=True, force_terminal=False)
+        # the terminal's width (rich: $COLUMNS, else the terminal, else 80); text folds
+        console = Console(record=True, force_terminal=False)
         with console.capture() as cap:
             console.print(self.table())
             for p in self.problems:

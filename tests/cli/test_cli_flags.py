@@ -18,7 +18,8 @@ def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("Warning:")]
 
 
-def test_plan_json_prints_only_json_and_json_out_writes_the_same(capsys, tmp_path):
+def test_plan_json_prints_only_json_and_json_out_writes_the_same(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the table at the terminal's width: no name folds
     code, out, err = run_cli(capsys, *PLAN, "--json")
     assert (code, err) == (0, "")
     printed = json.loads(out)                       # stdout is the JSON and nothing else

@@ -125,7 +125,8 @@ def test_masks_with_inf_buffers_are_fine():
     assert initlab.audit(model, initlab.apply(model, "auto", seed=0)).ok
 
 
-def test_report_is_json_and_prints_a_table():
+def test_report_is_json_and_prints_a_table(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # wide enough that no name folds
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     report = initlab.audit(model, initlab.apply(model, "auto", seed=0))
     d = json.loads(json.dumps(report.to_dict()))
@@ -208,6 +209,7 @@ def test_cli_audit_meta_and_model_args(tmp_path, monkeypatch, capsys):
         "        m.weight.fill_(float('nan'))\n"
         "    return m\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "160")
     assert main(["audit", "--model", "user_models_for_audit:net", "--model-arg", "width=16",
                  "--meta"]) == 0
     text = capsys.readouterr().out
@@ -225,3 +227,26 @@ def test_cli_audit_user_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["audit", "--model", "mlp", "--policy", "atuo"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_str_audit_fits_the_terminal_and_keeps_every_number(monkeypatch, columns):
+    from rich.cells import cell_len
+
+    monkeypatch.setenv("COLUMNS", columns)
+    model = nn.Sequential(nn.Conv2d(3, 64, 3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(64 * 30 * 30, 1000), nn.Linear(1000, 10))
+    report = initlab.audit(model, initlab.apply(model, "auto", seed=0))
+    text = str(report)
+    assert max(cell_len(line) for line in text.splitlines()) <= int(columns)
+    assert "…" not in text
+    rows = [[c.strip() for c in line.strip("│").split("│")] for line in text.splitlines()
+            if line.startswith("│")]
+    firsts = [cells for cells in rows if cells[2]]  # shape: set on a row's first line only
+    assert len(firsts) == len(report.rows)
+    for cells, r in zip(firsts, report.rows):
+        assert "x".join(map(str, r["shape"])) == cells[2]
+        def fmt(v):
+            return "-" if v is None else f"{v:.4g}"
+
+        assert (fmt(r["planned_std"]), fmt(r["std"])) == (cells[5], cells[6])

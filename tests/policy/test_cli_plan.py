@@ -8,6 +8,12 @@ from initlab.cli import main
 from initlab.policy import Plan
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch):
+    """The table takes the terminal's width; these tests read whole names from it."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def test_plan_command_by_zoo_name(tmp_path, capsys):
     out = tmp_path / "plan.json"
     assert main(["plan", "--model", "seed-cnn", "--policy", "auto", "--input-shape", "1,28,28",

@@ -59,8 +59,9 @@ class Results:
     groups: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
 
-    def table(self, width: int | None = 120) -> str:
-        """The summary table and the verdict lines, as plain text."""
+    def table(self, width: int | None = None) -> str:
+        """The summary table and the verdict lines, as plain text ``width`` columns wide
+        (None: the terminal's width, 200 into a pipe or file); numbers are never cut."""
         from initlab.lab.report.tables import table_text
 
         return table_text(self.summary, title=f"sweep {self.out}", width=width,
