@@ -19,6 +19,9 @@ about 6 CPU minutes (estimated from per-step costs: width 2048 ~75 ms, 1024 ~22 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +29,7 @@ from torch import nn
 
 from initlab.reproductions._base import Check, Context, Result, scenario
 
-VARIANTS = {
+VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"widths": [32, 64, 128, 256], "log2_lrs": list(range(-12, -5)), "steps": 200,
            "batch": 64, "pool": 2, "seeds": 1, "n_train": 8192},
     False: {"widths": [32, 64, 128, 256, 512, 1024, 2048], "log2_lrs": list(range(-13, -5)),
@@ -41,7 +44,7 @@ def make_mlp(width: int, d_in: int = 196, d_out: int = 10) -> nn.Sequential:
                          nn.ReLU(), nn.Linear(width, d_out))
 
 
-def _data(ctx: Context, n_train: int, pool: int):
+def _data(ctx: Context, n_train: int, pool: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     from initlab.lab import data as data_mod
 
     name = ctx.dataset or "fashion-mnist"
@@ -96,7 +99,7 @@ def _best(curve: dict[int, float]) -> float:
     return k + max(-0.5, min(0.5, 0.5 * (lo - hi) / den))
 
 
-def plot(losses: dict, widths, path) -> None:
+def plot(losses: dict, widths: Sequence[int], path: str | Path) -> None:
     """Loss against log2(lr), one line per width, SP and μP side by side."""
     import matplotlib
 
@@ -151,7 +154,7 @@ def run(ctx: Context) -> Result:
     loss_narrow = min(losses["mup"][widths[0]].values())
     loss_wide = min(losses["mup"][widths[-1]].values())
 
-    def shown(par):
+    def shown(par: str) -> str:
         return ", ".join(f"{w}: 2^{best[par][w]:.2f}" for w in widths)
 
     checks = [
@@ -168,8 +171,6 @@ def run(ctx: Context) -> Result:
                           for p, d in losses.items()},
                "optimum_at_grid_edge": sorted(set(edge))}
     if ctx.out:
-        from pathlib import Path
-
         out = Path(ctx.out)
         out.mkdir(parents=True, exist_ok=True)
         plot(losses, widths, out / "mup_lr_transfer.png")
