@@ -32,8 +32,9 @@ def _literal(node: ast.AST, text: str, arg: str) -> Any:
         ) from None
 
 
-def _parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
-    """``"name(a, k=v)"`` -> (name as written, positional values, keyword values)."""
+def _call_nodes(text: str) -> tuple[str, list[ast.expr], list[ast.keyword]]:
+    """``"name(a, k=v)"`` -> (name as written, positional nodes, keyword nodes); refuses
+    anything but a bare name or a call of one with plain (not starred) arguments."""
     bad = ConfigError(
         f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
         "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
@@ -43,55 +44,45 @@ def _parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise bad from None
     if isinstance(body, ast.Name):
-        return body.id, [], {}
+        return body.id, [], []
     if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
         raise bad
     if any(isinstance(node, ast.Starred) for node in body.args) or any(
             kw.arg is None for kw in body.keywords):
         raise bad
-    args = [_literal(node, text, f"#{i}") for i, node in enumerate(body.args)]
-    kwargs: dict[str, Any] = {}
-    for kw in body.keywords:
-        assert kw.arg is not None  # **kwargs refused above
-        if kw.arg in kwargs:
+    return body.func.id, list(body.args), list(body.keywords)
+
+
+def _add_keywords(keywords: list[ast.keyword], text: str, into: dict[str, Any]) -> dict[str, Any]:
+    for kw in keywords:
+        assert kw.arg is not None  # **kwargs refused by _call_nodes
+        if kw.arg in into:
             raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
-        kwargs[kw.arg] = _literal(kw.value, text, kw.arg)
-    return body.func.id, args, kwargs
+        into[kw.arg] = _literal(kw.value, text, kw.arg)
+    return into
+
+
+def _parse_call(text: str) -> tuple[str, list[Any], dict[str, Any]]:
+    """``"name(a, k=v)"`` -> (name as written, positional values, keyword values)."""
+    name, args, keywords = _call_nodes(text)
+    values = [_literal(node, text, f"#{i}") for i, node in enumerate(args)]
+    return name, values, _add_keywords(keywords, text, {})
 
 
 def _parse(text: str) -> tuple[str, dict[str, Any]]:
     """``"name(k=v, ...)"`` -> (canonical name, config); positional values map to fields."""
-    bad = ConfigError(
-        f"Cannot parse initializer spec '{shown(text)}'; expected 'name' or 'name(key=value, ...)' "
-        "with literal values, e.g. \"kaiming_normal(mode='fan_out', nonlinearity='relu')\"."
-    )
-    try:
-        body = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise bad from None
-    if isinstance(body, ast.Name):
-        return resolve_name(body.id), {}
-    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
-        raise bad
-    name = resolve_name(body.func.id)
+    written, args, keywords = _call_nodes(text)
+    name = resolve_name(written)
+    if not args and not keywords:
+        return name, {}
     order = [f.name for f in fields(INITIALIZERS.get(name)) if f.init]  # type: ignore[arg-type]
-    config: dict[str, Any] = {}
-    if len(body.args) > len(order):
+    if len(args) > len(order):
         raise ConfigError(
             f"Too many positional arguments in '{shown(text)}': {name} takes at most {len(order)} "
             f"({order}). Hint: name them, e.g. {name}({order[0] if order else 'x'}=...)."
         )
-    for field_name, node in zip(order, body.args):
-        if isinstance(node, ast.Starred):
-            raise bad
-        config[field_name] = _literal(node, text, field_name)
-    for kw in body.keywords:
-        if kw.arg is None:
-            raise bad
-        if kw.arg in config:
-            raise ConfigError(f"Argument '{kw.arg}' given twice in '{shown(text)}'.")
-        config[kw.arg] = _literal(kw.value, text, kw.arg)
-    return name, config
+    config = {field: _literal(node, text, field) for field, node in zip(order, args)}
+    return name, _add_keywords(keywords, text, config)
 
 
 def get(spec: SpecLike) -> Initializer | None:

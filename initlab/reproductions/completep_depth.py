@@ -31,6 +31,7 @@ from torch import nn
 
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._claims import at_most, beats
+from initlab.reproductions._plots import lr_sweep_chart
 from initlab.reproductions.mup_lr_transfer import _best, _data
 
 __all__ = ["ResMLP", "train_loss", "VARIANTS", "ALPHAS"]
@@ -155,24 +156,9 @@ def _mean_curve(per_seed: list[dict[int, float]]) -> dict[int, float]:
 
 def plot(curves: Curves, depths: list[int], path: Path) -> None:
     """Mean loss against log2(lr), one line per depth, one panel per alpha."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(ALPHAS), figsize=(12, 3.6), sharey=True)
-    for ax, a in zip(axes, ALPHAS):
-        for depth in depths:
-            curve = _mean_curve(curves[a][depth])
-            ks = sorted(curve)
-            ax.plot(ks, [min(curve[k], 3.0) for k in ks], marker="o", lw=1, label=f"L = {depth}")
-        name = {0.0: "alpha = 0", 0.5: "alpha = 1/2 (depth-μP)", 1.0: "alpha = 1 (CompleteP)"}[a]
-        ax.set(title=name, xlabel="log2 learning rate (Adam)")
-    axes[0].set_ylabel("training loss")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    names = {0.0: "alpha = 0", 0.5: "alpha = 1/2 (depth-μP)", 1.0: "alpha = 1 (CompleteP)"}
+    lr_sweep_chart([(names[a], {f"L = {d}": _mean_curve(curves[a][d]) for d in depths})
+                    for a in ALPHAS], path)
 
 
 @scenario(

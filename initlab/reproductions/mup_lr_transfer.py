@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from initlab.reproductions._base import Check, Context, Result, scenario
+from initlab.reproductions._plots import lr_sweep_chart
 
 VARIANTS: dict[bool, dict[str, Any]] = {
     True: {"widths": [32, 64, 128, 256], "log2_lrs": list(range(-12, -5)), "steps": 200,
@@ -101,24 +102,9 @@ def _best(curve: dict[int, float]) -> float:
 
 def plot(losses: dict, widths: Sequence[int], path: str | Path) -> None:
     """Loss against log2(lr), one line per width, SP and μP side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-    for ax, par in zip(axes, ("sp", "mup")):
-        for w in widths:
-            curve = losses[par][w]
-            ks = sorted(curve)
-            ax.plot(ks, [min(curve[k], 3.0) for k in ks], marker="o", lw=1, label=f"width {w}")
-        ax.set(title={"sp": "standard parametrization", "mup": f"μP (base width {BASE_WIDTH})"}[par],
-               xlabel="log2 learning rate (Adam)")
-    axes[0].set_ylabel("training loss")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    titles = {"sp": "standard parametrization", "mup": f"μP (base width {BASE_WIDTH})"}
+    lr_sweep_chart([(titles[par], {f"width {w}": losses[par][w] for w in widths})
+                    for par in ("sp", "mup")], path)
 
 
 @scenario(
