@@ -37,18 +37,44 @@ class InitlabError(Exception):
 
 
 class UnknownNameError(InitlabError, KeyError):
-    """A name (initializer, policy, model, dataset, scenario, ...) is not registered."""
+    """A name (initializer, policy, model, dataset, scenario, ...) is not registered.
+
+    The message names the closest registered name and lists them all.
+
+    Examples:
+        >>> import initlab
+        >>> try:
+        ...     initlab.get("kaimnig_normal")
+        ... except UnknownNameError as e:
+        ...     print(str(e).split(" Available")[0])
+        Unknown initializer 'kaimnig_normal'. Did you mean 'kaiming_normal'?
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message, adding quotes
         return str(self.args[0]) if self.args else ""
 
 
 class ConfigError(InitlabError, ValueError):
-    """An argument or configuration value is invalid."""
+    """An argument or configuration value is invalid.
+
+    Examples:
+        >>> import initlab
+        >>> try:
+        ...     initlab.get("normal(std=)")
+        ... except ConfigError as e:
+        ...     print(type(e).__name__, isinstance(e, ValueError))
+        ConfigError True
+    """
 
 
 class DataError(InitlabError, ValueError):
-    """A data file is missing, truncated or corrupted."""
+    """A data file is missing, truncated or corrupted.
+
+    Examples:
+        >>> err = DataError("Corrupted gzip file /data/t10k-images-idx3-ubyte.gz")
+        >>> isinstance(err, InitlabError), str(err)
+        (True, 'Corrupted gzip file /data/t10k-images-idx3-ubyte.gz')
+    """
 
 
 # --- classes compatible with the builtin exceptions torch raises ----------------------------

@@ -62,8 +62,9 @@ def print_report(report_or_comparison: DiagnosisReport | Comparison,
         >>> import io
         >>> console = Console(width=120, record=True, file=io.StringIO())
         >>> print_report(r, console)
-        >>> "out std" in console.export_text()
-        True
+        >>> text = console.export_text()
+        >>> "Linear" in text, "healthy: no verdict fired" in text
+        (True, True)
     """
     from rich.console import Console
 
