@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from initlab._core.registry import Registry
 from initlab.errors import ConfigError, DataError, UnknownNameError
 from initlab.lab.data import builtin as data
 from initlab.lab.data import fetch as data_fetch
@@ -234,9 +235,12 @@ def _serve(monkeypatch, files: dict[str, bytes], requested: list):
 def test_download_with_checksum(isolated, monkeypatch):
     write_idx_set(isolated / "src", n_train=9)
     served = {p.name: p.read_bytes() for p in (isolated / "src").iterdir()}
-    s = data.DATASETS["mnist"]
+    s = data.DATASETS.get("mnist")
     md5 = {name: hashlib.md5(served[name]).hexdigest() for name in s.md5}
-    monkeypatch.setitem(data.DATASETS, "mnist", replace(s, md5=md5))
+    patched = Registry("dataset", normalize=data._dataset_key)  # mnist with these md5s
+    for name, spec in data.DATASETS.items():
+        patched.add(name, replace(s, md5=md5) if name == "mnist" else spec, aliases=spec.aliases)
+    monkeypatch.setattr(data, "DATASETS", patched)
     requested: list[str] = []
     _serve(monkeypatch, served, requested)
     ds = data.load("mnist", progress=True)
@@ -271,8 +275,8 @@ def test_download_falls_back_to_mirror(isolated, monkeypatch):
         return _Response(served[request.full_url.rsplit("/", 1)[1]])
 
     monkeypatch.setattr(data_fetch, "urlopen", flaky)
-    out = data_fetch.download_file([data.DATASETS["mnist"].urls[0] + "x.gz",
-                                    data.DATASETS["mnist"].urls[1] + PARTS[1] + ".gz"],
+    out = data_fetch.download_file([data.DATASETS.get("mnist").urls[0] + "x.gz",
+                                    data.DATASETS.get("mnist").urls[1] + PARTS[1] + ".gz"],
                                    isolated / "f.gz", None, show_progress=False)
     assert out.read_bytes() == served[PARTS[1] + ".gz"] and len(urls) == 2
 

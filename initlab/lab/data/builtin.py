@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from initlab._core.registry import Registry
 from initlab.errors import ConfigError, DataError, UnknownNameError, did_you_mean
 from initlab.lab.data import custom as data_custom
 from initlab.lab.data import fetch as data_fetch
@@ -77,7 +78,13 @@ def _idx(name: str, title: str, urls: tuple[str, ...], md5s: tuple[str, ...],
                        aliases=aliases)
 
 
-DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
+def _dataset_key(name: str) -> tuple[str, ...]:
+    return (name.strip().lower(),)
+
+
+#: The built-in datasets by name (any case) and alias, e.g. ``DATASETS.get("FMNIST")``.
+DATASETS: Registry[DatasetSpec] = Registry("dataset", normalize=_dataset_key)
+for _spec in (
     _idx("mnist", "MNIST", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                             "http://yann.lecun.com/exdb/mnist/"),
          ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
@@ -99,20 +106,21 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
                 {"cifar-100-python.tar.gz": "eb9058c3a382ffc7106e4002c42a8d85"},
                 subdir="cifar-100-python", label_key="fine_labels",
                 train_files=("train",), test_files=("test",), aliases=("cifar-100",)),
-)}
+):
+    DATASETS.add(_spec.name, _spec, aliases=_spec.aliases)
 
 
 def datasets() -> list[str]:
     """Names ``load`` accepts: the built-ins and ``synthetic``.
 
     Returns:
-        The names, in registration order.
+        The built-in names (sorted), then ``synthetic``.
 
     Examples:
-        >>> datasets()[:2], datasets()[-1]
-        (['mnist', 'fashion-mnist'], 'synthetic')
+        >>> datasets()
+        ['cifar10', 'cifar100', 'fashion-mnist', 'kmnist', 'mnist', 'synthetic']
     """
-    return [*DATASETS, SYNTHETIC]
+    return [*DATASETS.names(), SYNTHETIC]
 
 
 def spec(name: str) -> DatasetSpec:
@@ -132,9 +140,9 @@ def spec(name: str) -> DatasetSpec:
         ('fashion-mnist', 10)
     """
     key = name.strip().lower()
-    for s in DATASETS.values():
-        if key == s.name or key in s.aliases:
-            return s
+    found = DATASETS.find(name)
+    if found is not None:
+        return DATASETS.get(found)
     raise UnknownNameError(
         f"Unknown dataset '{name}'.{did_you_mean(key, datasets())} Available: {datasets()}")
 
