@@ -136,7 +136,7 @@ def build_plan(model: nn.Module, policy: Policy, *, example_input: Any = None,
             if rule.activation is not None and ctx.activation(target).name not in rule.activation:
                 continue
             if rule.init.startswith("@"):
-                choice = CHOOSERS[rule.init[1:]](target, ctx)
+                choice = CHOOSERS.get(rule.init[1:])(target, ctx)
                 if choice is None:
                     continue
                 if rule.reason:

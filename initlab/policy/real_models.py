@@ -88,7 +88,7 @@ def _expert(target: Target, ctx: PlanContext) -> Choice:
 
 @chooser("native_or_keep")
 def _native_or_keep(target: Target, ctx: PlanContext) -> Choice | None:
-    native = CHOOSERS.get("native")
+    native = CHOOSERS.get("native") if "native" in CHOOSERS else None
     if native is not None:
         choice = native(target, ctx)
         if choice is not None:
@@ -150,7 +150,7 @@ def _bias(target: Target, ctx: PlanContext) -> Choice:
                           "to computed values" + (" (it runs on materialize)" if target.is_meta
                                                  else ""))
         if not found.spec.startswith(("zeros", "constant(val=0.0)")):
-            native = CHOOSERS["native"](target, ctx)
+            native = CHOOSERS.get("native")(target, ctx)
             if native is not None:
                 return native
     return Choice(spec("zeros"), "biases 0")

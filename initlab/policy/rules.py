@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from initlab._core.registry import Registry
 from initlab.errors import ConfigError, UnknownNameError, did_you_mean, shown
 from initlab.init import get
 from initlab.init.registry import Initializer
@@ -40,17 +41,13 @@ class Choice:
 
 
 ChooserFn = Callable[[Target, Any], "Choice | None"]
-CHOOSERS: dict[str, ChooserFn] = {}
+#: The rule choosers by name (``"@name"`` in a rule's ``init``).
+CHOOSERS: Registry[ChooserFn] = Registry("chooser")
 
 
 def chooser(name: str) -> Callable[[ChooserFn], ChooserFn]:
     """Register ``fn(target, ctx) -> Choice`` under ``"@name"`` for use in rules."""
-
-    def deco(fn: ChooserFn) -> ChooserFn:
-        CHOOSERS[name] = fn
-        return fn
-
-    return deco
+    return CHOOSERS.register(name)
 
 
 def _tuple(value: Any, what: str) -> tuple[str, ...] | None:
@@ -85,10 +82,10 @@ def _check_names(values: Iterable[str] | None, allowed: Iterable[str], what: str
 def _spec_string(init: Any) -> str:
     if isinstance(init, str) and init.startswith("@"):
         if init[1:] not in CHOOSERS:
-            hint = did_you_mean(init[1:200], CHOOSERS, prefix="@")
+            hint = did_you_mean(init[1:200], CHOOSERS.names(), prefix="@")
             raise UnknownNameError(
                 f"Unknown chooser '{shown(init)}' in a rule.{hint} Available: "
-                f"{sorted('@' + c for c in CHOOSERS)}."
+                f"{['@' + c for c in CHOOSERS.names()]}."
             )
         return init
     return str(get(init))  # raises UnknownNameError / ConfigError for bad specs
