@@ -11,9 +11,8 @@ first ``EVAL``); a diverged run counts as infinitely bad.
 
 Both variants run on one thread: the runs are small (a batch of 64), so a second thread adds
 little speed, and on a loaded machine OpenMP threads spin: measured at width 1024, 2 threads
-cost 265 ms CPU per step against 24 ms on one thread. One thread keeps the full variant at
-about 6 CPU minutes (estimated from per-step costs: width 2048 ~75 ms, 1024 ~22 ms, 512 ~6.5 ms,
-<= 256 ~2.5 ms per step; 200 steps x 8 learning rates x 2 parametrizations each).
+cost 265 ms CPU per step against 24 ms on one thread. On one thread the full variant took
+196 CPU s (3 min 22 s wall, measured 2026-12-04; docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def plot(losses: dict, widths: Sequence[int], path: str | Path) -> None:
     summary="MLP on Fashion-MNIST, widths 64 -> 2048, Adam lr grid: SP's best lr drifts with "
             "width, μP's stays within one grid step",
     source="Yang et al. 2022, Tensor Programs V (arXiv 2203.03466), Fig. 1",
-    full_runtime="~6 CPU min (one thread)",
+    full_runtime="~3.5 CPU min (one thread; measured 196 s)",
 )
 def run(ctx: Context) -> Result:
     cfg = dict(VARIANTS[bool(ctx.fast)])
