@@ -26,273 +26,33 @@ recorded with status ``zero_variance`` / ``non_finite`` and named in a warning
 (``strict=True`` raises :class:`~initlab.errors.ConfigError` instead). Layers that do not
 reach the tolerance in ``max_iter`` scalings are recorded as ``not_converged`` and named in
 one warning.
+
+The records and the warning live in :mod:`initlab.calibrate.lsuv_result`, finding and
+measuring the units in :mod:`initlab.calibrate.lsuv_units`; this module runs the algorithm.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from initlab._core.calls import call_model, first_tensor
-from initlab._core.torch_types import NORM_TYPES
+from initlab.calibrate.lsuv_result import LSUVRecord, LSUVResult, LSUVWarning
+from initlab.calibrate.lsuv_units import (
+    _channel_mean,
+    _execution_order,
+    _find_units,
+    _measure,
+    _orthonormal_,
+    _Unit,
+    _variance,
+)
 from initlab.errors import ConfigError
-from initlab.init._orthogonal import haar_orthogonal
-from initlab.init.source import TorchSource
 
 __all__ = ["LSUVRecord", "LSUVResult", "LSUVWarning", "lsuv_"]
-
-# Normalization layers are never scaled (their weight is an affine gain, not a projection).
-_NORM_TYPES = NORM_TYPES
-
-# Output dimension holding the channels a layer's bias adds to (for center_bias).
-_CHANNEL_DIM: tuple[tuple[type[nn.Module], int], ...] = (
-    (nn.modules.conv._ConvNd, 1),
-)
-
-
-class LSUVWarning(UserWarning):
-    """A layer LSUV could not bring to unit variance (named in the message).
-
-    Examples:
-        >>> import warnings
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("error", LSUVWarning)  # make it an error
-    """
-
-
-class _Stop(BaseException):
-    """Ends a measuring forward pass early (a BaseException: `except Exception` cannot eat it)."""
-
-
-@dataclass(frozen=True)
-class LSUVRecord:
-    """What LSUV did to one unit (a weight, or one chunk of a fused weight).
-
-    Attributes:
-        name: the parameter name; chunk i of a fused weight is ``f"{name}[{i}]"``.
-        iterations: the number of rescalings applied.
-        variance: the output variance last measured (after the last rescaling).
-        converged: whether the variance is within ``tol`` of 1.
-        status: ``converged``, ``not_converged``, ``zero_variance``, ``non_finite`` or
-            ``not_called``.
-        scale: the product of the factors applied to the weight.
-
-    Examples:
-        >>> LSUVRecord("0.weight", 2, 1.01, True, "converged", 0.5).status
-        'converged'
-    """
-
-    name: str  # parameter name, chunk i of a fused weight as f"{name}[{i}]"
-    iterations: int  # number of rescalings applied
-    variance: float  # output variance last measured (after the last rescaling)
-    converged: bool
-    status: str  # converged | not_converged | zero_variance | non_finite | not_called
-    scale: float = 1.0  # product of the factors applied to the weight
-
-
-@dataclass
-class LSUVResult:
-    """Per-unit records, in execution order (units never called come last).
-
-    Attributes:
-        layers: the :class:`LSUVRecord` of every unit; ``result["0.weight"]`` finds one by
-            name, ``result.converged`` says whether every called unit converged.
-
-    Examples:
-        >>> result = LSUVResult([LSUVRecord("0.weight", 1, 1.0, True, "converged")])
-        >>> result.converged, len(result), result["0.weight"].iterations
-        (True, 1, 1)
-    """
-
-    layers: list[LSUVRecord] = field(default_factory=list)
-
-    @property
-    def converged(self) -> bool:
-        """Whether every unit the forward pass called reached unit variance."""
-        return all(r.converged for r in self.layers if r.status != "not_called")
-
-    def __iter__(self) -> Iterator[LSUVRecord]:
-        return iter(self.layers)
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, key: int | str) -> LSUVRecord:
-        if isinstance(key, str):
-            for r in self.layers:
-                if r.name == key:
-                    return r
-            raise KeyError(key)
-        return self.layers[key]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"converged": ..., "layers": [record as dict, ...]}``, JSON-safe."""
-        return {"converged": self.converged, "layers": [asdict(r) for r in self.layers]}
-
-    def __str__(self) -> str:
-        w = max([len("layer")] + [len(r.name) for r in self.layers])
-        lines = [f"{'layer':<{w}}  iters  variance  status"]
-        lines += [
-            f"{r.name:<{w}}  {r.iterations:>5}  {r.variance:>8.4f}  {r.status}" for r in self.layers
-        ]
-        return "\n".join(lines)
-
-
-@dataclass
-class _Unit:
-    """One scalable weight (or chunk) and how to see its output."""
-
-    name: str
-    module: nn.Module  # the module whose call produces the output
-    weight: torch.Tensor  # the weight or a view of one chunk of it
-    bias: torch.Tensor | None
-    channel_dim: int
-    # MHA in-projection chunks: (args, kwargs) of the module call -> the chunk's output
-    project: Callable[[tuple[Any, ...], dict[str, Any]], torch.Tensor] | None = None
-
-
-# ---------------------------------------------------------------- finding the units
-
-
-def _channel_dim(module: nn.Module) -> int:
-    for cls, dim in _CHANNEL_DIM:
-        if isinstance(module, cls):
-            return dim
-    return -1
-
-
-_MHA_INPUTS = ("query", "key", "value")
-
-
-def _mha_input(args: tuple[Any, ...], kwargs: dict[str, Any], i: int) -> torch.Tensor:
-    return args[i] if len(args) > i else kwargs[_MHA_INPUTS[i]]
-
-
-def _mha_units(name: str, m: nn.MultiheadAttention) -> list[_Unit]:
-    prefix = f"{name}." if name else ""
-    units = []
-    e = m.embed_dim
-    for i in range(3):
-        if m.in_proj_weight is not None:
-            w, pname = m.in_proj_weight[i * e : (i + 1) * e], f"{prefix}in_proj_weight[{i}]"
-        else:
-            w = (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)[i]
-            pname = f"{prefix}{('q', 'k', 'v')[i]}_proj_weight"
-        b = None if m.in_proj_bias is None else m.in_proj_bias[i * e : (i + 1) * e]
-
-        def project(args: tuple[Any, ...], kwargs: dict[str, Any], *, _i: int = i,
-                    _w: torch.Tensor = w, _b: torch.Tensor | None = b) -> torch.Tensor:
-            return F.linear(_mha_input(args, kwargs, _i), _w, _b)
-
-        units.append(_Unit(pname, m, w, b, -1, project))
-    units.append(_Unit(f"{prefix}out_proj.weight", m, m.out_proj.weight, m.out_proj.bias, -1))
-    return units
-
-
-def _find_units(model: nn.Module) -> list[_Unit]:
-    units: list[_Unit] = []
-    inside_mha: set[int] = set()
-    for name, m in model.named_modules():
-        if isinstance(m, nn.MultiheadAttention):
-            units += _mha_units(name, m)
-            inside_mha.add(id(m.out_proj))
-            continue
-        if id(m) in inside_mha or isinstance(m, _NORM_TYPES):
-            continue
-        w = getattr(m, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() == 0:
-            continue
-        b = getattr(m, "bias", None)
-        b = b if isinstance(b, torch.Tensor) else None
-        units.append(_Unit(f"{name}.weight" if name else "weight", m, w, b, _channel_dim(m)))
-    return units
-
-
-# ---------------------------------------------------------------- orthonormal pre-init
-
-
-def _orthonormal_(w: torch.Tensor, generator: torch.Generator) -> None:
-    """Rows (dim 0 vs the rest) orthonormal, drawn in fp32 on the CPU, copied into ``w``."""
-    q = haar_orthogonal(w.shape[0], w[0].numel(), TorchSource(generator),
-                        dtype=torch.float32, device="cpu")
-    w.copy_(q.reshape(w.shape).to(device=w.device, dtype=w.dtype))
-
-
-# ---------------------------------------------------------------- measuring
-
-
-def _measure(model: nn.Module, batch: Any, unit: _Unit) -> torch.Tensor | None:
-    """The unit's output on ``batch`` (None if the module is never called)."""
-    seen: list[torch.Tensor] = []
-
-    project = unit.project
-    if project is not None:
-
-        def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            seen.append(project(args, kwargs))
-            raise _Stop
-
-        handle = unit.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
-    else:
-
-        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            out = first_tensor(output)
-            if out is None:
-                raise ConfigError(
-                    f"LSUV cannot measure layer '{unit.name}': got output of type "
-                    f"{type(output).__name__}, expected a tensor or a tuple starting with one; "
-                    "hint: exclude it or wrap it so it returns a tensor."
-                )
-            seen.append(out)
-            raise _Stop
-
-        handle = unit.module.register_forward_hook(hook)
-    try:
-        call_model(model, batch)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    return seen[0] if seen else None
-
-
-def _execution_order(model: nn.Module, batch: Any, units: list[_Unit]) -> list[_Unit]:
-    modules = {id(u.module): u.module for u in units}
-    order: dict[int, int] = {}
-    handles = []
-
-    def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-        order.setdefault(id(module), len(order))
-
-    try:
-        for m in modules.values():
-            handles.append(m.register_forward_pre_hook(pre_hook))
-        call_model(model, batch)
-    finally:
-        for h in handles:
-            h.remove()
-    called = [u for u in units if id(u.module) in order]
-    called.sort(key=lambda u: order[id(u.module)])  # stable: MHA chunks keep q, k, v, out
-    return called + [u for u in units if id(u.module) not in order]
-
-
-def _variance(out: torch.Tensor) -> float:
-    return float(out.detach().float().var(unbiased=False))
-
-
-def _channel_mean(out: torch.Tensor, dim: int, n: int) -> torch.Tensor | None:
-    dim = dim % out.dim() if out.dim() else 0
-    if out.dim() == 0 or out.shape[dim] != n:
-        return None
-    other = [d for d in range(out.dim()) if d != dim]
-    return out.detach().float().mean(dim=other) if other else out.detach().float()
 
 
 # ---------------------------------------------------------------- the algorithm
