@@ -13,27 +13,24 @@ state dict, the constructor, or untouched -- and flags what escaped initializati
 
 With ``plan=None`` the plans ``initlab.apply`` / ``initlab.materialize`` recorded on the
 model (``model.__dict__["_initlab_plans"]``) are used.
+
+The value checks live in :mod:`initlab.policy.audit_checks`, the report in
+:mod:`initlab.policy.audit_report`; this module gathers the plans and tensors and runs them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from initlab.errors import ConfigError
-from initlab.init import get
-from initlab.policy.apply import block_view
+from initlab.policy.audit_checks import SAMPLE, _garbage, _region, _std_problem
+from initlab.policy.audit_report import AuditReport
 from initlab.policy.parametrized import originals, parametrized_tensors
 from initlab.policy.plan_rows import Plan, PlanRow
-from initlab.policy.sharding import local_view
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 # what ``audit(plan=)`` accepts: a Plan, a plan dict, a list of them, or None (the recorded ones)
 Plans = Plan | dict[str, Any] | Sequence[Plan | dict[str, Any]] | None
@@ -45,78 +42,6 @@ PLANS_KEY = "_initlab_plans"
 
 MATERIALIZED_KEY = "materialized"
 """``plan.meta`` key where materialize records {"buffers", "native", "constructor"}."""
-
-SAMPLE = 2**16
-"""Values sampled (evenly strided) per tensor for the statistical checks."""
-
-ABSURD = 1e10  # no initializer writes values this large
-STD_FLOOR = 0.25  # structure (padding rows, truncation) moves a std by less than this
-
-
-@dataclass
-class AuditReport:
-    """One row per tensor (tied names together) and the problems found, one line each.
-
-    Attributes:
-        rows: one dict per tensor: ``name``, ``kind``, ``tied``, ``shape``, ``dtype``,
-            ``device``, ``provenance``, ``init``, ``planned_std``, ``std``, ``problems``.
-        problems: every problem found, one line each (empty: :attr:`ok`).
-
-    Examples:
-        >>> net = nn.Sequential(nn.Linear(4, 8))
-        >>> report = AuditReport([], ["'0.weight' holds NaN"])
-        >>> report.ok, report.to_dict()["problems"]
-        (False, ["'0.weight' holds NaN"])
-    """
-
-    rows: list[dict[str, Any]]
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no problem was found."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: ``{"ok", "problems", "rows"}``."""
-        return {"ok": self.ok, "problems": list(self.problems), "rows": [dict(r) for r in self.rows]}
-
-    def table(self) -> Table:
-        """A rich Table of the rows."""
-        from rich.markup import escape
-        from rich.table import Table
-
-        verdict = "ok" if self.ok else f"{len(self.problems)} problem(s)"
-        table = Table(title=f"initlab audit: {len(self.rows)} tensors, {verdict}")
-        for col in ("tensor", "kind", "shape", "provenance", "init", "planned std", "std", "problems"):
-            numeric = col in ("shape", "planned std", "std")  # numbers never wrap; text folds
-            table.add_column(col, overflow="fold", no_wrap=numeric,
-                             justify="right" if numeric else "left")
-        for r in self.rows:
-            name = r["name"] + (f" (= {', '.join(r['tied'])})" if r["tied"] else "")
-            cells = (name, r["kind"], "x".join(map(str, r["shape"])) or "()", r["provenance"],
-                     r["init"] or "-", _fmt(r["planned_std"]), _fmt(r["std"]),
-                     "; ".join(r["problems"]) or "-")
-            table.add_row(*(escape(c) for c in cells))
-        return table
-
-    def __str__(self) -> str:
-        from rich.console import Console
-
-        # the terminal's width (rich: $COLUMNS, else the terminal, else 80); text folds
-        console = Console(record=True, force_terminal=False)
-        with console.capture() as cap:
-            console.print(self.table())
-            for p in self.problems:
-                console.print(f"problem: {p}", markup=False, highlight=False)
-        return cap.get()
-
-    def __repr__(self) -> str:
-        return f"AuditReport({len(self.rows)} tensors, ok={self.ok}, {len(self.problems)} problem(s))"
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -149,13 +74,6 @@ def _groups(model: nn.Module) -> list[tuple[str, list[str], torch.Tensor]]:
     return list(seen.values())
 
 
-def _region(row: PlanRow, length: int) -> tuple[int, int]:
-    if row.chunk is None:
-        return 0, length
-    size = length // row.chunk[1]
-    return row.chunk[0] * size, (row.chunk[0] + 1) * size
-
-
 def effective_originals(model: nn.Module) -> dict[str, list[str]]:
     """{effective name ("conv.weight"): [the parameters it is computed from]} for weights
     under a parametrization (weight_norm, spectral_norm, ...): plan rows name the effective
@@ -170,83 +88,6 @@ def effective_originals(model: nn.Module) -> dict[str, list[str]]:
             out[prefix + tname] = sorted(prefix + o for o in found
                                          if o.startswith((f"parametrizations.{tname}.", f"{tname}_")))
     return out
-
-
-# ------------------------------------------------------------------------ value checks
-
-
-def _sample(t: torch.Tensor) -> torch.Tensor:
-    flat = t.detach().reshape(-1)
-    step = max(1, flat.numel() // SAMPLE)
-    return flat[::step][:SAMPLE].float().contiguous()  # one gather; strided reads are slow
-
-
-def _garbage(name: str, t: torch.Tensor, kind: str, planned: float | None) -> list[str]:
-    """Problems torch.empty garbage or a broken init leave in the values."""
-    if not (t.is_floating_point() and t.numel()):
-        return []
-    local = local_view(t)[0].detach()
-    if not local.numel():  # a rank holding no part of a sharded tensor
-        return []
-    lo, hi = (float(v) for v in torch.aminmax(local.reshape(-1)))
-    if math.isnan(lo) or math.isnan(hi):
-        return [f"'{name}' holds NaN (never initialized: torch.empty garbage, or a broken init)"]
-    info = torch.finfo(local.dtype)
-    problems: list[str] = []
-    if kind == "parameter" and (math.isinf(lo) or math.isinf(hi)):
-        problems.append(f"'{name}' is not finite (min {lo:.3g}, max {hi:.3g})")
-    sample = _sample(local)
-    limit = ABSURD if not planned else max(1e4 * planned, 1e3)
-    big = sample.abs()
-    if kind == "buffer":  # masks legitimately hold -inf or the dtype's extremes
-        big = big[torch.isfinite(big) & (big < info.max)]
-    else:
-        big = big[torch.isfinite(big)]
-    if big.numel() and float(big.max()) > limit:
-        problems.append(f"'{name}' holds absurd magnitudes (|x| up to {float(big.max()):.3g}; "
-                        f"expected < {limit:.3g}): never initialized (torch.empty garbage?)")
-    if local.dtype != torch.float16:  # float16's normal range is too narrow to tell
-        tiny = ((sample != 0) & (sample.abs() < info.tiny)).sum()
-        if int(tiny):
-            problems.append(f"'{name}' holds {int(tiny)} denormal value(s) in {sample.numel()} "
-                            "sampled: never initialized (torch.empty garbage?)")
-    return problems
-
-
-def _std_problem(name: str, t: torch.Tensor, row: PlanRow) -> tuple[float | None, str | None]:
-    if row.std is None or row.std <= 0 or t.dim() == 0 and row.chunk is not None:
-        return None, None
-    try:
-        if not getattr(get(row.init), "random", True):
-            return None, None
-    except Exception:
-        return None, None
-    local, region = local_view(t)
-    if region is not None and row.chunk is not None:
-        return None, None
-    data: torch.Tensor | None = local.detach()
-    if row.block is not None or row.view is not None:
-        data = block_view(local.detach(), row)
-        if data is None:
-            return None, None
-    elif row.chunk is not None:
-        a, b = _region(row, local.shape[0])
-        data = local.detach()[a:b]
-    if data is None:
-        return None, None
-    sample = _sample(data)
-    n = sample.numel()
-    if n < 2:
-        return None, None
-    std, rms = float(sample.std()), float(sample.square().mean().sqrt())
-    if not (math.isfinite(std) and math.isfinite(rms)):
-        return std, None  # reported as garbage already
-    tol = 6 / math.sqrt(2 * n) + STD_FLOOR
-    dev = min(abs(std / row.std - 1), abs(rms / row.std - 1))
-    if dev > tol:
-        return std, (f"'{row.key}' has std {std:.4g}, far from its planned {row.std:.4g} "
-                     f"({row.init}, rule {row.rule or '?'}; tolerance {tol:.2f} relative)")
-    return std, None
 
 
 # --------------------------------------------------------------------------- the audit
