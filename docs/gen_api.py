@@ -33,6 +33,7 @@ PUBLIC: list[tuple[str, str, str]] = [
     ("initlab.theory", "theory.md", "mean field and the edge of chaos"),
     ("initlab.integrations.hf", "hf.md", "Hugging Face transformers (initlab.hf)"),
     ("initlab.lab", "lab.md", "compare inits by training"),
+    ("initlab.reproductions", "reproductions.md", "the built-in reproductions (initlab reproduce)"),
 ]
 
 

@@ -20,6 +20,7 @@ import inspect
 import re
 import sys
 import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,9 @@ def _target(path: str, name: str | None, error: Exception | None) -> tuple[Any, 
 
 
 def _is_plain_data(obj: Any) -> bool:
-    """A dict, tuple, number, ...: it cannot carry a docstring of its own."""
+    """A dict, tuple, number, type alias, ...: it cannot carry a docstring of its own."""
+    if typing.get_origin(obj) is not None:  # a type alias such as Callable[[Context], Result]
+        return True
     return type(obj).__module__ == "builtins" and not (
         inspect.isclass(obj) or inspect.isroutine(obj)
     )
