@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._claims import at_most, beats
 from initlab.reproductions._plots import lr_sweep_chart
-from initlab.reproductions.mup_lr_transfer import _best, _data
+from initlab.reproductions.mup_lr_transfer import _best, _data, adam_final_loss
 
 __all__ = ["ResMLP", "train_loss", "VARIANTS", "ALPHAS"]
 
@@ -116,21 +115,10 @@ def train_loss(alpha: float, depth: int, lr: float, x: torch.Tensor, y: torch.Te
     apply(model, p, seed=seed)
     hooks = mup.attach(model, p)
     try:
-        opt = torch.optim.Adam(mup.param_groups(model, p, lr))
-        g = torch.Generator().manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randint(0, len(y), (batch,), generator=g)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                return math.inf
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            final = float(F.cross_entropy(model(x[:EVAL]), y[:EVAL]))
+        return adam_final_loss(model, mup.param_groups(model, p, lr), x, y, steps=steps,
+                               batch=batch, seed=seed, eval_n=EVAL)
     finally:
         hooks.remove()
-    return final if math.isfinite(final) else math.inf
 
 
 Curves = dict[float, dict[int, list[dict[int, float]]]]  # alpha -> depth -> per seed {k: loss}

@@ -73,7 +73,15 @@ def train_loss(par: str, width: int, lr: float, x: torch.Tensor, y: torch.Tensor
     else:
         p = mup.plan(model)
     apply(model, p, seed=seed)
-    opt = torch.optim.Adam(mup.param_groups(model, p, lr))
+    return adam_final_loss(model, mup.param_groups(model, p, lr), x, y, steps=steps, batch=batch,
+                           seed=seed, eval_n=EVAL)
+
+
+def adam_final_loss(model: nn.Module, groups: list[dict[str, Any]], x: torch.Tensor,
+                    y: torch.Tensor, *, steps: int, batch: int, seed: int, eval_n: int) -> float:
+    """Train ``model`` with Adam over ``groups`` on batches drawn with ``seed``; its
+    cross-entropy on the first ``eval_n`` examples (inf as soon as a loss is not finite)."""
+    opt = torch.optim.Adam(groups)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         idx = torch.randint(0, len(y), (batch,), generator=g)
@@ -84,7 +92,7 @@ def train_loss(par: str, width: int, lr: float, x: torch.Tensor, y: torch.Tensor
         loss.backward()
         opt.step()
     with torch.no_grad():
-        final = float(F.cross_entropy(model(x[:EVAL]), y[:EVAL]))
+        final = float(F.cross_entropy(model(x[:eval_n]), y[:eval_n]))
     return final if math.isfinite(final) else math.inf
 
 
