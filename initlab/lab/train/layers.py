@@ -62,30 +62,64 @@ class StackedLinear(nn.Module):
         return out.transpose(0, 1).reshape(x.shape[0], k * n_out)
 
     def _from_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """``self(flatten(x))`` for stacked NHWC feature maps ``x`` (B, K*C, H, W), without
-        reordering them.
-
-        Member k's features sit at ``x[b, k*C + c, h, w]``, in memory ``(B, H*W, K, C)``: a
-        batch of H*W*K matrices (B, C) with a constant stride, so one ``bmm`` against the
-        weight reordered to (H*W*K, C, out) computes every (position, member) partial
-        product, summed over positions. Flattening would convert the maps to NCHW and the
-        gradient back (copies that measured 5-12% of a stacked seed-cnn step).
-        Used when the partial products are not much bigger than the input (out <= 2*C);
-        otherwise the flatten is done here.
-        """
-        k, n_out = self.members, self.out_features
+        """``self(flatten(x))`` for stacked NHWC feature maps ``x`` (B, K*C, H, W) (see
+        :class:`_MapsLinear`); other layouts are flattened first."""
+        k = self.members
         b, kc, h, w = x.shape
         c, pos = kc // k, h * w
-        if (kc != k * c or c * pos != self.in_features or n_out > 2 * c or pos < 2
+        if (kc != k * c or c * pos != self.in_features or pos < 2
                 or not x.is_contiguous(memory_format=torch.channels_last) or x.is_contiguous()):
             return self(flatten_keep_layout(x))
-        xb = x.permute(0, 2, 3, 1).reshape(b, pos, k, c).permute(1, 2, 0, 3)
-        xb = xb.reshape(pos * k, b, c)                                    # a view
-        wb = self.weight.view(k, n_out, c, pos).permute(3, 0, 2, 1).reshape(pos * k, c, n_out)
-        out = torch.bmm(xb, wb).view(pos, k, b, n_out).sum(0)             # (K, B, out)
-        if self.bias is not None:
-            out = out + self.bias.unsqueeze(1)
-        return out.transpose(0, 1).reshape(b, k * n_out)
+        return _MapsLinear.apply(x, self.weight, self.bias)
+
+
+class _MapsLinear(torch.autograd.Function):
+    """K Linears on their members' flattened NHWC maps, the layouts chosen for CPU GEMMs.
+
+    Member k's features sit at ``x[b, k*C + c, h, w]``, in memory ``(B, H*W, K, C)``. The
+    forward copies them once to ``(K, B, H*W*C)`` and the weight to the same (position,
+    channel) order ``(K, out, H*W*C)``, then computes ``W_k X_k^T`` (one ``bmm``); the
+    backward forms ``dX_k = dY_k W_k`` and ``dW_k = dY_k^T X_k``, each a ``bmm`` whose
+    operands are already contiguous, and writes ``dX`` back NHWC with one ``cat``. On one
+    core (seed-cnn, K = 2, B = 64) this measured ~0.7 ms forward and backward against
+    3.2-4.2 ms for the previous form, a ``bmm`` over the H*W*K (B, C) slices (MKL's
+    small-matrix path), and about 5x less than ``bmm`` with a transposed operand.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor | None) -> torch.Tensor:
+        k, n_out, _ = weight.shape
+        b, kc, h, w = x.shape
+        c, pos = kc // k, h * w
+        xs = x.permute(0, 2, 3, 1).reshape(b, pos, k, c).permute(2, 0, 1, 3).reshape(
+            k, b, pos * c)                                                # a copy
+        wp = weight.view(k, n_out, c, pos).transpose(2, 3).reshape(k, n_out, pos * c)
+        out = torch.bmm(wp, xs.transpose(1, 2))                           # (K, out, B)
+        if bias is not None:
+            out = out + bias.unsqueeze(2)
+        ctx.save_for_backward(xs, wp)
+        ctx.dims = (b, h, w, k, c)
+        ctx.has_bias = bias is not None
+        return out.permute(2, 0, 1).reshape(b, k * n_out)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        xs, wp = ctx.saved_tensors
+        b, h, w, k, c = ctx.dims
+        n_out = wp.shape[1]
+        g = grad.reshape(b, k, n_out).transpose(0, 1).contiguous()       # (K, B, out)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dxs = torch.bmm(g, wp).view(k, b, h, w, c)                    # (K, B, H, W, C)
+            dx = torch.cat(list(dxs.unbind(0)), 3).permute(0, 3, 1, 2)   # NHWC (B, K*C, H, W)
+        if ctx.needs_input_grad[1]:
+            dwp = torch.bmm(g.transpose(1, 2), xs)                        # (K, out, H*W*C)
+            dw = dwp.view(k, n_out, h * w, c).transpose(2, 3).reshape(k, n_out, c * h * w)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = g.sum(1)
+        return dx, dw, db
 
 
 class StackedConv2d(nn.Module):
