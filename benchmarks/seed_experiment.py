@@ -1,7 +1,7 @@
-"""The seed-cnn experiment the tutorial way vs ``initlab compare``'s path, in one run.
+"""The seed-cnn experiment the tutorial way vs ``initlab compare``'s path, side by side.
 
-Usage: ``python benchmarks/seed_experiment.py [--fraction F] [--epochs E] [--device D]
-[--no-stack]``
+Usage: ``python benchmarks/seed_experiment.py [--repeats N] [--fraction F] [--epochs E]
+[--device D] [--no-stack] [--tutorial-malloc keep] [--initlab-malloc default]``
 
 Both sides train the same model (Conv(1,16,3,p1)-ReLU-MaxPool2-Linear) on Fashion-MNIST
 with conv1 initialized four ways (xavier_normal, kaiming_normal(fan_out, relu),
@@ -11,20 +11,26 @@ and evaluate on the test split after each epoch:
 - tutorial: a per-sample ``Dataset`` returning normalized tensors (what
   ``ToTensor() + Normalize()`` do), ``DataLoader(batch_size=64, shuffle=True)``, the four
   models trained one after another;
-- initlab: the ``initlab compare`` command itself, run in this process with the same
-  settings and its own defaults (in-memory batches; the four runs of the seed stacked: on
-  CPU two stacked pairs trained in parallel, one per core, the second in a forked
-  process (``INITLAB_GROUPS=threads``: in a thread); gradient norms of the
-  first 20 steps; everything recorded in SQLite; the summary table printed; the HTML
-  report with its three plots, CSV and JSON written): end to end, data loading included
-  on both sides.
+- initlab: the ``initlab compare`` command itself, with the same settings and its own
+  defaults (in-memory batches; the four runs of the seed stacked: on CPU two stacked
+  pairs trained in parallel, one per core, the second in a forked process
+  (``INITLAB_GROUPS=threads``: in a thread); glibc asked to keep freed memory
+  (``INITLAB_MALLOC``); gradient norms of the first 20 steps; everything recorded in
+  SQLite; the summary table printed; the HTML report with its three plots, CSV and JSON
+  written): end to end, data loading included on both sides.
 
-Prints one JSON line with both wall times (seconds), ``ratio`` = tutorial / initlab, the
-CPU seconds each side used, forked children included (about 2 x its wall time when it had
-both cores), how initlab ran its groups (``groups``: processes or threads), and
-the 1-minute load average before, between and after the two sides: on a shared machine,
-other processes slow torch's intra-op threads (the tutorial's) far more than initlab's
-one-thread-per-core groups, so a ratio measured under load overstates the speed-up.
+Each side runs in its own fresh Python process (torch imported and one warm-up step made
+before its clock starts), so neither inherits the other's heap, threads or glibc settings;
+with ``--repeats N`` the order alternates. Prints one JSON line per repeat with the CPU
+model and core count, both wall times (seconds), ``ratio`` = tutorial / initlab, the CPU
+seconds each side used, forked children included (about 2 x its wall time when it had
+both cores), how initlab ran its groups (``groups``: processes or threads), and the
+1-minute load average before, between and after the two sides: on a shared machine, other
+processes slow torch's intra-op threads (the tutorial's) far more than initlab's
+one-thread-per-core groups, so a ratio measured under load overstates the speed-up. With
+``--repeats`` > 1 a last line gives the ratios' median, min and max.
+``--tutorial-malloc keep`` runs the tutorial loop with the same glibc settings (what they
+alone are worth to it); ``--initlab-malloc default`` runs initlab without them.
 ``--fraction`` uses the first fraction of both splits (a quick check).
 """
 
@@ -36,6 +42,9 @@ import gzip
 import io
 import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +55,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model  # noqa: E402
 
 INITS = {
     "xavier_normal": lambda w, g: nn.init.xavier_normal_(w, generator=g),
@@ -184,16 +196,12 @@ def _load() -> float | None:
         return None
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fraction", type=float, default=1.0,
-                    help="use the first fraction of both splits (default 1: all)")
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--no-stack", action="store_true",
-                    help="pass --no-stack to initlab compare (default: stacked, on CUDA all "
-                         "four runs as one model, on CPU one stacked pair per core)")
-    args = ap.parse_args(argv)
+_GLIBC_KEEP = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+               "MALLOC_TOP_PAD_": str(64 << 20)}
+
+
+def _side(args) -> dict:
+    """One side, in this (fresh) process: the result as a dict."""
     from initlab.lab.data import locate
     from initlab.lab.train.forked import fork_problem, group_mode
 
@@ -204,29 +212,89 @@ def main(argv=None) -> dict:
     n_train, n_test = int(60000 * args.fraction), int(10000 * args.fraction)
     sub = (None, None) if args.fraction >= 1 else (n_train, n_test)
     _warm_up(args.device)
-    load = [_load()]
-    fast = initlab_side(*sub, args.epochs, args.device, not args.no_stack)
-    load.append(_load())
-    slow = tutorial(folder, n_train, n_test, args.epochs, args.device)
-    load.append(_load())
-    if fast["done"] != len(INITS):
-        raise SystemExit(f"initlab compare finished {fast['done']} of {len(INITS)} runs")
-    result = {"benchmark": "seed_experiment", "device": args.device,
-              "stack": not args.no_stack,
-              "threads": torch.get_num_threads(), "inits": len(INITS), "epochs": args.epochs,
-              "n_train": n_train, "steps_per_model": args.epochs * -(-n_train // 64),
-              "tutorial_s": round(slow["seconds"], 2), "initlab_s": round(fast["seconds"], 2),
-              "ratio": round(slow["seconds"] / fast["seconds"], 2),
-              # CPU seconds of this process: close to 2 x wall when a side had both cores
-              "tutorial_cpu_s": round(slow["cpu"], 2), "initlab_cpu_s": round(fast["cpu"], 2),
-              "initlab_stacked": fast["stacked"],
-              "groups": "threads" if fork_problem(args.device) or group_mode() == "threads"
-              else "processes",
-              "load_avg_1min": load,  # before, between, after: other processes on the cores
-              "test_acc_tutorial": {k: round(v, 4) for k, v in slow["test_acc"].items()},
-              "test_acc_initlab": {k: round(v, 4) for k, v in fast["test_acc"].items()}}
-    print(json.dumps(result))
-    return result
+    if args.side == "tutorial":
+        return tutorial(folder, n_train, n_test, args.epochs, args.device)
+    out = initlab_side(*sub, args.epochs, args.device, not args.no_stack)
+    out["groups"] = ("threads" if fork_problem(args.device) or group_mode() == "threads"
+                     else "processes")
+    return out
+
+
+def _run_side(side: str, args, env: dict) -> dict:
+    """``side`` in a fresh Python process: neither side inherits the other's heap, threads
+    or glibc settings."""
+    cmd = [sys.executable, __file__, "--side", side, "--fraction", str(args.fraction),
+           "--epochs", str(args.epochs), "--device", args.device]
+    cmd += ["--no-stack"] if args.no_stack else []
+    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the {side} side failed (exit {done.returncode}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fraction", type=float, default=1.0,
+                    help="use the first fraction of both splits (default 1: all)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="measure both sides this many times, alternating which goes first, "
+                         "and print a summary line with the spread of the ratio")
+    ap.add_argument("--no-stack", action="store_true",
+                    help="pass --no-stack to initlab compare (default: stacked, on CUDA all "
+                         "four runs as one model, on CPU one stacked pair per core)")
+    ap.add_argument("--tutorial-malloc", choices=("default", "keep"), default="default",
+                    help="keep: run the tutorial loop with the glibc settings initlab sets "
+                         "for itself (MALLOC_*_ variables), to see what they alone are worth")
+    ap.add_argument("--initlab-malloc", choices=("default", "keep"), default="keep",
+                    help="default: run initlab with $INITLAB_MALLOC=default (glibc as it is)")
+    ap.add_argument("--side", choices=("tutorial", "initlab"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.side:
+        print(json.dumps(_side(args)))
+        return []
+    envs = {"tutorial": _GLIBC_KEEP if args.tutorial_malloc == "keep" else {},
+            "initlab": {"INITLAB_MALLOC": args.initlab_malloc}}
+    n_train = int(60000 * args.fraction)
+    results = []
+    for rep in range(args.repeats):
+        order = ("initlab", "tutorial") if rep % 2 == 0 else ("tutorial", "initlab")
+        load, sides = [_load()], {}
+        for side in order:
+            sides[side] = _run_side(side, args, envs[side])
+            load.append(_load())
+        fast, slow = sides["initlab"], sides["tutorial"]
+        if fast["done"] != len(INITS):
+            raise SystemExit(f"initlab compare finished {fast['done']} of {len(INITS)} runs")
+        result = {"benchmark": "seed_experiment", "cpu": cpu_model(), "cores": os.cpu_count(),
+                  "device": args.device, "stack": not args.no_stack, "order": list(order),
+                  "threads": torch.get_num_threads(), "inits": len(INITS),
+                  "epochs": args.epochs, "n_train": n_train,
+                  "steps_per_model": args.epochs * -(-n_train // 64),
+                  "tutorial_malloc": args.tutorial_malloc,
+                  "initlab_malloc": args.initlab_malloc,
+                  "tutorial_s": round(slow["seconds"], 2),
+                  "initlab_s": round(fast["seconds"], 2),
+                  "ratio": round(slow["seconds"] / fast["seconds"], 2),
+                  # CPU seconds of each side: close to 2 x wall when a side had both cores
+                  "tutorial_cpu_s": round(slow["cpu"], 2), "initlab_cpu_s": round(fast["cpu"], 2),
+                  "initlab_stacked": fast["stacked"], "groups": fast["groups"],
+                  "load_avg_1min": load,  # before, between, after: other processes on the cores
+                  "test_acc_tutorial": {k: round(v, 4) for k, v in slow["test_acc"].items()},
+                  "test_acc_initlab": {k: round(v, 4) for k, v in fast["test_acc"].items()}}
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    if args.repeats > 1:
+        ratios = sorted(r["ratio"] for r in results)
+        print(json.dumps({"benchmark": "seed_experiment_summary", "cpu": cpu_model(),
+                          "cores": os.cpu_count(), "repeats": args.repeats,
+                          "ratios": [r["ratio"] for r in results],
+                          "ratio_median": statistics.median(ratios), "ratio_min": ratios[0],
+                          "ratio_max": ratios[-1],
+                          "tutorial_s": [r["tutorial_s"] for r in results],
+                          "initlab_s": [r["initlab_s"] for r in results]}))
+    return results
 
 
 if __name__ == "__main__":
