@@ -16,7 +16,11 @@ fills a buffer gives its value:
 Every strategy runs *before* anything is allocated, on CPU stand-ins for the module's meta
 buffers (the module's parameters stay on meta, so writes to them cost nothing), twice, with
 two different prefills: a buffer counts as filled only when both runs give the same values.
-A strategy that raises or leaves a buffer unfilled simply does not apply to it.
+A strategy that raises or leaves a buffer unfilled is tried once more with CPU stand-ins
+for the parameters as well (one element broadcast to each shape, prefilled the same two
+ways: for a buffer that takes its device from a parameter, such as timm's SwinV2-CR); a
+buffer computed from parameter values then differs between the runs and is not taken.
+A strategy that still fails simply does not apply to it.
 """
 
 from __future__ import annotations
@@ -245,12 +249,16 @@ def _restore(saved: Saved) -> None:
 
 
 def _try(fn: Callable[[], Any], seed: int, key: str, m: nn.Module, stand_ins: dict[str, torch.Tensor],
-         high: bool) -> tuple[dict[str, torch.Tensor | None] | None, str | None]:
-    """Run one strategy on fresh stand-ins; the module's buffers afterwards, or an error text."""
+         high: bool, cpu_params: bool = False
+         ) -> tuple[dict[str, torch.Tensor | None] | None, str | None]:
+    """Run one strategy on fresh stand-ins; the module's buffers afterwards, or an error text.
+    ``cpu_params``: the subtree's meta parameters get CPU stand-ins too (see
+    :func:`_param_stand_ins`)."""
     saved = _snapshot(m)  # before the stand-ins go in: their writes are what we want
     for a, t in stand_ins.items():
         m._buffers[a] = t
         _prefill(t, high)
+    metas = _param_stand_ins(m, high) if cpu_params else []
     try:
         with torch.no_grad(), torch.device("cpu"):
             _forked(seed, key, fn)
@@ -258,7 +266,31 @@ def _try(fn: Callable[[], Any], seed: int, key: str, m: nn.Module, stand_ins: di
     except Exception as exc:  # a strategy that fails does not apply
         return None, f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
     finally:
+        for store, k, p in metas:
+            store[k] = p
         _restore(saved)
+
+
+def _param_stand_ins(m: nn.Module, high: bool) -> list[tuple[dict[str, Any], str, torch.Tensor]]:
+    """Give the meta parameters of ``m``'s subtree CPU stand-ins while a strategy runs; the
+    originals, to put back.
+
+    A buffer init may take its device from a parameter (timm's SwinV2-CR computes its
+    relative coordinates on ``self.logit_scale.device`` and its mask on
+    ``self.norm1.weight.device``): on meta its result would have no data. Each stand-in is
+    one element broadcast to the parameter's shape (no memory, whatever the model's size),
+    prefilled like the buffer stand-ins (NaN / low, then the maximum / high), so a buffer
+    computed from parameter *values* differs between the two runs, or is NaN, and is not
+    taken."""
+    out: list[tuple[dict[str, Any], str, torch.Tensor]] = []
+    for sub in m.modules():
+        for k, p in sub._parameters.items():
+            if p is not None and p.is_meta:
+                one = torch.empty((), dtype=p.dtype)
+                _prefill(one, high)
+                out.append((sub._parameters, k, p))
+                sub._parameters[k] = nn.Parameter(one.expand(p.shape), requires_grad=False)
+    return out
 
 
 def _filled(a: torch.Tensor | None, b: torch.Tensor | None, like: torch.Tensor) -> bool:
@@ -281,23 +313,29 @@ def _module_values(model: nn.Module, mname: str, m: nn.Module, attrs: list[str],
             if fn is None:
                 continue
             label = strategy.name_for(model, mname, m)
-            runs: list[dict[str, torch.Tensor | None]] = []
-            for high in (False, True):
-                stand_ins = {a: torch.empty(metas[a].shape, dtype=metas[a].dtype) for a in pending}
-                got, err = _try(fn, seed, mname, m, stand_ins, high)
-                if got is None:
-                    for a in pending:
-                        out.errors.setdefault(_qual(mname, a), f"{label}: {err}")
+            # parameters on meta first (writes to them cost nothing, and inits that write
+            # parameters, like HF's _init_weights, cannot write a broadcast stand-in); then,
+            # for what is left, with CPU stand-ins for them
+            for cpu_params in (False, True):
+                runs: list[dict[str, torch.Tensor | None]] = []
+                for high in (False, True):
+                    stand_ins = {a: torch.empty(metas[a].shape, dtype=metas[a].dtype)
+                                 for a in pending}
+                    got, err = _try(fn, seed, mname, m, stand_ins, high, cpu_params)
+                    if got is None:
+                        for a in pending:
+                            out.errors.setdefault(_qual(mname, a), f"{label}: {err}")
+                        break
+                    runs.append(got)
+                if len(runs) == 2:
+                    for a in list(pending):
+                        first = runs[0][a]
+                        if first is not None and _filled(first, runs[1][a], metas[a]):
+                            out.values[_qual(mname, a)] = first.detach().clone()
+                            out.labels[_qual(mname, a)] = label
+                            pending.remove(a)
+                if not pending:
                     break
-                runs.append(got)
-            if len(runs) < 2:
-                continue
-            for a in list(pending):
-                first = runs[0][a]
-                if first is not None and _filled(first, runs[1][a], metas[a]):
-                    out.values[_qual(mname, a)] = first.detach().clone()
-                    out.labels[_qual(mname, a)] = label
-                    pending.remove(a)
             if not pending:
                 break
     finally:

@@ -183,6 +183,52 @@ def test_a_strategy_that_fills_only_part_of_a_buffer_does_not_count():
         initlab.materialize(model, COVER)
 
 
+class _DeviceFromParam(nn.Module):
+    """timm SwinV2-CR's pattern: buffers computed on a parameter's device (its own and a
+    child's), in ``_init_buffers`` called by the constructor."""
+
+    def __init__(self, from_values: bool = False):
+        super().__init__()
+        self.from_values = from_values
+        self.norm = nn.LayerNorm(4)
+        self.logit_scale = nn.Parameter(torch.full((2,), 0.5))
+        self.register_buffer("coords", torch.empty(3, 3))
+        self.register_buffer("mask", None, persistent=False)
+        self._init_buffers()
+
+    def _init_buffers(self):
+        device = self.logit_scale.device
+        grid = torch.arange(3, device=device, dtype=torch.float32)
+        coords = torch.log1p((grid[:, None] - grid[None, :]).abs())
+        if self.from_values:   # a buffer that depends on a parameter's values
+            coords = coords * self.logit_scale[0]
+        self.coords.copy_(coords)
+        self.register_buffer("mask", torch.ones(2, 2, device=self.norm.weight.device).tril(),
+                             persistent=False)
+
+    def forward(self, x):
+        return self.norm(x) * self.logit_scale.sum()
+
+
+def test_a_buffer_computed_on_a_parameters_device_is_filled():
+    with torch.device("meta"):
+        model = _DeviceFromParam()
+    initlab.materialize(model, COVER)
+    ref = _DeviceFromParam()
+    for name, buf in ref.named_buffers():
+        assert torch.equal(dict(model.named_buffers())[name], buf), name
+    assert all(not p.is_meta for p in model.parameters())
+    assert model.logit_scale is dict(model.named_parameters())["logit_scale"]
+
+
+def test_a_buffer_computed_from_parameter_values_is_not_taken():
+    with torch.device("meta"):
+        model = _DeviceFromParam(from_values=True)
+    with pytest.raises(ConfigError, match=r"uninitialized .*: coords \(coords: _init_buffers: "):
+        initlab.materialize(model, COVER)
+    assert model.logit_scale.is_meta and model.norm.weight.is_meta   # nothing was changed
+
+
 def test_build_meta_keeps_constructor_buffers_and_computation():
     class Computed(torch.nn.Module):
         def __init__(self):
