@@ -4,8 +4,9 @@ A training step on CPU allocates the same few-megabyte activations and gradients
 frees them again. By default glibc serves such blocks with ``mmap`` or trims them off the
 top of the heap when freed, so every step hands them back to the kernel and takes them
 again page by page: on a seed-cnn step (a 6.4 MB activation, K = 2 stacked, one core)
-the page faults measured 40-60% of the step, and the share grew when the host was busy
-(``aten::fill_`` of a fresh max-pool gradient was 0.1-0.5 ms a call).
+the page faults measured a third to a half of the step (10-19 ms against 6.3-9.0 ms
+with the settings below), more when the host was busy: ``aten::fill_`` of a fresh
+max-pool gradient took 0.1-0.5 ms a call.
 :func:`keep_freed_memory` sets three glibc options once per process:
 
 - ``M_MMAP_THRESHOLD`` = 32 MiB (glibc's maximum): smaller blocks come from the heap;
