@@ -1,7 +1,7 @@
 """The seed-cnn experiment the tutorial way vs ``initlab compare``'s path, side by side.
 
 Usage: ``python benchmarks/seed_experiment.py [--repeats N] [--fraction F] [--epochs E]
-[--device D] [--no-stack] [--tutorial-malloc keep] [--initlab-malloc default]``
+[--device D] [--no-stack]``
 
 Both sides train the same model (Conv(1,16,3,p1)-ReLU-MaxPool2-Linear) on Fashion-MNIST
 with conv1 initialized four ways (xavier_normal, kaiming_normal(fan_out, relu),
@@ -14,13 +14,13 @@ and evaluate on the test split after each epoch:
 - initlab: the ``initlab compare`` command itself, with the same settings and its own
   defaults (in-memory batches; the four runs of the seed stacked: on CPU two stacked
   pairs trained in parallel, one per core, the second in a forked process
-  (``INITLAB_GROUPS=threads``: in a thread); glibc asked to keep freed memory
-  (``INITLAB_MALLOC``); gradient norms of the first 20 steps; everything recorded in
+  (``INITLAB_GROUPS=threads``: in a thread); gradient norms of the first 20 steps;
+  everything recorded in
   SQLite; the summary table printed; the HTML report with its three plots, CSV and JSON
   written): end to end, data loading included on both sides.
 
 Each side runs in its own fresh Python process (torch imported and one warm-up step made
-before its clock starts), so neither inherits the other's heap, threads or glibc settings;
+before its clock starts), so neither inherits the other's heap, threads or settings;
 with ``--repeats N`` the order alternates. Prints one JSON line per repeat with the CPU
 model and core count, both wall times (seconds), ``ratio`` = tutorial / initlab, the CPU
 seconds each side used, forked children included (about 2 x its wall time when it had
@@ -29,8 +29,6 @@ both cores), how initlab ran its groups (``groups``: processes or threads), and 
 processes slow torch's intra-op threads (the tutorial's) far more than initlab's
 one-thread-per-core groups, so a ratio measured under load overstates the speed-up. With
 ``--repeats`` > 1 a last line gives the ratios' median, min and max.
-``--tutorial-malloc keep`` runs the tutorial loop with the same glibc settings (what they
-alone are worth to it); ``--initlab-malloc default`` runs initlab without them.
 ``--fraction`` uses the first fraction of both splits (a quick check).
 """
 
@@ -196,10 +194,6 @@ def _load() -> float | None:
         return None
 
 
-_GLIBC_KEEP = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-               "MALLOC_TOP_PAD_": str(64 << 20)}
-
-
 def _side(args) -> dict:
     """One side, in this (fresh) process: the result as a dict."""
     from initlab.lab.data import locate
@@ -220,13 +214,13 @@ def _side(args) -> dict:
     return out
 
 
-def _run_side(side: str, args, env: dict) -> dict:
+def _run_side(side: str, args) -> dict:
     """``side`` in a fresh Python process: neither side inherits the other's heap, threads
-    or glibc settings."""
+    or settings."""
     cmd = [sys.executable, __file__, "--side", side, "--fraction", str(args.fraction),
            "--epochs", str(args.epochs), "--device", args.device]
     cmd += ["--no-stack"] if args.no_stack else []
-    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the {side} side failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -244,25 +238,18 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--no-stack", action="store_true",
                     help="pass --no-stack to initlab compare (default: stacked, on CUDA all "
                          "four runs as one model, on CPU one stacked pair per core)")
-    ap.add_argument("--tutorial-malloc", choices=("default", "keep"), default="default",
-                    help="keep: run the tutorial loop with the glibc settings initlab sets "
-                         "for itself (MALLOC_*_ variables), to see what they alone are worth")
-    ap.add_argument("--initlab-malloc", choices=("default", "keep"), default="keep",
-                    help="default: run initlab with $INITLAB_MALLOC=default (glibc as it is)")
     ap.add_argument("--side", choices=("tutorial", "initlab"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.side:
         print(json.dumps(_side(args)))
         return []
-    envs = {"tutorial": _GLIBC_KEEP if args.tutorial_malloc == "keep" else {},
-            "initlab": {"INITLAB_MALLOC": args.initlab_malloc}}
     n_train = int(60000 * args.fraction)
     results = []
     for rep in range(args.repeats):
         order = ("initlab", "tutorial") if rep % 2 == 0 else ("tutorial", "initlab")
         load, sides = [_load()], {}
         for side in order:
-            sides[side] = _run_side(side, args, envs[side])
+            sides[side] = _run_side(side, args)
             load.append(_load())
         fast, slow = sides["initlab"], sides["tutorial"]
         if fast["done"] != len(INITS):
@@ -272,8 +259,6 @@ def main(argv=None) -> list[dict]:
                   "threads": torch.get_num_threads(), "inits": len(INITS),
                   "epochs": args.epochs, "n_train": n_train,
                   "steps_per_model": args.epochs * -(-n_train // 64),
-                  "tutorial_malloc": args.tutorial_malloc,
-                  "initlab_malloc": args.initlab_malloc,
                   "tutorial_s": round(slow["seconds"], 2),
                   "initlab_s": round(fast["seconds"], 2),
                   "ratio": round(slow["seconds"] / fast["seconds"], 2),

@@ -23,10 +23,6 @@ Definitions (what the numbers in a :class:`RunResult` mean):
   evaluations made before it (its last good metrics).
 - ``grad_norms``: for the first ``grad_norm_steps`` steps, the L2 norm of the gradient of
   every module's own parameters, rows ``{step, layer, value}``.
-
-On CPU the loop first asks glibc to keep freed memory for reuse, process-wide
-(:func:`initlab.lab.train.memory.keep_freed_memory`; ``$INITLAB_MALLOC=default`` turns it
-off): otherwise the buffers every step frees and takes again are page-faulted back in.
 """
 
 from __future__ import annotations
@@ -43,7 +39,6 @@ from torch import nn
 from initlab.errors import ConfigError
 from initlab.lab.data.dataset import Dataset
 from initlab.lab.train.config import TrainConfig, epoch_limits
-from initlab.lab.train.memory import keep_freed_memory
 
 __all__ = ["RunResult", "SingleEngine", "StepCallback", "run_loop", "train"]
 
@@ -167,8 +162,6 @@ def run_loop(engine: Any, data: Dataset, config: TrainConfig, *, data_seed: int,
     if n == 0:
         raise ConfigError("The training split is empty; expected at least one example; "
                           "hint: check the dataset or its subset")
-    if device.type == "cpu":
-        keep_freed_memory()   # no page faults for the buffers every step frees and takes
     start = time.perf_counter()
     tx, ty = data.train_x.to(device), data.train_y.to(device)
     ex, ey = data.test_x.to(device), data.test_y.to(device)
