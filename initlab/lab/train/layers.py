@@ -239,8 +239,9 @@ def pool_before_relu(net: nn.Module) -> nn.Module:
     ``maxpool(relu(x)) == relu(maxpool(x))`` exactly, gradients included: the pool picks
     the same element (ReLU keeps the order and the ties of positive values; a window with
     no positive value gets zero gradient either way), and the ReLU then runs on a tensor
-    4x smaller. Models torch.fx cannot trace, or where the rewrite would drop a
-    parameter, are returned unchanged.
+    4x smaller, in place (``torch.relu_``: the pool's fresh output has no other use, and
+    the max-pool's backward needs only its indices). Models torch.fx cannot trace, or
+    where the rewrite would drop a parameter, are returned unchanged.
     """
     return _rewritten(net, fold=False)
 
@@ -272,8 +273,8 @@ def _rewritten(net: nn.Module, *, fold: bool) -> nn.Module:
                 or len(pool.args) != 1 or pool.kwargs):
             continue
         source = relu.args[0]
-        with gm.graph.inserting_after(pool):
-            new_relu = gm.graph.call_module(relu.target, (pool,))
+        with gm.graph.inserting_after(pool):  # in place: the pool's output has no other use
+            new_relu = gm.graph.call_function(torch.relu_, (pool,))
         pool.replace_all_uses_with(new_relu, delete_user_cb=lambda user, keep=new_relu: user is not keep)
         pool.args = (source,)
         gm.graph.erase_node(relu)
