@@ -12,9 +12,10 @@ features contiguous), while
   ``baddbmm`` over the K members.
 
 On CPU the convs run channels-last (NHWC max-pooling is several times faster), a flatten
-feeding a Linear is folded into it (which reads the NHWC maps in place, see
-:meth:`StackedLinear._from_maps`), other flattens hand their gradient back channels-last,
-and a ReLU feeding a max-pool is moved after it (:func:`pool_before_relu`, exact).
+feeding a Linear is folded into it (which reads the NHWC maps with one copy per member and
+hands the gradient back NHWC, see :meth:`StackedLinear._from_maps`), other flattens hand
+their gradient back channels-last, and a ReLU feeding a max-pool is moved after it, in
+place (:func:`pool_before_relu`, exact).
 Parameters are stored stacked, ``(K, *shape)``, so one elementwise optimizer over them
 equals K separate optimizers. :func:`build_stacked` only converts models made of Linear,
 Conv2d and parameter-free modules; the caller checks the result against the K models on a
