@@ -10,16 +10,13 @@ previous count back afterwards. ``INITLAB_TEST_THREADS`` overrides the count.
 import os
 
 import pytest
-import torch
+
+from initlab._core.threads import torch_threads
 
 THREADS = int(os.environ.get("INITLAB_TEST_THREADS", "1"))
 
 
 @pytest.fixture(autouse=True)
 def _test_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
+    with torch_threads(THREADS):
         yield
-    finally:
-        torch.set_num_threads(before)

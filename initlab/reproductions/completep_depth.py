@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._core.threads import torch_threads
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._claims import at_most, beats
 from initlab.reproductions._plots import lr_sweep_chart
@@ -161,13 +162,9 @@ def run(ctx: Context) -> Result:
     cfg = dict(VARIANTS[bool(ctx.fast)])
     if ctx.seeds:
         cfg["seeds"] = int(ctx.seeds)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small runs: extra threads only spin (see mup_lr_transfer)
-    try:
+    with torch_threads(1):  # small runs: extra threads only spin (see mup_lr_transfer)
         x, y, note = _data(ctx, cfg["n_train"], cfg["pool"])
         curves = _sweep(cfg, x, y)
-    finally:
-        torch.set_num_threads(threads)
     depths, seeds = cfg["depths"], range(cfg["seeds"])
     lo, hi = depths[0], depths[-1]
     best = {a: {d: [_best(c) for c in curves[a][d]] for d in depths} for a in ALPHAS}

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initlab._core.threads import torch_threads
 from initlab.reproductions._base import Check, Context, Result, scenario
 from initlab.reproductions._plots import lr_sweep_chart
 
@@ -125,9 +126,7 @@ def run(ctx: Context) -> Result:
     cfg = dict(VARIANTS[bool(ctx.fast)])
     if ctx.seeds:
         cfg["seeds"] = int(ctx.seeds)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see the module docstring: extra threads only spin here
-    try:
+    with torch_threads(1):  # see the module docstring: extra threads only spin here
         x, y, note = _data(ctx, cfg["n_train"], cfg["pool"])
         losses: dict[str, dict[int, dict[int, float]]] = {"sp": {}, "mup": {}}
         for par in ("sp", "mup"):
@@ -136,8 +135,6 @@ def run(ctx: Context) -> Result:
                     k: sum(train_loss(par, w, 2.0 ** k, x, y, cfg["steps"], cfg["batch"], s)
                            for s in range(cfg["seeds"])) / cfg["seeds"]
                     for k in cfg["log2_lrs"]}
-    finally:
-        torch.set_num_threads(threads)
     widths = cfg["widths"]
     best = {par: {w: _best(losses[par][w]) for w in widths} for par in losses}
     drift_sp = best["sp"][widths[0]] - best["sp"][widths[-1]]

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._core.threads import torch_threads
 from initlab.errors import ConfigError, InitlabError, error_text
 from initlab.lab.data.dataset import Dataset
 from initlab.lab.models import build
@@ -135,12 +136,8 @@ def sweep_threads(device: str) -> Iterator[None]:
     if torch.device(device).type != "cpu":
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(SWEEP_THREADS)
-    try:
+    with torch_threads(SWEEP_THREADS):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def execute_group(identities: Sequence[dict[str, Any]], data: Dataset, *,
