@@ -222,7 +222,9 @@ def _run_side(side: str, args) -> dict:
     cmd += ["--no-stack"] if args.no_stack else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"the {side} side failed (exit {done.returncode}):\n{done.stderr}")
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"Error: the {side} side failed (exit {done.returncode}): {last}", file=sys.stderr)
+        raise SystemExit(2)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -240,6 +242,8 @@ def main(argv=None) -> list[dict]:
                          "four runs as one model, on CPU one stacked pair per core)")
     ap.add_argument("--side", choices=("tutorial", "initlab"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1; got {args.repeats}")
     if args.side:
         print(json.dumps(_side(args)))
         return []
